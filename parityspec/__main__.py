@@ -1,0 +1,3 @@
+from parityspec.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""The library API behind the command line: validate, plan, run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from parityspec.errors import ExitCode, InputError
+from parityspec.plan.compile import compile_plan
+from parityspec.plan.graph import Plan
+from parityspec.report.build import build_report, now
+from parityspec.report.render import write_reports
+from parityspec.run.context import RunContext
+from parityspec.run.executor import RunState, StepOutcome, execute, exit_code
+from parityspec.spec.load import LoadedSpec, load_spec
+from parityspec.spec.locate import did_you_mean
+from parityspec.spec.profiles import BUILTIN_PROFILES
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    profile: str | None = None
+    checks: tuple[str, ...] = ()
+    rows: int | None = None
+    batch_size: int | None = None
+    out: Path | None = None
+    trust_models: bool = False
+
+
+@dataclass
+class RunOutcome:
+    report: dict[str, Any]
+    state: RunState
+    exit_code: ExitCode
+    out_dir: Path
+    written: list[Path]
+
+
+def plan_for(loaded: LoadedSpec, checks: tuple[str, ...] = ()) -> Plan:
+    _require_known_checks(loaded, checks)
+    return compile_plan(loaded.spec, list(checks) or None)
+
+
+def run(
+    spec_path: str | Path,
+    options: RunOptions = RunOptions(),
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> RunOutcome:
+    loaded = _with_options(load_spec(spec_path), options)
+    plan = plan_for(loaded, options.checks)
+    out_dir = options.out or loaded.directory / loaded.spec.report.dir
+    ctx = RunContext(loaded.spec, loaded.directory, out_dir.resolve(), options.trust_models)
+    started = now()
+    state = execute(plan, ctx, on_step)
+    report = build_report(loaded, state, ctx, started, now())
+    templates = (
+        loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
+    )
+    written = write_reports(report, ctx.out_dir, list(loaded.spec.report.formats), templates)
+    return RunOutcome(report, state, exit_code(state), ctx.out_dir, written)
+
+
+def _with_options(loaded: LoadedSpec, options: RunOptions) -> LoadedSpec:
+    spec = loaded.spec
+    if options.profile:
+        known = set(BUILTIN_PROFILES) | set(spec.profiles)
+        if options.profile not in known:
+            raise InputError(
+                f"--profile: no profile named {options.profile!r}",
+                hint=did_you_mean(options.profile, known) or f"known: {', '.join(sorted(known))}",
+            )
+        spec = spec.model_copy(
+            update={
+                "checks": [c.model_copy(update={"profile": options.profile}) for c in spec.checks]
+            }
+        )
+    data_updates = {
+        k: v
+        for k, v in (("rows", options.rows), ("batch_size", options.batch_size))
+        if v is not None
+    }
+    if data_updates:
+        spec = spec.model_copy(update={"data": spec.data.model_copy(update=data_updates)})
+    return LoadedSpec(spec, loaded.path, loaded.shown, loaded.source)
+
+
+def _require_known_checks(loaded: LoadedSpec, checks: tuple[str, ...]) -> None:
+    known = {c.id for c in loaded.spec.checks}
+    for check in checks:
+        if check not in known:
+            raise InputError(
+                f"--check: no check with id {check!r} in {loaded.shown}",
+                hint=did_you_mean(check, known) or f"known: {', '.join(sorted(known))}",
+            )

@@ -1,0 +1,6 @@
+"""Backend kinds. A new kind: one module here satisfying `BackendModule`, one line below."""
+
+from parityspec.backends import onnx, quantized, sklearn, torch
+from parityspec.backends.base import BackendModule
+
+BACKENDS: dict[str, BackendModule] = {m.KIND: m for m in (sklearn, onnx, quantized, torch)}

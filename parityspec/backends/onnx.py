@@ -1,0 +1,208 @@
+"""ONNX through ONNX Runtime (CPU): a file, or exported from another backend."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
+from parityspec.errors import InputError
+from parityspec.loading import file_sha256
+from parityspec.spec.base import Name, StrictModel
+
+if TYPE_CHECKING:
+    from parityspec.data import Dataset
+    from parityspec.run.context import RunContext
+
+KIND = "onnx"
+FEATURES_FILE = "onnx_features.json"
+METADATA_FILE = "onnx_metadata.json"
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(bool)": "bool",
+    "tensor(string)": "str",
+}
+
+
+class Spec(StrictModel):
+    """Exactly one of `path` (an ONNX file) or `from` (the backend to export)."""
+
+    kind: Literal["onnx"]
+    path: str | None = None
+    """An ONNX file, relative to the spec file."""
+    from_: Name | None = Field(None, alias="from")
+    """The backend to export: a sklearn (skl2onnx) or torch (torch.onnx) backend."""
+    opset: Annotated[int, Field(ge=9, le=23)] = 17
+    dtype: Literal["float32", "float64"] = "float32"
+    """Numeric input type of a scikit-learn export (FINDINGS: float64 worsens trees)."""
+    exporter: Literal["dynamo", "legacy"] = "dynamo"
+    """The torch exporter; ignored for scikit-learn."""
+    threads: Annotated[int, Field(ge=0, le=256)] = 0
+    """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Spec:
+        if (self.path is None) == (self.from_ is None):
+            raise ValueError("give exactly one of path or from")
+        return self
+
+
+def verb(spec: Spec) -> Verb:
+    return "export" if spec.from_ else "load"
+
+
+def source(spec: Spec) -> str | None:
+    return spec.from_
+
+
+def referenced_files(spec: Spec) -> list[tuple[str, str]]:
+    return [("path", spec.path)] if spec.path else []
+
+
+def needs_data(spec: Spec) -> bool:
+    return spec.from_ is not None
+
+
+def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+    from parityspec.backends import BACKENDS
+
+    if spec.path:
+        path = ctx.resolve(spec.path)
+        if not path.is_file():
+            raise InputError("ONNX file does not exist", file=spec.path)
+        features = None
+    else:
+        out_dir = ctx.artifact_dir(name)
+        exporter = getattr(BACKENDS[source_model.kind], "export_onnx", None)
+        if exporter is None:
+            raise InputError(f"backend kind {source_model.kind!r} cannot be exported to ONNX")
+        path = exporter(ctx, source_model, spec, out_dir, data)
+        features_file = out_dir / FEATURES_FILE
+        features = json.loads(features_file.read_text()) if features_file.exists() else None
+    runner = OnnxRunner.open(path, ctx, features, spec.threads)
+    files = {"model": path}
+    return LoadedModel(name, KIND, runner, files, {"model_sha256": file_sha256(path)})
+
+
+def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
+    return model.predictor.run(batch)
+
+
+@dataclass
+class InputBinding:
+    """How one ONNX input is fed: one column, several columns, or a named tensor."""
+
+    name: str
+    dtype: str
+    columns: list[str]
+
+
+@dataclass
+class OnnxRunner:
+    session: Any
+    path: Path
+    task: str
+    inputs: list[InputBinding]
+    output_names: list[str] | None
+
+    @classmethod
+    def open(cls, path: Path, ctx: RunContext, features: dict | None, threads: int) -> OnnxRunner:
+        session = open_session(path, threads)
+        bindings = (
+            _bindings_from_features(features) if features else _bindings_from_session(session, ctx)
+        )
+        return cls(session, path, ctx.spec.model.task, bindings, ctx.spec.model.outputs)
+
+    def feeds(self, batch) -> dict[str, np.ndarray]:
+        if isinstance(batch, pd.DataFrame):
+            return {b.name: _column_feed(batch, b) for b in self.inputs}
+        return {b.name: np.ascontiguousarray(batch[b.name], dtype=b.dtype) for b in self.inputs}
+
+    def run(self, batch) -> dict[str, np.ndarray]:
+        outputs = self.session.run(None, self.feeds(batch))
+        names = [o.name for o in self.session.get_outputs()]
+        return interpret_outputs(self.task, names, outputs, self.output_names)
+
+
+def open_session(path: Path, threads: int = 0):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # ORT warnings go to stderr and drown the summary
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise InputError(
+            f"not a loadable ONNX model: {_first_line(error)}", file=str(path)
+        ) from error
+
+
+def interpret_outputs(task: str, names: list[str], outputs: list, declared: list[str] | None):
+    if task == "tensor":
+        keys = tensor_output_names(declared, len(outputs))
+        return {key: np.asarray(out) for key, out in zip(keys, outputs, strict=True)}
+    floats = [np.asarray(o) for o in outputs if np.asarray(o).dtype.kind == "f"]
+    if not floats:
+        raise InputError(f"the ONNX model has no float output (outputs: {', '.join(names)})")
+    if task == "regression":
+        return {"prediction": floats[0].astype(np.float64).reshape(-1)}
+    probabilities = next((f for f in floats if f.ndim == 2), None)
+    if probabilities is None:
+        raise InputError("the ONNX classifier has no 2-D probability output")
+    return {"probabilities": probabilities.astype(np.float64)}
+
+
+def _bindings_from_features(features: dict) -> list[InputBinding]:
+    return [InputBinding(i["name"], i["dtype"], i["columns"]) for i in features["inputs"]]
+
+
+def _bindings_from_session(session, ctx: RunContext) -> list[InputBinding]:
+    inputs = session.get_inputs()
+    if ctx.spec.model.task == "tensor":
+        return [InputBinding(i.name, ORT_DTYPES.get(i.type, "float32"), [i.name]) for i in inputs]
+    columns = ctx.feature_columns()
+    if len(inputs) == 1 and inputs[0].name not in columns:
+        only = inputs[0]
+        width = only.shape[-1] if len(only.shape) == 2 else None
+        if isinstance(width, int) and width != len(columns):
+            raise InputError(
+                f"ONNX input {only.name!r} takes {width} features, the data has {len(columns)}",
+                file=str(ctx.spec.data.path),
+            )
+        return [InputBinding(only.name, ORT_DTYPES.get(only.type, "float32"), columns)]
+    names = [i.name for i in inputs]
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise InputError(
+            f"ONNX inputs not found among the data columns: {', '.join(missing)}",
+            hint=f"columns are: {', '.join(columns)}",
+        )
+    return [InputBinding(i.name, ORT_DTYPES.get(i.type, "float32"), [i.name]) for i in inputs]
+
+
+def _column_feed(frame: pd.DataFrame, binding: InputBinding) -> np.ndarray:
+    values = frame[binding.columns]
+    if binding.dtype == "str":
+        return values.astype(str).to_numpy(dtype=object).reshape(len(frame), -1)
+    try:
+        return np.ascontiguousarray(values.to_numpy(dtype=binding.dtype))
+    except (TypeError, ValueError) as error:
+        raise InputError(
+            f"column(s) {', '.join(binding.columns)} cannot be read as {binding.dtype}: "
+            f"{_first_line(error)}"
+        ) from error
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip() or type(error).__name__).splitlines()[0]

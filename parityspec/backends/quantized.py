@@ -1,0 +1,142 @@
+"""INT8 ONNX made by onnxruntime.quantization from an ONNX backend: dynamic or static QDQ."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from parityspec.backends.base import LoadedModel, Verb
+from parityspec.backends.onnx import OnnxRunner
+from parityspec.errors import InputError
+from parityspec.loading import file_sha256
+from parityspec.spec.base import Name, StrictModel
+
+if TYPE_CHECKING:
+    from parityspec.data import Dataset
+    from parityspec.run.context import RunContext
+
+KIND = "quantized"
+SOURCE_KINDS = ("onnx",)
+
+
+class Spec(StrictModel):
+    kind: Literal["quantized"]
+    from_: Name = Field(alias="from")
+    """The ONNX backend to quantize."""
+    method: Literal["dynamic", "static"] = "dynamic"
+    """`static` calibrates activations on the train rows and writes QDQ."""
+    weight_type: Literal["int8", "uint8"] = "int8"
+    per_channel: bool = False
+    calibration_rows: Annotated[int, Field(gt=0, le=100_000)] = 256
+    """Rows used to calibrate a static quantization."""
+    threads: Annotated[int, Field(ge=0, le=256)] = 0
+
+
+def verb(spec: Spec) -> Verb:
+    return "quantize"
+
+
+def source(spec: Spec) -> str | None:
+    return spec.from_
+
+
+def referenced_files(spec: Spec) -> list[tuple[str, str]]:
+    return []
+
+
+def needs_data(spec: Spec) -> bool:
+    return spec.method == "static"
+
+
+def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+    import onnx
+
+    from parityspec.artifacts import write_bytes
+    from parityspec.backends.onnx_graph import count_quantized_ops, deduplicate_opsets
+
+    runner: OnnxRunner = source_model.predictor
+    fp32 = onnx.load(str(runner.path))
+    deduplicate_opsets(fp32)
+    out = ctx.artifact_dir(name) / "model.int8.onnx"
+    tmp_out = out.with_suffix(".partial.onnx")
+    try:
+        _quantize(spec, fp32, tmp_out, runner, data)
+        write_bytes(out, tmp_out.read_bytes())
+    except InputError:
+        raise
+    except Exception as error:
+        raise InputError(f"onnxruntime.quantization failed: {error}") from error
+    finally:
+        tmp_out.unlink(missing_ok=True)
+    counts = count_quantized_ops(onnx.load(str(out)))
+    quantized = OnnxRunner(
+        session=_session(out, spec.threads),
+        path=out,
+        task=runner.task,
+        inputs=runner.inputs,
+        output_names=runner.output_names,
+    )
+    facts = {
+        "method": spec.method,
+        "quantized_ops": counts,
+        "size_bytes": out.stat().st_size,
+        "source_size_bytes": runner.path.stat().st_size,
+        "model_sha256": file_sha256(out),
+    }
+    inert = None
+    if not counts:
+        inert = (
+            f"quantization changed nothing: no op of {spec.from_!r} was quantized "
+            "(graphs of only ai.onnx.ml ops, such as trees and linear models, stay float)"
+        )
+    return LoadedModel(name, KIND, quantized, {"model": out}, facts, inert=inert)
+
+
+def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
+    return model.predictor.run(batch)
+
+
+def _session(path: Path, threads: int):
+    from parityspec.backends.onnx import open_session
+
+    return open_session(path, threads)
+
+
+def _quantize(spec: Spec, fp32, out: Path, runner: OnnxRunner, data: Dataset | None) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    weight_type = QuantType.QInt8 if spec.weight_type == "int8" else QuantType.QUInt8
+    # The quantizer logs advice through the root logger; it is not about this run.
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
+    if spec.method == "dynamic":
+        quantize_dynamic(fp32, out, weight_type=weight_type, per_channel=spec.per_channel)
+        return
+    quantize_static(
+        fp32,
+        out,
+        _CalibrationReader(runner, data, spec.calibration_rows),
+        quant_format=QuantFormat.QDQ,
+        weight_type=weight_type,
+        activation_type=QuantType.QInt8,
+        per_channel=spec.per_channel,
+    )
+
+
+class _CalibrationReader:
+    """Feeds the first `rows` training rows to the calibrator, 32 at a time."""
+
+    def __init__(self, runner: OnnxRunner, data: Dataset, rows: int):
+        rows = min(rows, len(data))
+        self._feeds = iter(
+            [runner.feeds(data.slice(s, min(s + 32, rows))) for s in range(0, rows, 32)]
+        )
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+    def rewind(self) -> None:  # the calibrator reads once
+        pass

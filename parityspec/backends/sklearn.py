@@ -1,0 +1,185 @@
+"""scikit-learn: a model trained by a builder function, or loaded from a file."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import model_validator
+
+from parityspec.backends.base import LoadedModel, Verb
+from parityspec.errors import InputError, StepError
+from parityspec.loading import load_callable, load_sklearn_model
+from parityspec.spec.base import CallableRef, StrictModel
+
+if TYPE_CHECKING:
+    from parityspec.data import Dataset
+    from parityspec.run.context import RunContext
+
+KIND = "sklearn"
+
+
+class Spec(StrictModel):
+    """Exactly one of `train` (a builder returning an unfitted estimator) or `path`."""
+
+    kind: Literal["sklearn"]
+    train: CallableRef | None = None
+    """`file.py:function`, called with no arguments; the estimator is fitted on the train rows."""
+    path: str | None = None
+    """A fitted model: `.skops` (safe), or `.joblib`/`.pkl` (runs code: needs `trusted`)."""
+    trusted: bool = False
+    """Allow loading formats that can run code (pickle, joblib, skops with unknown types)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Spec:
+        if (self.train is None) == (self.path is None):
+            raise ValueError("give exactly one of train or path")
+        return self
+
+
+def verb(spec: Spec) -> Verb:
+    return "build" if spec.train else "load"
+
+
+def source(spec: Spec) -> str | None:
+    return None
+
+
+def referenced_files(spec: Spec) -> list[tuple[str, str]]:
+    if spec.train:
+        return [("train", spec.train.rpartition(":")[0])]
+    return [("path", spec.path)]
+
+
+def needs_data(spec: Spec) -> bool:
+    return spec.train is not None
+
+
+def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+    if spec.path:
+        path = ctx.resolve(spec.path)
+        estimator = load_sklearn_model(path, trusted=spec.trusted or ctx.trust_models)
+    else:
+        estimator = _train(ctx, spec, data)
+    return LoadedModel(
+        backend=name,
+        kind=KIND,
+        predictor=estimator,
+        facts={"estimator": type(estimator).__name__, "model_sha256": model_digest(estimator)},
+    )
+
+
+def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
+    estimator = model.predictor
+    if hasattr(estimator, "predict_proba"):
+        return {"probabilities": np.asarray(estimator.predict_proba(batch), dtype=np.float64)}
+    return {
+        "prediction": np.asarray(estimator.predict(batch), dtype=np.float64).reshape(len(batch))
+    }
+
+
+def model_digest(estimator) -> str:
+    return hashlib.sha256(pickle.dumps(estimator, protocol=5)).hexdigest()
+
+
+def _train(ctx: RunContext, spec: Spec, data: Dataset):
+    builder = load_callable(spec.train, ctx.spec_dir)
+    estimator = builder()
+    if not hasattr(estimator, "fit"):
+        raise InputError(
+            f"{spec.train} returned {type(estimator).__name__}, not a scikit-learn estimator",
+            file=str(Path(spec.train)),
+        )
+    if data.target is None:
+        raise InputError("training needs a target column", hint="set data.target")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter belongs to the builder's author
+        estimator.fit(data.features, data.target)
+    return estimator
+
+
+def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, data: Dataset):
+    """skl2onnx without ZipMap; writes model.onnx, onnx_features.json, onnx_metadata.json."""
+    from skl2onnx import convert_sklearn
+
+    from parityspec.artifacts import write_bytes, write_json
+    from parityspec.backends.onnx_graph import deduplicate_opsets
+
+    estimator = model.predictor
+    bindings = _input_bindings(data.features, onnx_spec.dtype)
+    options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
+    try:
+        onnx_model = convert_sklearn(
+            estimator,
+            initial_types=[_initial_type(b) for b in bindings],
+            target_opset={"": onnx_spec.opset, "ai.onnx.ml": 3},
+            options=options,
+        )
+    except Exception as error:
+        raise StepError(f"skl2onnx cannot convert {type(estimator).__name__}: {error}") from error
+    deduplicate_opsets(onnx_model)
+    path = out_dir / "model.onnx"
+    write_bytes(path, onnx_model.SerializeToString())
+    write_json(out_dir / "onnx_features.json", _feature_schema(bindings, data))
+    write_json(out_dir / "onnx_metadata.json", _metadata(ctx, model, onnx_spec, path))
+    return path
+
+
+def _is_classifier(estimator) -> bool:
+    return hasattr(estimator, "predict_proba")
+
+
+def _final_step(estimator):
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
+def _input_bindings(frame, dtype: str) -> list[dict]:
+    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
+    if len(numeric) == len(frame.columns):
+        return [{"name": "X", "dtype": dtype, "columns": [str(c) for c in frame.columns]}]
+    # Mixed frames: one input per column, as skl2onnx maps ColumnTransformer columns by name.
+    return [
+        {"name": str(c), "dtype": dtype if c in numeric else "str", "columns": [str(c)]}
+        for c in frame.columns
+    ]
+
+
+def _initial_type(binding: dict):
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    types = {"float32": FloatTensorType, "float64": DoubleTensorType, "str": StringTensorType}
+    return binding["name"], types[binding["dtype"]]([None, len(binding["columns"])])
+
+
+def _feature_schema(bindings: list[dict], data: Dataset) -> dict:
+    frame = data.features
+    categories = {
+        b["columns"][0]: sorted(str(v) for v in frame[b["columns"][0]].dropna().unique())
+        for b in bindings
+        if b["dtype"] == "str"
+    }
+    order = [c for b in bindings for c in b["columns"]]
+    return {"inputs": bindings, "order": order, "categories": categories}
+
+
+def _metadata(ctx: RunContext, model: LoadedModel, onnx_spec, path: Path) -> dict:
+    from parityspec.lineage import library_versions
+
+    classes = getattr(model.predictor, "classes_", None)
+    return {
+        "task": ctx.spec.model.task,
+        "decision_threshold": ctx.spec.model.threshold,
+        "classes": None if classes is None else [str(c) for c in classes],
+        "provenance": {
+            "source_backend": model.backend,
+            "source_estimator": model.facts["estimator"],
+            "source_model_sha256": model.facts["model_sha256"],
+            "opset": onnx_spec.opset,
+            "input_dtype": onnx_spec.dtype,
+            "libraries": library_versions(["scikit-learn", "skl2onnx", "onnx", "onnxruntime"]),
+        },
+    }

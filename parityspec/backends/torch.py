@@ -1,0 +1,136 @@
+"""PyTorch: a module built by `file.py:function`, optional state dict, eval mode."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
+from parityspec.errors import InputError
+from parityspec.loading import load_callable
+from parityspec.spec.base import CallableRef, StrictModel
+
+if TYPE_CHECKING:
+    from parityspec.data import Dataset
+    from parityspec.run.context import RunContext
+
+KIND = "torch"
+PRECISIONS = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+class Spec(StrictModel):
+    kind: Literal["torch"]
+    module: CallableRef
+    """`file.py:function` returning a `torch.nn.Module`, called with no arguments."""
+    state_dict: str | None = None
+    """Weights for the module (loaded with `weights_only=True`: no code runs)."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    precision: Literal["float32", "float16", "bfloat16"] = "float32"
+    """The module's floating point type; outputs are compared in float64 either way."""
+
+
+def verb(spec: Spec) -> Verb:
+    return "build"
+
+
+def source(spec: Spec) -> str | None:
+    return None
+
+
+def referenced_files(spec: Spec) -> list[tuple[str, str]]:
+    files = [("module", spec.module.rpartition(":")[0])]
+    return files + ([("state_dict", spec.state_dict)] if spec.state_dict else [])
+
+
+def needs_data(spec: Spec) -> bool:
+    return False
+
+
+def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+    import torch
+
+    if spec.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device: cuda was asked for but CUDA is not available", hint="use cpu")
+    module = load_callable(spec.module, ctx.spec_dir)()
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(f"{spec.module} returned {type(module).__name__}, not a torch.nn.Module")
+    if spec.state_dict:
+        module.load_state_dict(_load_state_dict(ctx.resolve(spec.state_dict), spec.state_dict))
+    module = module.eval().to(device=spec.device, dtype=getattr(torch, spec.precision))
+    facts = {
+        "module": type(module).__name__,
+        "device": spec.device,
+        "precision": spec.precision,
+        "output_names": ctx.spec.model.outputs,
+    }
+    return LoadedModel(name, KIND, module, facts=facts)
+
+
+def predict(model: LoadedModel, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import torch
+
+    module = model.predictor
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    tensors = [_tensor(array, device, dtype) for array in batch.values()]
+    with torch.inference_mode():
+        outputs = module(*tensors)
+    outputs = outputs if isinstance(outputs, tuple | list) else (outputs,)
+    arrays = [o.detach().to("cpu", torch.float64).numpy() for o in outputs]
+    return dict(
+        zip(tensor_output_names(model.facts.get("output_names"), len(arrays)), arrays, strict=True)
+    )
+
+
+def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, data: Dataset):
+    """torch.onnx.export (dynamo by default), float32 on the CPU, dynamic batch axis."""
+    import torch
+
+    from parityspec.drift.torch_layers import export_torch_to_onnx
+
+    module = copy.deepcopy(model.predictor).to("cpu", torch.float32)
+    example = tuple(torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in _example(data))
+    try:
+        return export_torch_to_onnx(
+            module,
+            example,
+            out_dir / "model.onnx",
+            opset=onnx_spec.opset,
+            dynamo=onnx_spec.exporter == "dynamo",
+            input_names=list(data.features),
+            output_names=ctx.spec.model.outputs,
+        )
+    except Exception as error:
+        raise InputError(f"torch.onnx.export failed: {_first_line(error)}") from error
+
+
+def _example(data: Dataset):
+    return [data.features[name] for name in data.features]
+
+
+def _tensor(array: np.ndarray, device, dtype):
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return (
+        tensor.to(device=device, dtype=dtype) if tensor.is_floating_point() else tensor.to(device)
+    )
+
+
+def _load_state_dict(path: Path, shown: str):
+    import torch
+
+    if not path.is_file():
+        raise InputError("state dict file does not exist", file=shown)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise InputError(f"cannot load state dict: {_first_line(error)}", file=shown) from error
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip() or type(error).__name__).splitlines()[0]

@@ -1,0 +1,152 @@
+"""What every check module provides, what it receives, and the result it returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+from parityspec.spec.base import Name, StrictModel
+
+if TYPE_CHECKING:
+    from parityspec.backends.base import LoadedModel, Predictions
+    from parityspec.checks.stats import DiffStats
+    from parityspec.data import Dataset
+    from parityspec.spec.models import Spec
+    from parityspec.spec.profiles import Tolerances
+
+Status = Literal["passed", "failed", "error", "skipped"]
+
+
+class CheckSpecBase(StrictModel):
+    id: Name
+    """A unique id: it names the check in reports and on the command line (`--check`)."""
+    between: tuple[Name, Name]
+    """Two backends: the reference first, then the one under test."""
+    profile: Name = "default"
+    """The tolerance profile; fields set on the check itself override it."""
+    description: str | None = None
+
+
+@dataclass
+class CheckInputs:
+    spec: Spec
+    data: Dataset
+    reference: Predictions
+    candidate: Predictions
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    """The loaded models of both backends, for checks that look inside them."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One comparison of a figure with its limit: `max_abs_diff 0.02 <= abs_tol 0.04`."""
+
+    figure: str
+    value: float
+    op: Literal["<=", ">="]
+    limit: str
+    limit_value: float
+
+    @property
+    def ok(self) -> bool:
+        # Written so that NaN fails both ways.
+        if self.op == "<=":
+            return bool(self.value <= self.limit_value)
+        return bool(self.value >= self.limit_value)
+
+    def describe(self) -> str:
+        broken = {"<=": ">", ">=": "<"}[self.op] if not self.ok else self.op
+        return f"{self.figure} {self.value:.6g} {broken} {self.limit} {self.limit_value:g}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "figure": self.figure,
+            "value": self.value,
+            "op": self.op,
+            "limit": self.limit,
+            "limit_value": self.limit_value,
+            "ok": self.ok,
+        }
+
+
+@dataclass
+class CheckResult:
+    """A verdict with the numbers that explain it."""
+
+    status: Status
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    gates: list[Gate] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.status == "passed"
+
+
+class CheckModule(Protocol):
+    """A module under `parityspec/checks/` registered in `CHECKS`."""
+
+    TYPE: str
+    TASKS: tuple[str, ...]
+    """The model tasks this check makes sense for."""
+    NEEDS_MODELS: bool
+    """Whether the check needs the loaded models, not only their predictions."""
+    Spec: type[CheckSpecBase]
+
+    def run(self, spec: Any, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult: ...
+
+
+def verdict(failures: list[str], passed_reason: str) -> tuple[Status, str]:
+    if failures:
+        return "failed", "; ".join(failures)
+    return "passed", passed_reason
+
+
+def judge(gates: list[Gate], *, extra_failures: list[str | None] = ()) -> tuple[Status, str]:
+    """Failed with every broken gate named, or passed with every gate shown."""
+    failures = [f for f in extra_failures if f] + [g.describe() for g in gates if not g.ok]
+    return verdict(failures, "; ".join(g.describe() for g in gates))
+
+
+def nonfinite_failure(stats: DiffStats, reference: str, candidate: str) -> str | None:
+    """NaN or Inf in an output fails whatever the tolerances."""
+    parts = []
+    if stats.nonfinite_ref:
+        parts.append(f"{stats.nonfinite_ref} in {reference}")
+    if stats.nonfinite_other:
+        parts.append(f"{stats.nonfinite_other} in {candidate}")
+    return f"non-finite outputs (NaN/Inf): {', '.join(parts)}" if parts else None
+
+
+def worst_samples(stats: DiffStats, data: Dataset, ref: np.ndarray, other: np.ndarray) -> list:
+    """The worst samples with both outputs and their feature values."""
+    rows = []
+    for value, index in zip(stats.worst.values, stats.worst.indices, strict=True):
+        rows.append(
+            {
+                "row": int(index),
+                "abs_diff": finite_or_text(float(value)),
+                "reference": _plain(ref[index]),
+                "candidate": _plain(other[index]),
+                "features": data.describe_row(int(index)),
+            }
+        )
+    return rows
+
+
+def finite_or_text(value: float) -> float | str:
+    """JSON has no NaN or Inf: write them as text so the report stays valid JSON."""
+    return value if math.isfinite(value) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    array = np.asarray(value)
+    if array.size > 16:
+        return f"<{array.dtype} array {list(array.shape)}>"
+    if array.ndim == 0:
+        return finite_or_text(float(array)) if array.dtype.kind == "f" else array.item()
+    return [finite_or_text(float(v)) for v in array.ravel()]

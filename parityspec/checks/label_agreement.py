@@ -1,0 +1,75 @@
+"""Label agreement: the confusion matrix between two backends' labels should be the identity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.spec.profiles import Fraction, Tolerances
+
+TYPE = "label_agreement"
+TASKS = ("binary", "multiclass")
+NEEDS_MODELS = False
+
+
+class Spec(CheckSpecBase):
+    """Labels are the arg-max of each backend's probabilities, on every backend alike."""
+
+    type: Literal["label_agreement"]
+    min_label_agreement: Fraction | None = None
+
+
+def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    ref = inputs.reference.outputs["probabilities"]
+    other = inputs.candidate.outputs["probabilities"]
+    if ref.shape != other.shape:
+        return CheckResult("failed", f"probability shapes differ: {ref.shape} vs {other.shape}")
+    n_classes = ref.shape[1]
+    confusion = _confusion(ref, other, n_classes, inputs.spec.data.batch_size)
+    total = int(confusion.sum())
+    agree = int(np.trace(confusion))
+    agreement = agree / total if total else 1.0
+    minimum = tolerances.min_label_agreement
+    gates = [Gate("agreement", agreement, ">=", "min_label_agreement", minimum)]
+    status, reason = judge(gates)
+    reason += f" ({agree} of {total} labels agree)"
+    classes = inputs.data.class_names(n_classes)
+    return CheckResult(
+        status,
+        reason,
+        figures={"samples": total, "agreement": agreement, "disagreements": total - agree},
+        tolerances={"min_label_agreement": minimum},
+        details={
+            "classes": classes,
+            "confusion_matrix": confusion.tolist(),
+            "confusion_rows": f"{inputs.reference.backend} (rows) vs "
+            f"{inputs.candidate.backend} (columns)",
+            "disagreeing_rows": _disagreeing_rows(ref, other, inputs.spec.report.worst_samples),
+        },
+        gates=gates,
+    )
+
+
+def _labels(probabilities: np.ndarray) -> np.ndarray:
+    # A row with NaN has no label: -1 counts as a disagreement with any real label.
+    labels = np.argmax(np.nan_to_num(probabilities, nan=-np.inf), axis=1)
+    labels[~np.isfinite(probabilities).all(axis=1)] = -1
+    return labels
+
+
+def _confusion(ref: np.ndarray, other: np.ndarray, n: int, batch_size: int) -> np.ndarray:
+    # One extra row/column (index n) holds the samples without a label.
+    confusion = np.zeros((n + 1, n + 1), dtype=np.int64)
+    for start in range(0, len(ref), batch_size):
+        a = _labels(ref[start : start + batch_size])
+        b = _labels(other[start : start + batch_size])
+        np.add.at(confusion, (np.where(a < 0, n, a), np.where(b < 0, n, b)), 1)
+    if confusion[n].any() or confusion[:, n].any():
+        return confusion
+    return confusion[:n, :n]
+
+
+def _disagreeing_rows(ref: np.ndarray, other: np.ndarray, k: int) -> list[int]:
+    return [int(i) for i in np.flatnonzero(_labels(ref) != _labels(other))[:k]]

@@ -1,0 +1,160 @@
+"""Output parity for regression and tensor outputs: an allclose with an allowed fraction.
+
+An element passes when |ref - candidate| <= atol + rtol * |ref| and both are finite. The
+check passes when, for every output, the fraction of failing elements is at most
+`max_violation_fraction` and no element is NaN or Inf.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from parityspec.checks.base import (
+    CheckInputs,
+    CheckResult,
+    CheckSpecBase,
+    Gate,
+    judge,
+    nonfinite_failure,
+    verdict,
+    worst_samples,
+)
+from parityspec.checks.batching import aligned_batches, shape_mismatch
+from parityspec.checks.stats import DiffStats, Worst
+from parityspec.spec.base import StrictModel
+from parityspec.spec.profiles import Fraction, NonNegative, Tolerances
+
+TYPE = "output_parity"
+TASKS = ("regression", "tensor")
+NEEDS_MODELS = False
+
+
+class OutputTolerance(StrictModel):
+    atol: NonNegative | None = None
+    rtol: NonNegative | None = None
+    max_violation_fraction: Fraction | None = None
+
+
+class Spec(CheckSpecBase):
+    """Element-wise allclose of every output both backends return."""
+
+    type: Literal["output_parity"]
+    atol: NonNegative | None = None
+    rtol: NonNegative | None = None
+    max_violation_fraction: Fraction | None = None
+    per_output: dict[str, OutputTolerance] = {}
+    """Tolerances for one output by name, over the check's own."""
+
+
+def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    ref_outputs, other_outputs = inputs.reference.outputs, inputs.candidate.outputs
+    names = [n for n in ref_outputs if n in other_outputs]
+    if not names:
+        return CheckResult("failed", "the two backends return no output with the same name")
+    results = {name: _compare(spec, tolerances, inputs, name) for name in names}
+    failures = [f"{name}: {r['reason']}" for name, r in results.items() if not r["passed"]]
+    status, reason = verdict(failures, f"{len(names)} output(s) within atol/rtol")
+    if len(names) == 1:
+        only = results[names[0]]
+        return CheckResult(
+            status, reason, only["figures"], only["tolerances"], only["details"], only["gates"]
+        )
+    gates = [g for r in results.values() for g in r["gates"]]
+    per_output = {
+        name: {k: r[k] for k in ("passed", "reason", "figures", "tolerances")}
+        for name, r in results.items()
+    }
+    return CheckResult(status, reason, details={"outputs": per_output}, gates=gates)
+
+
+def _compare(spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str) -> dict:
+    ref = inputs.reference.outputs[name]
+    other = inputs.candidate.outputs[name]
+    tol = _tolerances_for(spec, tolerances, name)
+    if mismatch := shape_mismatch(name, ref, other):
+        return {
+            "passed": False,
+            "reason": mismatch,
+            "figures": {},
+            "tolerances": tol,
+            "gates": [],
+            "details": {},
+        }
+    k = inputs.spec.report.worst_samples
+    stats, worst_elements, violations = DiffStats(k=k), Worst(k), 0
+    per_sample = int(np.prod(ref.shape[1:], dtype=np.int64))
+    for start, a, b in aligned_batches(ref, other, inputs.spec.data.batch_size):
+        stats.update(a, b, first_index=start)
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        diff = np.abs(a64 - b64)
+        bad = ~(diff <= tol["atol"] + tol["rtol"] * np.abs(a64))  # NaN compares False: bad
+        violations += int(bad.sum())
+        flat = np.where(np.isfinite(diff), diff, np.inf).ravel()
+        worst_elements.update(flat, np.arange(flat.size) + start * per_sample)
+    elements = ref.size
+    fraction = violations / elements if elements else 0.0
+    gate = Gate(
+        "violation_fraction",
+        fraction,
+        "<=",
+        "max_violation_fraction",
+        tol["max_violation_fraction"],
+    )
+    nonfinite = nonfinite_failure(stats, inputs.reference.backend, inputs.candidate.backend)
+    status, reason = judge([gate], extra_failures=[nonfinite])
+    if status == "failed":
+        reason += (
+            f" ({violations} of {elements} elements break |diff| <= "
+            f"{tol['atol']:g} + {tol['rtol']:g}*|ref|)"
+        )
+    return {
+        "passed": status == "passed",
+        "reason": reason,
+        "figures": {
+            "samples": len(ref),
+            "elements": elements,
+            "max_abs_diff": stats.max_abs,
+            "mean_abs_diff": stats.mean_abs,
+            "median_abs_diff": stats.quantile(0.5),
+            "p99_abs_diff": stats.quantile(0.99),
+            "max_rel_diff": stats.max_rel,
+            "violations": violations,
+            "violation_fraction": fraction,
+            "nonfinite": stats.nonfinite,
+        },
+        "tolerances": tol,
+        "gates": [gate],
+        "details": {
+            "histogram": stats.histogram(),
+            "worst_positions": _positions(worst_elements, ref, other),
+            "worst_samples": worst_samples(stats, inputs.data, ref, other),
+        },
+    }
+
+
+def _tolerances_for(spec: Spec, tolerances: Tolerances, name: str) -> dict:
+    tol = {
+        "atol": tolerances.atol,
+        "rtol": tolerances.rtol,
+        "max_violation_fraction": tolerances.max_violation_fraction,
+    }
+    if name in spec.per_output:
+        tol.update(spec.per_output[name].model_dump(exclude_none=True))
+    return tol
+
+
+def _positions(worst: Worst, ref: np.ndarray, other: np.ndarray) -> list[dict]:
+    rows = []
+    for value, flat_index in zip(worst.values, worst.indices, strict=True):
+        position = np.unravel_index(int(flat_index), ref.shape)
+        rows.append(
+            {
+                "position": [int(p) for p in position],
+                "abs_diff": float(value),
+                "reference": float(ref[position]),
+                "candidate": float(other[position]),
+            }
+        )
+    return rows

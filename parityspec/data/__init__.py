@@ -1,0 +1,90 @@
+"""Data sets: rows of features (a frame, or named tensors) and an optional ground truth."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Features = pd.DataFrame | dict[str, np.ndarray]
+
+
+@dataclass
+class Dataset:
+    features: Features
+    target: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    """Sorted distinct target values of a classification task; label i means classes[i]."""
+
+    def __len__(self) -> int:
+        if isinstance(self.features, pd.DataFrame):
+            return len(self.features)
+        return len(next(iter(self.features.values())))
+
+    @property
+    def is_tabular(self) -> bool:
+        return isinstance(self.features, pd.DataFrame)
+
+    def slice(self, start: int, stop: int) -> Features:
+        if isinstance(self.features, pd.DataFrame):
+            return self.features.iloc[start:stop]
+        return {name: array[start:stop] for name, array in self.features.items()}
+
+    def batches(self, size: int) -> Iterator[tuple[int, Features]]:
+        for start in range(0, len(self), size):
+            yield start, self.slice(start, start + size)
+
+    def take(self, indices: np.ndarray) -> Dataset:
+        if isinstance(self.features, pd.DataFrame):
+            features: Features = self.features.iloc[indices].reset_index(drop=True)
+        else:
+            features = {name: array[indices] for name, array in self.features.items()}
+        target = None if self.target is None else self.target[indices]
+        return Dataset(features, target, self.classes)
+
+    def describe_row(self, index: int) -> dict[str, Any]:
+        """A row's feature values for a report (tensors by their shape only)."""
+        if isinstance(self.features, pd.DataFrame):
+            row = self.features.iloc[index]
+            return {str(k): _plain(v) for k, v in row.items()}
+        return {name: f"<{a.dtype} {list(a.shape[1:])}>" for name, a in self.features.items()}
+
+    def class_names(self, n_classes: int) -> list[str]:
+        if self.classes is not None and len(self.classes) == n_classes:
+            return [str(c) for c in self.classes]
+        return [str(i) for i in range(n_classes)]
+
+    def target_codes(self) -> np.ndarray | None:
+        """The target as label indices into `classes`."""
+        if self.target is None or self.classes is None:
+            return None
+        return np.searchsorted(self.classes, self.target)
+
+    def fingerprint(self) -> str:
+        """A content hash of features and target, for lineage and cache keys."""
+        digest = hashlib.sha256()
+        if isinstance(self.features, pd.DataFrame):
+            digest.update(",".join(map(str, self.features.columns)).encode())
+            digest.update(pd.util.hash_pandas_object(self.features, index=False).values.tobytes())
+        else:
+            for name in sorted(self.features):
+                array = np.ascontiguousarray(self.features[name])
+                digest.update(f"{name}{array.dtype}{array.shape}".encode())
+                digest.update(array.tobytes())
+        if self.target is not None:
+            digest.update(np.ascontiguousarray(self.target).astype(str).tobytes())
+        return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return None if pd.isna(value) else str(value)

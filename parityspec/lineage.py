@@ -1,0 +1,35 @@
+"""Lineage facts: library versions and content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+from typing import Any
+
+CORE_LIBRARIES = (
+    "parityspec",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+    "torch",
+)
+
+
+def library_versions(names: list[str] | tuple[str, ...] = CORE_LIBRARIES) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def digest(value: Any) -> str:
+    """A content hash of JSON-able data, stable across runs (sorted keys)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

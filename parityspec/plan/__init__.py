@@ -1,0 +1,1 @@
+"""Compiling a spec into a graph of steps, and showing it."""

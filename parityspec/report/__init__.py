@@ -1,0 +1,1 @@
+"""One result dict, built once; every report format renders that same dict."""

@@ -1,0 +1,163 @@
+"""Build the report dict from a finished run. Deterministic outside its `run` section."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from parityspec import __version__
+from parityspec.backends.base import LoadedModel
+from parityspec.checks.base import CheckResult
+from parityspec.errors import ExitCode
+from parityspec.lineage import library_versions
+from parityspec.loading import file_sha256
+from parityspec.run.executor import RunState, exit_code
+from parityspec.run.steps import check_tolerances
+from parityspec.spec.load import LoadedSpec
+
+VERDICTS = {
+    ExitCode.PASSED: "passed",
+    ExitCode.CHECK_FAILED: "failed",
+    ExitCode.INVALID_INPUT: "invalid input",
+    ExitCode.STEP_ERROR: "error",
+}
+REPORT_FORMAT = 1
+
+
+def build_report(
+    loaded: LoadedSpec, state: RunState, ctx, started: datetime, finished: datetime
+) -> dict[str, Any]:
+    code = exit_code(state)
+    checks = [
+        _check_entry(ctx, check, state)
+        for check in ctx.spec.checks
+        if f"check:{check.id}" in state.outcomes
+    ]
+    return {
+        "parityspec": {"report_format": REPORT_FORMAT, "version": __version__},
+        "spec": {
+            "name": ctx.spec.name,
+            "description": ctx.spec.description,
+            "file": loaded.path.name,
+        },
+        "verdict": VERDICTS[code],
+        "exit_code": int(code),
+        "summary": _summary(checks),
+        "checks": checks,
+        "backends": _backends(ctx, state),
+        "steps": [_step_entry(o) for o in state.outcomes.values()],
+        "lineage": _lineage(loaded, state),
+        "run": _run_facts(state, started, finished),
+    }
+
+
+def _summary(checks: list[dict]) -> dict[str, int]:
+    counts = {"total": len(checks), "passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for check in checks:
+        counts[check["status"]] += 1
+    return counts
+
+
+def _check_entry(ctx, check, state: RunState) -> dict[str, Any]:
+    outcome = state.outcomes[f"check:{check.id}"]
+    entry = {
+        "id": check.id,
+        "type": check.type,
+        "between": list(check.between),
+        "profile": check.profile,
+        "description": check.description,
+    }
+    if outcome.status != "ok":
+        status = "skipped" if outcome.status == "skipped" else "error"
+        tolerances = check_tolerances(ctx, check).model_dump(exclude_none=True)
+        return {
+            **entry,
+            "status": status,
+            "passed": False,
+            "reason": outcome.reason,
+            "figures": {},
+            "tolerances": tolerances,
+            "gates": [],
+            "details": {},
+        }
+    result: CheckResult = outcome.value
+    return {
+        **entry,
+        "status": result.status,
+        "passed": result.status == "passed",
+        "reason": result.reason,
+        "figures": result.figures,
+        "tolerances": result.tolerances,
+        "gates": [g.as_dict() for g in result.gates],
+        "details": result.details,
+    }
+
+
+def _backends(ctx, state: RunState) -> dict[str, Any]:
+    entries = {}
+    for outcome in state.outcomes.values():
+        if outcome.step.action != "model":
+            continue
+        name = outcome.step.subject
+        entry: dict[str, Any] = {
+            "kind": ctx.spec.backends[name].kind,
+            "step": outcome.step.id,
+            "status": outcome.status,
+        }
+        if isinstance(outcome.value, LoadedModel):
+            model = outcome.value
+            entry["facts"] = model.facts
+            entry["inert"] = model.inert
+            entry["files"] = {k: _relative(v, ctx.out_dir) for k, v in sorted(model.files.items())}
+        entries[name] = entry
+    return entries
+
+
+def _step_entry(outcome) -> dict[str, Any]:
+    entry = {"id": outcome.step.id, "status": outcome.status, "key": outcome.step.key}
+    if outcome.reason:
+        entry["reason"] = outcome.reason
+    return entry
+
+
+def _lineage(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
+    data = state.outcomes.get("data:load")
+    models = {
+        o.step.subject: o.value.facts.get("model_sha256")
+        for o in state.outcomes.values()
+        if o.step.action == "model" and isinstance(o.value, LoadedModel)
+    }
+    return {
+        "spec_sha256": file_sha256(loaded.path),
+        "data_sha256": data.value.fingerprint() if data and data.status == "ok" else None,
+        "model_sha256": models,
+        "libraries": library_versions(),
+    }
+
+
+def _run_facts(state: RunState, started: datetime, finished: datetime) -> dict[str, Any]:
+    return {
+        "started_at": started.astimezone(UTC).isoformat(timespec="seconds"),
+        "finished_at": finished.astimezone(UTC).isoformat(timespec="seconds"),
+        "seconds": round((finished - started).total_seconds(), 3),
+        "step_seconds": {o.step.id: round(o.seconds, 4) for o in state.outcomes.values()},
+        "host": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+        },
+    }
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

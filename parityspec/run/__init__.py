@@ -1,0 +1,1 @@
+"""Executing a plan: the run context, the step handlers and the executor."""

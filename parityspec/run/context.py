@@ -1,0 +1,29 @@
+"""What every step of a run can see: the spec, where files go, the run's options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from parityspec.spec.models import Spec
+
+
+@dataclass
+class RunContext:
+    spec: Spec
+    spec_dir: Path
+    out_dir: Path
+    trust_models: bool = False
+    feature_names: list[str] = field(default_factory=list)
+    """The data's feature columns, known once the data is loaded."""
+
+    def resolve(self, path: str) -> Path:
+        return (self.spec_dir / path).resolve()
+
+    def artifact_dir(self, backend: str) -> Path:
+        directory = self.out_dir / "artifacts" / backend
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def feature_columns(self) -> list[str]:
+        return list(self.feature_names)

@@ -1,0 +1,102 @@
+"""What each kind of step does. Each handler takes the context, the step and its inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from parityspec.backends import BACKENDS
+from parityspec.backends.base import LoadedModel, Predictions
+from parityspec.checks import CHECKS
+from parityspec.checks.base import CheckInputs, CheckResult
+from parityspec.data import Dataset
+from parityspec.data.sources import load_dataset, split_dataset
+from parityspec.errors import InputError
+from parityspec.plan.compile import DATA_SPLIT, model_step_id
+from parityspec.plan.graph import Step
+from parityspec.run.context import RunContext
+from parityspec.spec.profiles import Tolerances, apply_overrides, resolve_profile
+
+Inputs = dict[str, Any]
+
+
+def load_data(ctx: RunContext, step: Step, inputs: Inputs) -> Dataset:
+    dataset = load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir)
+    ctx.feature_names = [str(c) for c in dataset.features]
+    return dataset
+
+
+def split_data(ctx: RunContext, step: Step, inputs: Inputs) -> tuple[Dataset, Dataset]:
+    return split_dataset(inputs["data:load"], ctx.spec.data.split, ctx.spec.model.task)
+
+
+def make_model(ctx: RunContext, step: Step, inputs: Inputs) -> LoadedModel:
+    name = step.subject
+    backend = ctx.spec.backends[name]
+    module = BACKENDS[backend.kind]
+    origin = module.source(backend)
+    source_model = inputs[model_step_id(ctx.spec, origin)] if origin else None
+    train = inputs[DATA_SPLIT][0] if DATA_SPLIT in inputs else None
+    return module.make(ctx, name, backend, source_model, train)
+
+
+def predict(ctx: RunContext, step: Step, inputs: Inputs) -> Predictions:
+    name = step.subject
+    model: LoadedModel = inputs[model_step_id(ctx.spec, name)]
+    evaluation: Dataset = inputs[DATA_SPLIT][1]
+    module = BACKENDS[model.kind]
+    parts: dict[str, list[np.ndarray]] = {}
+    for _, batch in evaluation.batches(ctx.spec.data.batch_size):
+        for output, values in module.predict(model, batch).items():
+            parts.setdefault(output, []).append(values)
+    outputs = {k: np.concatenate(v) for k, v in parts.items()}
+    for output, values in outputs.items():
+        if len(values) != len(evaluation):
+            raise InputError(
+                f"backend {name!r} returned {len(values)} rows of {output!r} "
+                f"for {len(evaluation)} input rows"
+            )
+    return Predictions(name, outputs, inert=model.inert)
+
+
+def run_check(ctx: RunContext, step: Step, inputs: Inputs) -> CheckResult:
+    check = next(c for c in ctx.spec.checks if c.id == step.subject)
+    reference, candidate = (inputs[f"predict:{b}"] for b in check.between)
+    models = {
+        b: inputs[model_step_id(ctx.spec, b)]
+        for b in check.between
+        if model_step_id(ctx.spec, b) in inputs
+    }
+    check_inputs = CheckInputs(ctx.spec, inputs[DATA_SPLIT][1], reference, candidate, models)
+    result = CHECKS[check.type].run(check, check_tolerances(ctx, check), check_inputs)
+    return _refuse_inert(result, reference, candidate)
+
+
+def check_tolerances(ctx: RunContext, check) -> Tolerances:
+    tolerances = resolve_profile(check.profile, ctx.spec.profiles)
+    overrides = {f: getattr(check, f, None) for f in Tolerances.model_fields}
+    return apply_overrides(tolerances, overrides)
+
+
+def _refuse_inert(result: CheckResult, *predictions: Predictions) -> CheckResult:
+    """A model that cannot count as validated fails every check it takes part in."""
+    inert = "; ".join(f"{p.backend}: {p.inert}" for p in predictions if p.inert)
+    if not inert:
+        return result
+    if result.status == "passed":
+        result.reason = f"{inert} (the figures alone would pass: {result.reason})"
+    else:
+        result.reason = f"{inert}; {result.reason}"
+    result.status = "failed"
+    return result
+
+
+HANDLERS: dict[str, Callable[[RunContext, Step, Inputs], Any]] = {
+    "data.load": load_data,
+    "data.split": split_data,
+    "model": make_model,
+    "predict": predict,
+    "check": run_check,
+}

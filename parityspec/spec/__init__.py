@@ -1,0 +1,1 @@
+"""The spec language: pydantic models, safe YAML loading, semantic checks, JSON Schema."""

@@ -1,0 +1,37 @@
+"""The base of every spec model: strict, immutable, documented."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors, models are frozen, `from` may be written as `from`."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
+
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
+
+# `path/to/file.py:function`, resolved relative to the spec file.
+CALLABLE_PATTERN = r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$"
+CallableRef = Annotated[
+    str,
+    StringConstraints(pattern=CALLABLE_PATTERN),
+    Field(examples=["../examples/churn/train.py:build_pipeline"]),
+]
+
+
+def split_callable(ref: str) -> tuple[str, str]:
+    path, _, function = ref.rpartition(":")
+    return path, function
+
+
+def is_name(text: str) -> bool:
+    return re.match(NAME_PATTERN, text) is not None

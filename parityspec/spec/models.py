@@ -1,0 +1,121 @@
+"""The spec: pydantic models that validate it, document it and generate its JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from parityspec.backends import BACKENDS
+from parityspec.checks import CHECKS
+from parityspec.spec.base import Name, StrictModel
+from parityspec.spec.profiles import Profile
+
+SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
+TASKS = ("binary", "multiclass", "regression", "tensor")
+REPORT_FORMATS = ("json", "markdown", "junit", "html")
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Split(StrictModel):
+    """Hold out part of the data: models train on the rest and are compared on it."""
+
+    test_size: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    seed: int = 0
+    stratify: bool = True
+    """Keep class proportions in both parts (classification tasks)."""
+
+
+class Synthetic(StrictModel):
+    """Seeded random tensors shaped by `model.inputs`."""
+
+    rows: Annotated[int, Field(gt=0, le=10_000_000)] = 256
+    seed: int = 0
+    distribution: Literal["normal", "uniform"] = "normal"
+
+
+class DataSpec(StrictModel):
+    """Where the rows come from: exactly one of `path`, `sklearn` or `synthetic`."""
+
+    path: str | None = None
+    """A CSV, Parquet or NPZ file, relative to the spec file."""
+    format: Literal["csv", "parquet", "npz"] | None = None
+    """Defaults to the file's suffix."""
+    sklearn: Literal[SKLEARN_DATASETS] | None = None  # type: ignore[valid-type]
+    """A data set bundled with scikit-learn, by name."""
+    synthetic: Synthetic | None = None
+    target: str | None = None
+    """The column (or NPZ array) holding the ground truth; sklearn data sets bring their own."""
+    features: list[str] | None = None
+    """The feature columns, in order; default: every column but the target."""
+    split: Split | None = None
+    """Without a split, every row is used for training (if any) and for comparing."""
+    rows: PositiveInt | None = None
+    """Use at most this many rows (the first ones), before splitting."""
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 4096
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        given = [k for k in ("path", "sklearn", "synthetic") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of path, sklearn, synthetic (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class TensorSpec(StrictModel):
+    """One model input or output; the batch axis is implicit and dynamic."""
+
+    name: Name
+    shape: list[PositiveInt] = []
+    """The shape of one sample, without the batch axis."""
+    dtype: Literal["float32", "float16", "bfloat16", "int64", "int32", "bool"] = "float32"
+
+
+class ModelSpec(StrictModel):
+    """What the model does: it decides which checks make sense."""
+
+    task: Literal[TASKS]  # type: ignore[valid-type]
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    """The decision threshold on the positive class probability (binary tasks)."""
+    inputs: list[TensorSpec] | None = None
+    """Tensor inputs (task `tensor`); tabular models take the data's feature columns."""
+    outputs: list[Name] | None = None
+    """Names of the tensor outputs, in the order the model returns them."""
+
+
+class ReportSpec(StrictModel):
+    dir: str = "reports"
+    """Where report files go, relative to the spec file; `--out` overrides it."""
+    formats: list[Literal[REPORT_FORMATS]] = ["json", "markdown"]  # type: ignore[valid-type]
+    templates: str | None = None
+    """A directory of Jinja templates overriding the built-in ones, file by file."""
+    worst_samples: Annotated[int, Field(ge=0, le=100)] = 5
+    """How many worst samples each comparison lists, with their feature values."""
+
+
+def _tagged_union(registry: dict[str, Any], tag_field: str) -> Any:
+    members = tuple(Annotated[m.Spec, Tag(name)] for name, m in sorted(registry.items()))
+    return Annotated[Union[members], Discriminator(tag_field)]  # noqa: UP007
+
+
+BackendSpec = _tagged_union(BACKENDS, "kind")
+CheckSpec = _tagged_union(CHECKS, "type")
+
+
+class Spec(StrictModel):
+    """A parityspec file: what to compare, how, and how strictly."""
+
+    parityspec: Literal[1]
+    """The spec format version."""
+    name: Name
+    description: str | None = None
+    data: DataSpec
+    model: ModelSpec
+    backends: Annotated[dict[Name, BackendSpec], Field(min_length=1)]
+    """Each backend by name; the first one listed is the reference unless a check says otherwise."""
+    profiles: dict[Name, Profile] = {}
+    """User tolerance profiles, beside the built-in strict, default and lenient."""
+    checks: Annotated[list[CheckSpec], Field(min_length=1)]
+    report: ReportSpec = ReportSpec()

@@ -1,0 +1,182 @@
+"""Rules the schema cannot express: references, `from` chains, tasks, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parityspec.backends import BACKENDS
+from parityspec.checks import CHECKS
+from parityspec.errors import Problem
+from parityspec.spec.locate import did_you_mean
+from parityspec.spec.models import Spec
+from parityspec.spec.profiles import BUILTIN_PROFILES
+from parityspec.spec.yaml_source import SourceMap, dotted
+
+# Which source kinds each derived kind can be made from.
+DERIVABLE_FROM = {"onnx": {"sklearn", "torch"}, "quantized": {"onnx"}}
+
+
+class _Collector:
+    def __init__(self, shown: str, source: SourceMap):
+        self.shown, self.source, self.problems = shown, source, []
+
+    def add(self, path: tuple, message: str, hint: str | None = None, *, key: bool = False):
+        line, col = self.source.locate(path, key=key)
+        self.problems.append(Problem(self.shown, line, col, dotted(path), message, hint))
+
+
+def semantic_problems(spec: Spec, shown: str, source: SourceMap, spec_dir: Path | None):
+    found = _Collector(shown, source)
+    _check_backends(spec, found)
+    _check_profiles(spec, found)
+    _check_checks(spec, found)
+    _check_data(spec, found)
+    if spec_dir is not None:
+        _check_files(spec, spec_dir, found)
+    return found.problems
+
+
+def _check_backends(spec: Spec, found: _Collector) -> None:
+    names = set(spec.backends)
+    for name, backend in spec.backends.items():
+        origin = BACKENDS[backend.kind].source(backend)
+        if origin is None:
+            continue
+        path = ("backends", name, "from")
+        if origin not in names:
+            found.add(path, f"no backend named {origin!r}", did_you_mean(origin, names))
+        elif spec.backends[origin].kind not in DERIVABLE_FROM.get(backend.kind, set()):
+            allowed = " or ".join(sorted(DERIVABLE_FROM.get(backend.kind, set())))
+            found.add(
+                path,
+                f"a {backend.kind} backend cannot be made from the "
+                f"{spec.backends[origin].kind} backend {origin!r}",
+                f"`from` must name a {allowed} backend",
+            )
+    for cycle_start in _from_cycles(spec):
+        found.add(
+            ("backends", cycle_start, "from"),
+            f"the `from` chain loops back to {cycle_start!r}",
+            "each backend must derive from an earlier one",
+        )
+
+
+def _from_cycles(spec: Spec) -> list[str]:
+    cyclic = []
+    for start in spec.backends:
+        seen, current = set(), start
+        while current in spec.backends and current not in seen:
+            seen.add(current)
+            backend = spec.backends[current]
+            current = BACKENDS[backend.kind].source(backend)
+        if current == start:
+            cyclic.append(start)
+    return cyclic[:1]
+
+
+def _check_profiles(spec: Spec, found: _Collector) -> None:
+    known = set(BUILTIN_PROFILES) | set(spec.profiles)
+    for name, profile in spec.profiles.items():
+        if name in BUILTIN_PROFILES:
+            found.add(
+                ("profiles", name),
+                f"{name!r} is a built-in profile",
+                "choose another name",
+                key=True,
+            )
+        elif profile.extends not in known:
+            found.add(
+                ("profiles", name, "extends"),
+                f"no profile named {profile.extends!r}",
+                did_you_mean(profile.extends, known),
+            )
+    for name in spec.profiles:
+        chain, current = [], name
+        while current in spec.profiles and current not in chain:
+            chain.append(current)
+            current = spec.profiles[current].extends
+        if current in chain:
+            found.add(
+                ("profiles", name, "extends"),
+                f"profiles extend each other in a loop: {' -> '.join([*chain, current])}",
+            )
+            break
+
+
+def _check_checks(spec: Spec, found: _Collector) -> None:
+    known_profiles = set(BUILTIN_PROFILES) | set(spec.profiles)
+    seen_ids: dict[str, int] = {}
+    for index, check in enumerate(spec.checks):
+        base = ("checks", index)
+        if check.id in seen_ids:
+            found.add(
+                (*base, "id"),
+                f"duplicate check id {check.id!r} (also checks[{seen_ids[check.id]}])",
+                "give each check its own id",
+            )
+        seen_ids.setdefault(check.id, index)
+        for position, backend in enumerate(check.between):
+            if backend not in spec.backends:
+                found.add(
+                    (*base, "between", position),
+                    f"no backend named {backend!r}",
+                    did_you_mean(backend, set(spec.backends)),
+                )
+        if check.between[0] == check.between[1]:
+            found.add((*base, "between"), "a check compares two different backends")
+        if check.profile not in known_profiles:
+            found.add(
+                (*base, "profile"),
+                f"no profile named {check.profile!r}",
+                did_you_mean(check.profile, known_profiles),
+            )
+        module = CHECKS[check.type]
+        if spec.model.task not in module.TASKS:
+            found.add(
+                (*base, "type"),
+                f"{check.type} does not apply to task {spec.model.task!r}",
+                f"it applies to: {', '.join(module.TASKS)}",
+            )
+        for key, message, hint in getattr(module, "problems", lambda *_: [])(
+            check, spec.model.task
+        ):
+            found.add((*base, *key.split(".")), message, hint)
+
+
+def _check_data(spec: Spec, found: _Collector) -> None:
+    task = spec.model.task
+    if task == "tensor" and not spec.model.inputs:
+        found.add(("model",), "task tensor needs model.inputs", "declare each input tensor")
+    if task != "tensor" and spec.data.synthetic is not None:
+        found.add(
+            ("data", "synthetic"),
+            "synthetic data is for tensor models",
+            "use a data file or a scikit-learn data set",
+        )
+    if (
+        task in ("binary", "multiclass", "regression")
+        and spec.data.target is None
+        and spec.data.sklearn is None
+        and spec.data.path is not None
+    ):
+        for index, check in enumerate(spec.checks):
+            if check.type == "metric_delta":
+                found.add(
+                    ("checks", index, "type"), "metric_delta needs ground truth", "set data.target"
+                )
+
+
+def _check_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
+    referenced = [(("data", "path"), spec.data.path)] if spec.data.path else []
+    for name, backend in spec.backends.items():
+        for key, value in BACKENDS[backend.kind].referenced_files(backend):
+            referenced.append((("backends", name, key), value))
+    if spec.report.templates:
+        referenced.append((("report", "templates"), spec.report.templates))
+    for path, value in referenced:
+        if not (spec_dir / value).exists():
+            found.add(
+                path,
+                f"file not found: {value}",
+                f"paths are relative to the spec's folder ({spec_dir.name}/)",
+            )
