@@ -170,6 +170,7 @@ def run(spec: Path, profile, checks, rows, batch_size, out, trust_models, quiet)
     help="Exit 1 when the committed schema differs from the models.",
 )
 @click.option("--write", is_flag=True, help="Write the schema file.")
+@click.option("--reference", is_flag=True, help="Print the spec reference in Markdown instead.")
 @click.option(
     "--path",
     type=click.Path(path_type=Path),
@@ -178,7 +179,7 @@ def run(spec: Path, profile, checks, rows, batch_size, out, trust_models, quiet)
     help="The committed schema file.",
 )
 @_guarded
-def schema(check_file: bool, write: bool, path: Path) -> None:
+def schema(check_file: bool, write: bool, reference: bool, path: Path) -> None:
     """Print the JSON Schema of specs, generated from the models.
 
     \b
@@ -188,6 +189,11 @@ def schema(check_file: bool, write: bool, path: Path) -> None:
     """
     from parityspec.spec.schema import schema_text
 
+    if reference:
+        from parityspec.spec.reference import reference_markdown
+
+        click.echo(reference_markdown(), nl=False)
+        return
     text = schema_text()
     if check_file:
         current = path.read_text() if path.is_file() else None

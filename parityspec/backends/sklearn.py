@@ -118,6 +118,7 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
             initial_types=[_initial_type(b) for b in bindings],
             target_opset={"": onnx_spec.opset, "ai.onnx.ml": 3},
             options=options,
+            name=model.backend,  # skl2onnx's default is a random uuid: artifacts would differ
         )
     except Exception as error:
         raise StepError(f"skl2onnx cannot convert {type(estimator).__name__}: {error}") from error

@@ -106,6 +106,9 @@ def _backends(ctx, state: RunState) -> dict[str, Any]:
             "kind": ctx.spec.backends[name].kind,
             "step": outcome.step.id,
             "status": outcome.status,
+            "facts": {},
+            "inert": None,
+            "files": {},
         }
         if isinstance(outcome.value, LoadedModel):
             model = outcome.value

@@ -60,12 +60,13 @@ def render(report: dict[str, Any], fmt: str, user_dir: Path | None = None) -> st
 def write_reports(
     report: dict[str, Any], out_dir: Path, formats: list[str], user_dir: Path | None = None
 ) -> list[Path]:
-    written = []
-    for fmt in formats:
-        name = "report.json" if fmt == "json" else FORMAT_FILES[fmt][1]
-        written.append(write_text(out_dir / name, render(report, fmt, user_dir)))
-    written += _seed_parity_reports(report, out_dir)
-    return written
+    """Render every format first, so that a template error writes nothing."""
+    texts = {
+        ("report.json" if fmt == "json" else FORMAT_FILES[fmt][1]): render(report, fmt, user_dir)
+        for fmt in formats
+    }
+    written = [write_text(out_dir / name, text) for name, text in texts.items()]
+    return written + _seed_parity_reports(report, out_dir)
 
 
 def _seed_parity_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -110,12 +110,14 @@ class Spec(StrictModel):
     parityspec: Literal[1]
     """The spec format version."""
     name: Name
+    """Names the report; letters, digits, `_`, `-` and `.`."""
     description: str | None = None
     data: DataSpec
     model: ModelSpec
     backends: Annotated[dict[Name, BackendSpec], Field(min_length=1)]
-    """Each backend by name; the first one listed is the reference unless a check says otherwise."""
+    """Each backend by name: a model in one form (scikit-learn, ONNX, INT8, PyTorch)."""
     profiles: dict[Name, Profile] = {}
     """User tolerance profiles, beside the built-in strict, default and lenient."""
     checks: Annotated[list[CheckSpec], Field(min_length=1)]
+    """What to compare; each check names two backends and its tolerance profile."""
     report: ReportSpec = ReportSpec()

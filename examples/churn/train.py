@@ -1,0 +1,78 @@
+"""Model builders for the bundled churn example.
+
+Each builder takes no arguments and returns an *unfitted* scikit-learn
+estimator. parityspec fits it on the train split of ``churn.csv`` where X is
+the pandas DataFrame of every column except ``churned``.
+"""
+
+from __future__ import annotations
+
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+TARGET = "churned"
+NUMERIC = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls",
+    "data_usage_gb",
+    "age",
+]
+CATEGORICAL = ["contract", "payment_method", "internet_service", "region"]
+
+
+def build_preprocess() -> ColumnTransformer:
+    """Median-impute + standardise numerics, one-hot encode categoricals."""
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]
+    )
+    return ColumnTransformer(
+        [
+            ("numeric", numeric, NUMERIC),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+        ]
+    )
+
+
+def build_pipeline() -> Pipeline:
+    """Preprocessing + a small MLP (the model that INT8 quantization changes)."""
+    return Pipeline(
+        [
+            ("preprocess", build_preprocess()),
+            (
+                "classifier",
+                # Strong L2 (alpha=1.0) makes adam converge in ~100-160 epochs
+                # (< 2 s, no ConvergenceWarning). early_stopping is off: on this
+                # imbalanced target its accuracy-based validation can stop at
+                # the majority-class baseline.
+                MLPClassifier(
+                    hidden_layer_sizes=(32, 16),
+                    alpha=1.0,
+                    max_iter=200,
+                    early_stopping=False,
+                    random_state=0,
+                ),
+            ),
+        ]
+    )
+
+
+def build_forest_pipeline() -> Pipeline:
+    """Preprocessing + a random forest (tree thresholds vs float32 scaling)."""
+    return Pipeline(
+        [
+            ("preprocess", build_preprocess()),
+            (
+                "classifier",
+                RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1),
+            ),
+        ]
+    )

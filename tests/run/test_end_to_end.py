@@ -1,0 +1,138 @@
+"""Every bundled spec runs for real, with the exit code its README entry promises."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, SPECS
+
+EXPECTED_EXIT = {"churn.yaml": 0, "iris.yaml": 0, "diabetes.yaml": 0, "churn_forest.yaml": 1}
+
+
+def test_every_spec_has_an_expected_exit():
+    assert {p.name for p in SPECS.glob("*.yaml")} == set(EXPECTED_EXIT)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_EXIT))
+def test_bundled_spec_runs(invoke, tmp_path, name):
+    result = invoke("run", SPECS / name, "--out", tmp_path)
+    assert result.exit_code == EXPECTED_EXIT[name], result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["exit_code"] == EXPECTED_EXIT[name]
+    assert (tmp_path / "report.md").is_file()
+    assert all(step["status"] == "ok" for step in report["steps"])
+
+
+def test_churn_writes_the_seed_artifacts(invoke, tmp_path):
+    assert invoke("run", SPECS / "churn.yaml", "--out", tmp_path).exit_code == 0
+    onnx_dir, int8_dir = tmp_path / "artifacts" / "onnx", tmp_path / "artifacts" / "int8"
+    features = json.loads((onnx_dir / "onnx_features.json").read_text())
+    metadata = json.loads((onnx_dir / "onnx_metadata.json").read_text())
+    assert (onnx_dir / "model.onnx").is_file() and (int8_dir / "model.int8.onnx").is_file()
+    assert features["categories"]["contract"] == ["month-to-month", "one-year", "two-year"]
+    assert {i["dtype"] for i in features["inputs"]} == {"float32", "str"}
+    assert metadata["decision_threshold"] == 0.5
+    assert metadata["provenance"]["opset"] == 17
+    seed = json.loads((tmp_path / "artifacts" / "int8-parity" / "parity_report.json").read_text())
+    assert set(seed) == {
+        "samples",
+        "max_abs_diff",
+        "mean_abs_diff",
+        "abs_tol",
+        "mean_tol",
+        "passed",
+    }
+    assert seed["passed"] is True and 0 < seed["max_abs_diff"] < seed["abs_tol"]
+
+
+def test_report_json_is_byte_identical_outside_run_facts(invoke, tmp_path):
+    texts = []
+    for attempt in ("a", "b"):
+        out = tmp_path / attempt
+        assert invoke("run", SPECS / "churn.yaml", "--out", out).exit_code == 0
+        report = json.loads((out / "report.json").read_text())
+        report.pop("run")
+        texts.append(json.dumps(report, sort_keys=True))
+        assert (out / "report.md").read_text() == (tmp_path / "a" / "report.md").read_text()
+    assert texts[0] == texts[1]
+
+
+def test_tightened_tolerance_fails_and_markdown_names_it(invoke, tmp_path):
+    spec = _churn_with_absolute_paths()
+    for check in spec["checks"]:
+        if check["id"] == "int8-parity":
+            check["abs_tol"] = 0.001
+    copy = _copy_spec(tmp_path, spec)
+    result = invoke("run", copy, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "❌ `int8-parity`" in markdown
+    assert "**max_abs_diff = " in markdown and "<= abs_tol 0.001" in markdown
+    assert "int8-parity" in result.output and "FAIL" in result.output
+
+
+def test_churn_forest_explains_its_failure(invoke, tmp_path):
+    assert invoke("run", SPECS / "churn_forest.yaml", "--out", tmp_path).exit_code == 1
+    checks = {c["id"]: c for c in json.loads((tmp_path / "report.json").read_text())["checks"]}
+    parity = checks["onnx-parity"]
+    assert parity["status"] == "failed"
+    assert parity["figures"]["max_abs_diff"] > parity["tolerances"]["abs_tol"] == 0.04
+    assert parity["details"]["worst_samples"][0]["features"]["contract"]
+    assert "quantization changed nothing" in checks["int8-parity"]["reason"]
+
+
+def test_unconvertible_model_errors_and_the_rest_still_runs(invoke, tmp_path):
+    spec = {
+        "parityspec": 1,
+        "name": "bad-export",
+        "data": {"sklearn": "breast_cancer", "split": {"test_size": 0.3}},
+        "model": {"task": "binary"},
+        "backends": {
+            "custom": {"kind": "sklearn", "train": "unconvertible.py:build"},
+            "custom-onnx": {"kind": "onnx", "from": "custom"},
+            "forest": {"kind": "sklearn", "train": "models.py:iris_forest"},
+            "forest-onnx": {"kind": "onnx", "from": "forest"},
+        },
+        "checks": [
+            {"id": "custom", "type": "probability_parity", "between": ["custom", "custom-onnx"]},
+            {"id": "forest", "type": "label_agreement", "between": ["forest", "forest-onnx"]},
+        ],
+    }
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    shutil.copy(REPO / "tests" / "data" / "models" / "unconvertible.py", folder)
+    shutil.copy(REPO / "examples" / "sklearn" / "models.py", folder)
+    result = invoke("run", _copy_spec(folder, spec), "--out", tmp_path / "out")
+    assert result.exit_code == 3, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    steps = {s["id"]: s for s in report["steps"]}
+    assert steps["export:custom-onnx"]["status"] == "error"
+    assert "MajorityVote" in steps["export:custom-onnx"]["reason"]
+    assert steps["predict:custom-onnx"]["status"] == "skipped"
+    checks = {c["id"]: c["status"] for c in report["checks"]}
+    assert checks == {"custom": "skipped", "forest": "passed"}
+
+
+def test_data_columns_that_do_not_match_the_model_exit_2(invoke, tmp_path):
+    spec = _churn_with_absolute_paths()
+    spec["data"]["features"] = ["tenure_months", "no_such_column"]
+    result = invoke("run", _copy_spec(tmp_path, spec), "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "no_such_column" in result.output
+
+
+def _churn_with_absolute_paths() -> dict:
+    spec = yaml.safe_load((SPECS / "churn.yaml").read_text())
+    spec["data"]["path"] = str(REPO / "examples" / "churn" / "churn.csv")
+    spec["backends"]["sklearn"]["train"] = f"{REPO}/examples/churn/train.py:build_pipeline"
+    return spec
+
+
+def _copy_spec(folder, spec: dict):
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
