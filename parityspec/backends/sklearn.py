@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 KIND = "sklearn"
+DEFAULT_OPSET = 17
 
 
 class Spec(StrictModel):
@@ -116,7 +117,7 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
         onnx_model = convert_sklearn(
             estimator,
             initial_types=[_initial_type(b) for b in bindings],
-            target_opset={"": onnx_spec.opset, "ai.onnx.ml": 3},
+            target_opset={"": onnx_spec.opset or DEFAULT_OPSET, "ai.onnx.ml": 3},
             options=options,
             name=model.backend,  # skl2onnx's default is a random uuid: artifacts would differ
         )
@@ -179,7 +180,7 @@ def _metadata(ctx: RunContext, model: LoadedModel, onnx_spec, path: Path) -> dic
             "source_backend": model.backend,
             "source_estimator": model.facts["estimator"],
             "source_model_sha256": model.facts["model_sha256"],
-            "opset": onnx_spec.opset,
+            "opset": onnx_spec.opset or DEFAULT_OPSET,
             "input_dtype": onnx_spec.dtype,
             "libraries": library_versions(["scikit-learn", "skl2onnx", "onnx", "onnxruntime"]),
         },

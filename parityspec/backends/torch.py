@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 KIND = "torch"
+DEFAULT_OPSET = 18
 PRECISIONS = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
@@ -93,19 +94,32 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
     from parityspec.drift.torch_layers import export_torch_to_onnx
 
     module = copy.deepcopy(model.predictor).to("cpu", torch.float32)
+    quiet_exporter()
     example = tuple(torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in _example(data))
     try:
         return export_torch_to_onnx(
             module,
             example,
             out_dir / "model.onnx",
-            opset=onnx_spec.opset,
+            opset=onnx_spec.opset or DEFAULT_OPSET,
             dynamo=onnx_spec.exporter == "dynamo",
             input_names=list(data.features),
             output_names=ctx.spec.model.outputs,
         )
     except Exception as error:
         raise InputError(f"torch.onnx.export failed: {_first_line(error)}") from error
+
+
+def quiet_exporter() -> None:
+    """The dynamo exporter logs notes (missing torchvision ops, deprecations) that are not
+    about the user's model; its errors still surface as exceptions."""
+    import logging
+    import warnings
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\..*|copyreg")
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
 
 
 def _example(data: Dataset):

@@ -2,9 +2,12 @@
 
 from parityspec.checks import (
     label_agreement,
+    layer_drift,
     metric_delta,
     output_parity,
     probability_parity,
+    step_drift,
+    tensor_drift,
     threshold_flips,
 )
 from parityspec.checks.base import CheckModule
@@ -17,5 +20,8 @@ CHECKS: dict[str, CheckModule] = {
         label_agreement,
         threshold_flips,
         metric_delta,
+        layer_drift,
+        tensor_drift,
+        step_drift,
     )
 }

@@ -55,7 +55,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         return CheckResult("failed", "the two backends return no output with the same name")
     results = {name: _compare(spec, tolerances, inputs, name) for name in names}
     failures = [f"{name}: {r['reason']}" for name, r in results.items() if not r["passed"]]
-    status, reason = verdict(failures, f"{len(names)} output(s) within atol/rtol")
+    passed_reason = "; ".join(f"{name}: {r['reason']}" for name, r in results.items())
+    status, reason = verdict(failures, passed_reason)
     if len(names) == 1:
         only = results[names[0]]
         return CheckResult(

@@ -10,7 +10,15 @@ import yaml
 
 from tests.conftest import REPO, SPECS
 
-EXPECTED_EXIT = {"churn.yaml": 0, "iris.yaml": 0, "diabetes.yaml": 0, "churn_forest.yaml": 1}
+EXPECTED_EXIT = {
+    "churn.yaml": 0,
+    "iris.yaml": 0,
+    "diabetes.yaml": 0,
+    "churn_forest.yaml": 1,
+    "cnn.yaml": 0,
+    "cnn_fault.yaml": 1,
+    "transformer.yaml": 0,
+}
 
 
 def test_every_spec_has_an_expected_exit():
@@ -83,6 +91,32 @@ def test_churn_forest_explains_its_failure(invoke, tmp_path):
     assert parity["figures"]["max_abs_diff"] > parity["tolerances"]["abs_tol"] == 0.04
     assert parity["details"]["worst_samples"][0]["features"]["contract"]
     assert "quantization changed nothing" in checks["int8-parity"]["reason"]
+    steps = checks["onnx-steps"]["details"]
+    assert steps["origin"] == "preprocess/numeric/scale"
+    status = {row["name"]: row["status"] for row in steps["rows"]}
+    assert status["preprocess/numeric/impute"] == "ok"
+    assert status["classifier"] == "over"
+
+
+def test_cnn_reports_layer_and_int8_tensor_tables(invoke, tmp_path):
+    assert invoke("run", SPECS / "cnn.yaml", "--out", tmp_path).exit_code == 0
+    checks = {c["id"]: c for c in json.loads((tmp_path / "report.json").read_text())["checks"]}
+    layers = checks["onnx-layers"]["details"]["rows"]
+    assert [r["name"] for r in layers if r["name"].startswith("relu")] == ["relu", "relu#2"]
+    assert checks["onnx-layers"]["details"]["origin"] is None
+    tensors = checks["int8-tensors"]["details"]["rows"]
+    assert any(r["sqnr_db"] is not None and r["max_abs_diff"] > 0 for r in tensors)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "`onnx-layers`: layer drift" in markdown and "`int8-tensors`: tensor drift" in markdown
+
+
+def test_injected_fault_names_its_layer_as_origin(invoke, tmp_path):
+    assert invoke("run", SPECS / "cnn_fault.yaml", "--out", tmp_path).exit_code == 1
+    check = json.loads((tmp_path / "report.json").read_text())["checks"][0]
+    assert check["details"]["origin"] == "bn2"  # conv2 is fused into bn2 by the exporter
+    before = [r for r in check["details"]["rows"][:5] if r["status"] != "unmatched"]
+    assert before and all(r["status"] == "ok" for r in before)
+    assert "**Drift origin: `bn2`**" in (tmp_path / "report.md").read_text()
 
 
 def test_unconvertible_model_errors_and_the_rest_still_runs(invoke, tmp_path):

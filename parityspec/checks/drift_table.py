@@ -1,0 +1,62 @@
+"""Shared by the per-layer, per-tensor and per-step checks: rows to report entries, verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parityspec.checks.base import CheckResult, Gate, judge
+
+MATCHED = ("ok", "over", "nonfinite")
+
+
+def drift_result(table, kind: str, tolerance: float, extra_gates: list[Gate] = ()) -> CheckResult:
+    """`table`: rows with name/status/stats/reason (LayerTable or StepTable) and `origin`."""
+    rows = [_row_entry(r) for r in table.rows]
+    matched = [r for r in table.rows if r.status in MATCHED and r.stats is not None]
+    worst = max((r.stats.max_abs for r in matched), default=0.0)
+    gates = [Gate(f"max_{kind}_abs_diff", worst, "<=", "layer_tol", tolerance), *extra_gates]
+    nonfinite = [r.name for r in table.rows if r.status == "nonfinite"]
+    status, reason = judge(
+        gates,
+        extra_failures=[f"non-finite values in {', '.join(nonfinite)}" if nonfinite else None],
+    )
+    if not matched:
+        status, reason = "failed", f"no {kind} could be matched between the two backends"
+    if table.origin:
+        reason = f"drift origin: {kind} {table.origin!r}; {reason}"
+    unmatched = [r for r in rows if r["status"] == "unmatched"]
+    return CheckResult(
+        status,
+        reason,
+        figures={
+            f"{kind}s": len(rows),
+            f"{kind}s_matched": len(matched),
+            f"{kind}s_over": sum(r["status"] in ("over", "nonfinite") for r in rows),
+            f"{kind}s_unmatched": len(unmatched),
+        },
+        tolerances={"layer_tol": tolerance},
+        details={
+            "origin": table.origin,
+            "rows": rows,
+            "worst": sorted(
+                (r for r in rows if r["max_abs_diff"] is not None), key=lambda r: -r["max_abs_diff"]
+            )[:5],
+            "unmatched": [{"name": r["name"], "reason": r["reason"]} for r in unmatched],
+        },
+        gates=gates,
+    )
+
+
+def _row_entry(row) -> dict[str, Any]:
+    stats = row.stats if row.status in MATCHED else None
+    return {
+        "name": row.name,
+        "type": getattr(row, "module_type", None) or getattr(row, "estimator", None),
+        "onnx_value": row.onnx_value,
+        "status": row.status,
+        "max_abs_diff": stats.max_abs if stats else None,
+        "mean_abs_diff": stats.mean_abs if stats else None,
+        "sqnr_db": getattr(row, "sqnr_db", None) if stats else None,
+        "layout": getattr(row, "layout", None),
+        "reason": row.reason,
+    }

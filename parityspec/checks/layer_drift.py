@@ -1,0 +1,51 @@
+"""Per-layer drift, PyTorch vs its ONNX export: every leaf module call against the ONNX value
+the exporter's metadata names for it; the drift origin is the first layer over `layer_tol`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
+from parityspec.checks.drift_table import drift_result
+from parityspec.errors import InputError
+from parityspec.spec.profiles import NonNegative, Tolerances
+
+TYPE = "layer_drift"
+TASKS = ("tensor",)
+NEEDS_MODELS = True
+
+
+class Spec(CheckSpecBase):
+    """`between`: a torch backend, then an ONNX backend exported with the dynamo exporter."""
+
+    type: Literal["layer_drift"]
+    layer_tol: NonNegative | None = None
+
+
+def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    import torch
+
+    from parityspec.drift.torch_layers import compare_torch_onnx_layers
+
+    torch_model, onnx_model = (inputs.models[b] for b in spec.between)
+    if torch_model.kind != "torch" or onnx_model.kind not in ("onnx", "quantized"):
+        raise InputError(
+            f"{spec.id}: layer_drift compares a torch backend with an ONNX one",
+            hint="between: [<torch backend>, <onnx backend>]",
+        )
+    names = [t.name for t in inputs.spec.model.inputs]
+
+    def batches():
+        for _, batch in inputs.data.batches(inputs.spec.data.batch_size):
+            yield tuple(torch.from_numpy(np.ascontiguousarray(batch[n])) for n in names)
+
+    table = compare_torch_onnx_layers(
+        torch_model.predictor,
+        onnx_model.predictor.path,
+        batches(),
+        tolerance=tolerances.layer_tol,
+        input_names=[b.name for b in onnx_model.predictor.inputs],
+    )
+    return drift_result(table, "layer", tolerances.layer_tol)

@@ -1,0 +1,46 @@
+"""Per-step drift, a scikit-learn pipeline vs its ONNX export: the output of every pipeline
+step (and ColumnTransformer branch) against the ONNX tensor carrying it, plus a float32
+sensitivity probe; the drift origin is the first step over `layer_tol`.
+
+Each step's scikit-learn output is rounded to float32 before comparing, since a float32 graph
+cannot hold it more exactly: what remains is drift the step's own arithmetic adds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
+from parityspec.checks.drift_table import drift_result
+from parityspec.errors import InputError
+from parityspec.spec.profiles import NonNegative, Tolerances
+
+TYPE = "step_drift"
+TASKS = ("binary", "multiclass", "regression")
+NEEDS_MODELS = True
+
+
+class Spec(CheckSpecBase):
+    """`between`: a sklearn backend (a Pipeline), then the ONNX backend exported from it."""
+
+    type: Literal["step_drift"]
+    layer_tol: NonNegative | None = None
+
+
+def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    from parityspec.drift.sklearn_steps import compare_pipeline_steps
+
+    sk_model, onnx_model = (inputs.models[b] for b in spec.between)
+    if sk_model.kind != "sklearn" or onnx_model.kind != "onnx":
+        raise InputError(f"{spec.id}: step_drift compares a sklearn backend with its ONNX form")
+    if not inputs.data.is_tabular:
+        raise InputError(f"{spec.id}: step_drift needs tabular data")
+    table = compare_pipeline_steps(
+        sk_model.predictor,
+        onnx_model.predictor.path,
+        inputs.data.features,
+        tolerance=tolerances.layer_tol,
+        batch_size=inputs.spec.data.batch_size,
+    )
+    result = drift_result(table, "step", tolerances.layer_tol)
+    result.details["float32_probe"] = table.float32_probe
+    return result

@@ -1,0 +1,50 @@
+"""Per-tensor drift between two ONNX models, typically fp32 and its INT8 form: every
+intermediate tensor the two share, with SQNR in dB; the drift origin is the first tensor over
+`layer_tol`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate
+from parityspec.checks.drift_table import drift_result
+from parityspec.errors import InputError
+from parityspec.spec.profiles import NonNegative, Tolerances
+
+TYPE = "tensor_drift"
+TASKS = ("binary", "multiclass", "regression", "tensor")
+NEEDS_MODELS = True
+ONNX_KINDS = ("onnx", "quantized")
+
+
+class Spec(CheckSpecBase):
+    type: Literal["tensor_drift"]
+    layer_tol: NonNegative | None = None
+    min_sqnr_db: float | None = None
+    """Also require every matched tensor's SQNR to be at least this many dB."""
+
+
+def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    from parityspec.drift.torch_layers import compare_onnx_tensors
+
+    ref, other = (inputs.models[b] for b in spec.between)
+    if ref.kind not in ONNX_KINDS or other.kind not in ONNX_KINDS:
+        raise InputError(f"{spec.id}: tensor_drift compares two ONNX backends")
+    runner = ref.predictor
+    batches = (runner.feeds(b) for _, b in inputs.data.batches(inputs.spec.data.batch_size))
+    table = compare_onnx_tensors(
+        runner.path, other.predictor.path, batches, tolerance=tolerances.layer_tol
+    )
+    gates = []
+    if spec.min_sqnr_db is not None:
+        sqnrs = [r.sqnr_db for r in table.rows if r.sqnr_db is not None]
+        gates.append(
+            Gate(
+                "min_tensor_sqnr_db",
+                min(sqnrs, default=float("inf")),
+                ">=",
+                "min_sqnr_db",
+                spec.min_sqnr_db,
+            )
+        )
+    return drift_result(table, "tensor", tolerances.layer_tol, gates)

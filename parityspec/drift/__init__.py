@@ -1,0 +1,1 @@
+"""Per-layer drift: find the first layer where a converted model departs from the original."""

@@ -1,0 +1,506 @@
+"""Per-layer drift between a PyTorch module and its ONNX export, or between two ONNX models.
+
+Each leaf module's output is captured with a forward hook and compared with the ONNX value
+that the dynamo exporter's metadata ties to that module; the matched values are exposed as
+extra graph outputs. Batches stream through `DiffStats`, so memory holds one batch at a time.
+The drift origin is the first row, in execution order, over tolerance or non-finite.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import helper, numpy_helper
+
+from parityspec.checks.stats import DiffStats
+
+NAME_SCOPES = "pkg.torch.onnx.name_scopes"
+CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
+FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.DOUBLE,
+    onnx.TensorProto.BFLOAT16,
+}
+# (description, perm) with other == ref.transpose(perm): the layout the other side uses.
+LAYOUTS = {
+    4: (("NCHW->NHWC", (0, 2, 3, 1)), ("NHWC->NCHW", (0, 3, 1, 2))),
+    3: (("(B,C,T)->(B,T,C)", (0, 2, 1)),),
+}
+NO_SCOPE_REASON = (
+    "no ONNX node carries this module's scope: removed or fused into a neighbour by the"
+    " exporter (e.g. a Conv folded into the following BatchNorm, Dropout/Identity dropped)"
+)
+
+
+@dataclass
+class LayerRow:
+    """One leaf-module call (or ONNX tensor) compared.
+
+    `status`: "ok", "over" (max_abs > tolerance), "nonfinite" or "unmatched" (see `reason`).
+    `layout`: the permutation, e.g. "NCHW->NHWC (0, 2, 3, 1)", under which an over or
+    shape-mismatched tensor agrees. `sqnr_db`: 10 log10(sum ref^2 / sum (ref - other)^2).
+    """
+
+    name: str
+    module_type: str
+    onnx_value: str | None
+    stats: DiffStats | None
+    status: str
+    reason: str | None
+    layout: str | None
+    sqnr_db: float | None
+
+
+@dataclass
+class LayerTable:
+    """Rows in execution order; `origin`: the first row "over" or "nonfinite"."""
+
+    rows: list[LayerRow]
+    origin: str | None
+    tolerance: float
+
+
+class Capture(NamedTuple):
+    """One call of a leaf module; `name` is the row name ("relu", then "relu#2")."""
+
+    name: str
+    path: str
+    call: int
+    module_type: str
+    output: np.ndarray | None
+    output_kind: str
+
+
+@dataclass
+class _Target:
+    name: str
+    module_type: str
+    onnx_value: str | None
+    reason: str | None = None
+
+
+def export_torch_to_onnx(
+    module: torch.nn.Module,
+    example_inputs: tuple,
+    path: str | Path,
+    *,
+    opset: int = 18,
+    dynamo: bool = True,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+    dynamic_batch: bool = True,
+) -> Path:
+    """Export to one self-contained ONNX file with axis 0 of every input dynamic.
+
+    The dynamo exporter (default) records module scopes in node metadata, which per-layer
+    comparison needs; its dynamic batch needs an example batch of at least 2 (a batch of 1
+    is specialised), and its weights stay inside the file (so at most 2 GB). Inputs keep
+    the forward's argument names unless `input_names` is given (legacy exporter: `input_0`,
+    `input_1`, ...). Re-exporting the same module gives byte-identical files.
+    """
+    path = Path(path)
+    kwargs: dict = {"opset_version": opset, "output_names": output_names, "dynamo": dynamo}
+    if dynamo:
+        batch = torch.export.Dim("batch")
+        shapes = tuple({0: batch} for _ in example_inputs) if dynamic_batch else None
+        kwargs.update(
+            input_names=input_names, dynamic_shapes=shapes, external_data=False, verbose=False
+        )
+    else:
+        names = input_names or [f"input_{i}" for i in range(len(example_inputs))]
+        axes = {name: {0: "batch"} for name in names} if dynamic_batch else None
+        kwargs.update(input_names=names, dynamic_axes=axes)
+    torch.onnx.export(module, tuple(example_inputs), str(path), **kwargs)
+    return path
+
+
+def capture_leaf_outputs(module: torch.nn.Module, inputs: tuple) -> list[Capture]:
+    """Run `module` once and return every leaf-module call's output, in call order."""
+    captures: list[Capture] = []
+    calls: Counter[str] = Counter()
+
+    def hook(path: str, leaf: torch.nn.Module, output: object) -> None:
+        calls[path] += 1
+        name = path if calls[path] == 1 else f"{path}#{calls[path]}"
+        # Clone: an in-place op downstream (ReLU(inplace=True), `+=`) would rewrite it.
+        array = output.detach().clone().cpu().numpy() if torch.is_tensor(output) else None
+        kind = type(output).__name__
+        captures.append(Capture(name, path, calls[path], type(leaf).__name__, array, kind))
+
+    handles = [
+        leaf.register_forward_hook(lambda m, _args, out, p=path: hook(p, m, out))
+        for path, leaf in module.named_modules()
+        if next(leaf.children(), None) is None
+    ]
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captures
+
+
+def module_node_groups(model: onnx.ModelProto) -> dict[str, list[list[onnx.NodeProto]]]:
+    """Group graph nodes by module path; one group per call, in graph order.
+
+    The module path is the second-to-last `name_scopes` entry (the last is the FX node).
+    The exporter emits nodes in execution order, so one call is one run of consecutive
+    nodes with the same path; nodes without scope metadata neither start nor end a run.
+    """
+    groups: dict[str, list[list[onnx.NodeProto]]] = defaultdict(list)
+    current = None
+    for node in model.graph.node:
+        scopes = _metadata_list(node, NAME_SCOPES)
+        if not scopes or len(scopes) < 2:
+            continue
+        if scopes[-2] != current:
+            current = scopes[-2]
+            groups[current].append([])
+        groups[current][-1].append(node)
+    if not groups:
+        raise ValueError(
+            f"no node carries '{NAME_SCOPES}' metadata: export with the dynamo exporter"
+            " (export_torch_to_onnx(..., dynamo=True)) for per-layer comparison"
+        )
+    return dict(groups)
+
+
+def compare_torch_onnx_layers(
+    module: torch.nn.Module,
+    onnx_path: str | Path,
+    batches: Iterable[tuple[torch.Tensor, ...]],
+    *,
+    tolerance: float,
+    input_names: list[str] | None = None,
+) -> LayerTable:
+    """Compare every leaf module call (pass an eval() module) with its ONNX value.
+
+    A call is paired with the last node of the k-th node group carrying its module's scope
+    (see `module_node_groups`). Rows are unmatched, with a reason, when the module has no
+    node, a different number of groups than calls, another class, a non-tensor output or a
+    different shape.
+    """
+    model = onnx.load(str(onnx_path))
+    groups = module_node_groups(model)
+    targets: list[_Target] | None = None
+    accs: list[_RowAcc] = []
+    first_index = 0
+    for batch in batches:
+        inputs = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
+        captures = capture_leaf_outputs(module, inputs)
+        if targets is None:
+            targets = _match_calls(captures, groups)
+            session = _exposing_session(model, [t.onnx_value for t in targets if t.onnx_value])
+            _unmatch_unexposed(targets, session)
+            names = input_names or [i.name for i in session.get_inputs()]
+            accs = [_RowAcc(tolerance) for _ in targets]
+        elif [c.name for c in captures] != [t.name for t in targets]:
+            raise RuntimeError("the sequence of module calls changed between batches")
+        feeds = {name: t.detach().cpu().numpy() for name, t in zip(names, inputs, strict=True)}
+        onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
+        for target, capture, acc in zip(targets, captures, accs, strict=True):
+            if target.onnx_value in onnx_values:
+                acc.update(capture.output, onnx_values[target.onnx_value], first_index)
+        first_index += len(inputs[0])
+    return _table(targets or [], accs, tolerance)
+
+
+def compare_onnx_tensors(
+    ref_path: str | Path,
+    other_path: str | Path,
+    batches: Iterable[dict[str, np.ndarray]],
+    *,
+    tolerance: float,
+) -> LayerTable:
+    """Compare two ONNX models (e.g. fp32 and its INT8 form) tensor by tensor.
+
+    Rows are the float node outputs of `ref` in graph (topological) order, skipping
+    constant-foldable tensors (whose inputs are all initializers or constants). Each is
+    compared with the float tensor of the same name in `other`, or, when that tensor only
+    feeds a QuantizeLinear -> DequantizeLinear pair, with the DequantizeLinear output: what
+    its consumers read (static QDQ may also drop a Relu whose clipping the QuantizeLinear
+    does, leaving its name on the pre-activation). A tensor missing from `other` (its
+    producer replaced or fused, e.g. Gemm+Relu) is listed "unmatched" with the reason; the
+    quantizer keeps the names of the tensors it rewires, so most rows match. `module_type`
+    is the op_type of the node producing the tensor in `ref`.
+    """
+    ref, other = onnx.load(str(ref_path)), onnx.load(str(other_path))
+    views = _consumer_views(other)
+    targets = [_tensor_target(name, op_type, views) for name, op_type in _data_tensors(ref)]
+    matched = [t for t in targets if t.onnx_value]
+    ref_session = _exposing_session(ref, [t.name for t in matched])
+    other_session = _exposing_session(other, [t.onnx_value for t in matched])
+    accs = [_RowAcc(tolerance) for _ in targets]
+    first_index = 0
+    for feeds in batches:
+        ref_values = _run(ref_session, [t.name for t in matched], feeds)
+        other_values = _run(other_session, [t.onnx_value for t in matched], feeds)
+        for target, acc in zip(targets, accs, strict=True):
+            if target.onnx_value:
+                acc.update(ref_values[target.name], other_values[target.onnx_value], first_index)
+        first_index += len(next(iter(feeds.values())))
+    return _table(targets, accs, tolerance)
+
+
+def inject_fault(
+    onnx_path: str | Path, out_path: str | Path, *, module_path: str, scale: float = 1.5
+) -> str:
+    """Copy the model with the output of `module_path` ("relu#2": its 2nd call) scaled.
+
+    The producer's output is renamed and a Mul writes the original name, so consumers read
+    the faulty value; the Mul copies the producer's metadata, so it ends the module's node
+    group and the comparison pairs the module with the altered value. Returns that name.
+    """
+    model = onnx.load(str(onnx_path))
+    path, call = _parse_row_name(module_path)
+    module_groups = module_node_groups(model).get(path, [])
+    if len(module_groups) < call:
+        raise ValueError(f"{module_path!r}: {len(module_groups)} node group(s) carry its scope")
+    producer = module_groups[call - 1][-1]
+    value = producer.output[0]
+    elem_type = _elem_types(model, [value]).get(value, onnx.TensorProto.FLOAT)
+    scale_name, clean_name = f"{value}__fault_scale", f"{value}__before_fault"
+    dtype = helper.tensor_dtype_to_np_dtype(elem_type)
+    model.graph.initializer.append(numpy_helper.from_array(np.array(scale, dtype), scale_name))
+    producer.output[0] = clean_name
+    mul = helper.make_node("Mul", [clean_name, scale_name], [value], name=f"{value}__fault")
+    mul.metadata_props.extend(producer.metadata_props)
+    nodes = list(model.graph.node)
+    model.graph.ClearField("node")
+    for node in nodes:
+        model.graph.node.append(node)
+        if node is producer:
+            model.graph.node.append(mul)
+    onnx.save(model, str(out_path))
+    return value
+
+
+@dataclass
+class _RowAcc:
+    """Streaming state of one row: stats, SQNR sums, shape check, live layout candidates."""
+
+    tolerance: float
+    stats: DiffStats = field(default_factory=DiffStats)
+    signal: float = 0.0
+    noise: float = 0.0
+    shape_reason: str | None = None
+    layouts: dict[str, tuple[int, ...]] | None = None
+
+    def update(self, ref: np.ndarray, other: np.ndarray, first_index: int) -> None:
+        ref, other = np.atleast_1d(ref), np.atleast_1d(other)
+        if self.layouts is None:
+            self.layouts = _layout_candidates(ref.shape, other.shape)
+        self._prune_layouts(ref, other)
+        if ref.shape != other.shape:
+            self.shape_reason = self.shape_reason or (
+                f"shape differs: reference {ref.shape} vs ONNX {other.shape}"
+            )
+        if self.shape_reason:
+            return
+        self.stats.update(ref, other, first_index)
+        finite = np.isfinite(ref) & np.isfinite(other)
+        ref64 = ref[finite].astype(np.float64)
+        self.signal += float(np.square(ref64).sum())
+        self.noise += float(np.square(ref64 - other[finite]).sum())
+
+    def _prune_layouts(self, ref: np.ndarray, other: np.ndarray) -> None:
+        # A candidate stays while undoing its permutation keeps every |diff| <= tolerance.
+        for description, perm in list(self.layouts.items()):
+            undone = np.transpose(other, np.argsort(perm))
+            if undone.shape != ref.shape or not np.all(np.abs(ref - undone) <= self.tolerance):
+                del self.layouts[description]
+
+    def row(self, target: _Target) -> LayerRow:
+        layout = next(iter(self.layouts or {}), None)
+        if self.shape_reason:
+            reason = self.shape_reason + (f"; values agree after {layout}" if layout else "")
+            return _row(target, "unmatched", reason, layout=layout)
+        status, reason = "ok", None
+        if self.stats.nonfinite:
+            status = "nonfinite"
+            reason = (
+                f"non-finite values: {self.stats.nonfinite_ref} in reference,"
+                f" {self.stats.nonfinite_other} in ONNX"
+            )
+        elif self.stats.max_abs > self.tolerance:
+            status = "over"
+        layout = layout if status == "over" else None
+        return _row(target, status, reason, self.stats, layout, self._sqnr_db())
+
+    def _sqnr_db(self) -> float:
+        if self.noise == 0:
+            return float("inf")
+        if self.signal == 0:
+            return float("-inf")
+        return float(10 * np.log10(self.signal / self.noise))
+
+
+def _layout_candidates(ref_shape: tuple, other_shape: tuple) -> dict[str, tuple[int, ...]]:
+    return {
+        f"{label} {perm}": perm
+        for label, perm in LAYOUTS.get(len(ref_shape), ())
+        if tuple(other_shape[i] for i in np.argsort(perm)) == tuple(ref_shape)
+    }
+
+
+def _table(targets: list[_Target], accs: list[_RowAcc], tolerance: float) -> LayerTable:
+    rows = [
+        acc.row(target)
+        if target.onnx_value and acc.layouts is not None
+        else _row(target, "unmatched", target.reason or "no batch was compared")
+        for target, acc in zip(targets, accs, strict=True)
+    ]
+    origin = next((r.name for r in rows if r.status in ("over", "nonfinite")), None)
+    return LayerTable(rows, origin, tolerance)
+
+
+def _row(
+    target: _Target,
+    status: str,
+    reason: str | None,
+    stats: DiffStats | None = None,
+    layout: str | None = None,
+    sqnr_db: float | None = None,
+) -> LayerRow:
+    return LayerRow(
+        target.name, target.module_type, target.onnx_value, stats, status, reason, layout, sqnr_db
+    )
+
+
+def _match_calls(
+    captures: list[Capture], groups: dict[str, list[list[onnx.NodeProto]]]
+) -> list[_Target]:
+    calls = Counter(c.path for c in captures)
+    return [_match_call(c, calls[c.path], groups.get(c.path, [])) for c in captures]
+
+
+def _match_call(capture: Capture, calls: int, groups: list[list[onnx.NodeProto]]) -> _Target:
+    target = _Target(capture.name, capture.module_type, None)
+    if capture.output is None:
+        target.reason = f"output is a {capture.output_kind}, not a tensor"
+    elif not groups:
+        target.reason = NO_SCOPE_REASON
+    elif len(groups) != calls:
+        target.reason = (
+            f"called {calls} time(s) in torch but {len(groups)} ONNX node group(s) carry its"
+            " scope (calls merged or removed by the exporter): calls cannot be paired"
+        )
+    else:
+        last = groups[capture.call - 1][-1]
+        classes = _metadata_list(last, CLASS_HIERARCHY) or []
+        onnx_class = classes[-2].rsplit(".", 1)[-1] if len(classes) >= 2 else None
+        if onnx_class not in (None, capture.module_type):
+            target.reason = f"ONNX scope belongs to a {onnx_class}, not a {capture.module_type}"
+        else:
+            target.onnx_value = last.output[0]
+    return target
+
+
+def _exposing_session(model: onnx.ModelProto, values: list[str]) -> ort.InferenceSession:
+    """A CPU session whose outputs also include every value whose type is known."""
+    types = _elem_types(model, values)
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    present = {o.name for o in exposed.graph.output}
+    for name in dict.fromkeys(values):
+        if name not in present and name in types:
+            exposed.graph.output.append(helper.make_tensor_value_info(name, types[name], None))
+    return ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _unmatch_unexposed(targets: list[_Target], session: ort.InferenceSession) -> None:
+    outputs = {o.name for o in session.get_outputs()}
+    for target in targets:
+        if target.onnx_value and target.onnx_value not in outputs:
+            target.onnx_value, target.reason = None, "ONNX value has no known type"
+
+
+def _run(
+    session: ort.InferenceSession, values: list[str | None], feeds: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    outputs = {o.name for o in session.get_outputs()}
+    names = [name for name in dict.fromkeys(values) if name in outputs]
+    return dict(zip(names, session.run(names, feeds), strict=True))
+
+
+def _tensor_target(name: str, op_type: str, views: dict[str, str]) -> _Target:
+    if name in views:
+        return _Target(name, op_type, views[name])
+    reason = (
+        f"no float tensor of this name in the other model: its producer ({op_type}) was"
+        " replaced or fused there, e.g. by quantized ops"
+    )
+    return _Target(name, op_type, None, reason)
+
+
+def _consumer_views(model: onnx.ModelProto) -> dict[str, str]:
+    """{float node output: the tensor its consumers read} (see `compare_onnx_tensors`)."""
+    types = _elem_types(model, _node_outputs(model))
+    views = {n: n for n in _node_outputs(model) if types.get(n) in FLOAT_TYPES}
+    consumers = defaultdict(list)
+    for node in model.graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    for name in views:
+        quant = consumers.get(name, [])
+        if len(quant) == 1 and quant[0].op_type == "QuantizeLinear":
+            dequant = consumers.get(quant[0].output[0], [])
+            if dequant and all(d.op_type == "DequantizeLinear" for d in dequant):
+                views[name] = dequant[0].output[0]
+    return views
+
+
+def _elem_types(model: onnx.ModelProto, needed: Iterable[str] = ()) -> dict[str, int]:
+    """{value name: elem_type}, running shape inference only when a needed name lacks one."""
+    types = _declared_types(model)
+    if any(name not in types for name in needed):
+        types = _declared_types(onnx.shape_inference.infer_shapes(model))
+    return types
+
+
+def _declared_types(model: onnx.ModelProto) -> dict[str, int]:
+    graph = model.graph
+    infos = [*graph.input, *graph.value_info, *graph.output]
+    types = {i.name: i.type.tensor_type.elem_type for i in infos if i.type.HasField("tensor_type")}
+    types.update({init.name: init.data_type for init in graph.initializer})
+    return {name: t for name, t in types.items() if t}
+
+
+def _node_outputs(model: onnx.ModelProto) -> list[str]:
+    return [name for node in model.graph.node for name in node.output if name]
+
+
+def _data_tensors(model: onnx.ModelProto) -> list[tuple[str, str]]:
+    """(name, op_type) of float node outputs that depend on a graph input, in graph order."""
+    types = _elem_types(model, _node_outputs(model))
+    constant = {init.name for init in model.graph.initializer}
+    tensors = []
+    for node in model.graph.node:
+        if all(name in constant for name in node.input if name):
+            constant.update(node.output)
+            continue
+        tensors += [(n, node.op_type) for n in node.output if types.get(n) in FLOAT_TYPES]
+    return tensors
+
+
+def _metadata_list(node: onnx.NodeProto, key: str) -> list[str] | None:
+    for prop in node.metadata_props:
+        if prop.key == key:
+            return ast.literal_eval(prop.value)
+    return None
+
+
+def _parse_row_name(name: str) -> tuple[str, int]:
+    path, _, call = name.rpartition("#")
+    return (path, int(call)) if path and call.isdigit() else (name, 1)
