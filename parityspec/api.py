@@ -12,6 +12,7 @@ from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import Plan
 from parityspec.report.build import build_report, now
 from parityspec.report.render import write_reports
+from parityspec.run.cache import StepCache, default_cache_dir
 from parityspec.run.context import RunContext
 from parityspec.run.executor import RunState, StepOutcome, execute, exit_code
 from parityspec.spec.load import LoadedSpec, load_spec
@@ -27,6 +28,8 @@ class RunOptions:
     batch_size: int | None = None
     out: Path | None = None
     trust_models: bool = False
+    use_cache: bool = True
+    cache_dir: Path | None = None
 
 
 @dataclass
@@ -40,7 +43,7 @@ class RunOutcome:
 
 def plan_for(loaded: LoadedSpec, checks: tuple[str, ...] = ()) -> Plan:
     _require_known_checks(loaded, checks)
-    return compile_plan(loaded.spec, list(checks) or None)
+    return compile_plan(loaded.spec, list(checks) or None, loaded.directory)
 
 
 def run(
@@ -50,10 +53,11 @@ def run(
 ) -> RunOutcome:
     loaded = _with_options(load_spec(spec_path), options)
     plan = plan_for(loaded, options.checks)
+    cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     out_dir = options.out or loaded.directory / loaded.spec.report.dir
     ctx = RunContext(loaded.spec, loaded.directory, out_dir.resolve(), options.trust_models)
     started = now()
-    state = execute(plan, ctx, on_step)
+    state = execute(plan, ctx, on_step, cache)
     report = build_report(loaded, state, ctx, started, now())
     templates = (
         loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None

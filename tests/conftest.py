@@ -21,3 +21,9 @@ def invoke():
         return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _private_step_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own empty step cache, never the user's."""
+    monkeypatch.setenv("PARITYSPEC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

@@ -81,17 +81,20 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
         path = ctx.resolve(spec.path)
         if not path.is_file():
             raise InputError("ONNX file does not exist", file=spec.path)
-        features = None
+        files = {"model": path}
     else:
         out_dir = ctx.artifact_dir(name)
         exporter = getattr(BACKENDS[source_model.kind], "export_onnx", None)
         if exporter is None:
             raise InputError(f"backend kind {source_model.kind!r} cannot be exported to ONNX")
         path = exporter(ctx, source_model, spec, out_dir, data)
-        features_file = out_dir / FEATURES_FILE
-        features = json.loads(features_file.read_text()) if features_file.exists() else None
+        files = {"model": path}
+        files |= {
+            f[:-5]: out_dir / f for f in (FEATURES_FILE, METADATA_FILE) if (out_dir / f).exists()
+        }
+    features_file = files.get(FEATURES_FILE[:-5])
+    features = json.loads(features_file.read_text()) if features_file else None
     runner = OnnxRunner.open(path, ctx, features, spec.threads)
-    files = {"model": path}
     return LoadedModel(name, KIND, runner, files, {"model_sha256": file_sha256(path)})
 
 

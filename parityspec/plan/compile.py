@@ -1,10 +1,14 @@
-"""Spec -> Plan: a pure function; nothing is loaded or run."""
+"""Spec -> Plan: a pure function of the spec and the bytes of the files it names; nothing is
+loaded or run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from parityspec.backends import BACKENDS
 from parityspec.checks import CHECKS
 from parityspec.lineage import digest, library_versions
+from parityspec.loading import file_sha256
 from parityspec.plan.graph import Plan, Step, needed_by, topological_order
 from parityspec.spec.models import Spec
 
@@ -16,10 +20,13 @@ def model_step_id(spec: Spec, backend: str) -> str:
     return f"{BACKENDS[backend_spec.kind].verb(backend_spec)}:{backend}"
 
 
-def compile_plan(spec: Spec, only_checks: list[str] | None = None) -> Plan:
-    steps = _data_steps(spec)
+def compile_plan(
+    spec: Spec, only_checks: list[str] | None = None, spec_dir: Path | None = None
+) -> Plan:
+    """`spec_dir`: where the spec's relative paths start; their files' bytes join the keys."""
+    steps = _data_steps(spec, spec_dir)
     for name in spec.backends:
-        steps += _backend_steps(spec, name)
+        steps += _backend_steps(spec, name, spec_dir)
     checks = [c for c in spec.checks if not only_checks or c.id in only_checks]
     steps += [_check_step(spec, check) for check in checks]
     steps.append(Step(REPORT, "report", tuple(f"check:{c.id}" for c in checks)))
@@ -27,10 +34,15 @@ def compile_plan(spec: Spec, only_checks: list[str] | None = None) -> Plan:
     return Plan(tuple(_with_keys(steps)))
 
 
-def _data_steps(spec: Spec) -> list[Step]:
+def _data_steps(spec: Spec, spec_dir: Path | None) -> list[Step]:
     load_fragment = spec.data.model_dump(mode="json", exclude={"split", "batch_size"})
+    files = _file_digests([spec.data.path] if spec.data.path else [], spec_dir)
     return [
-        Step(DATA_LOAD, "data.load", fragment={"data": load_fragment, "task": spec.model.task}),
+        Step(
+            DATA_LOAD,
+            "data.load",
+            fragment={"data": load_fragment, "task": spec.model.task, "files": files},
+        ),
         Step(
             DATA_SPLIT,
             "data.split",
@@ -40,7 +52,7 @@ def _data_steps(spec: Spec) -> list[Step]:
     ]
 
 
-def _backend_steps(spec: Spec, name: str) -> list[Step]:
+def _backend_steps(spec: Spec, name: str, spec_dir: Path | None) -> list[Step]:
     backend = spec.backends[name]
     module = BACKENDS[backend.kind]
     deps: list[str] = []
@@ -53,6 +65,7 @@ def _backend_steps(spec: Spec, name: str) -> list[Step]:
     fragment = {
         "backend": backend.model_dump(mode="json", by_alias=True),
         "model": spec.model.model_dump(mode="json"),
+        "files": _file_digests([f for _, f in module.referenced_files(backend)], spec_dir),
     }
     return [
         Step(model_id, "model", tuple(deps), name, fragment),
@@ -95,3 +108,14 @@ def _with_keys(steps: list[Step]) -> list[Step]:
             Step(step.id, step.action, step.deps, step.subject, step.fragment, keys[step.id])
         )
     return keyed
+
+
+def _file_digests(paths: list[str], spec_dir: Path | None) -> dict[str, str | None]:
+    """A changed data file, builder or model file must change the keys of what it feeds."""
+    if spec_dir is None:
+        return {}
+    digests = {}
+    for path in paths:
+        resolved = spec_dir / path
+        digests[path] = file_sha256(resolved) if resolved.is_file() else None
+    return digests

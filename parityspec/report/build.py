@@ -14,7 +14,7 @@ from parityspec.checks.base import CheckResult
 from parityspec.errors import ExitCode
 from parityspec.lineage import library_versions
 from parityspec.loading import file_sha256
-from parityspec.run.executor import RunState, exit_code
+from parityspec.run.executor import DONE, RunState, exit_code
 from parityspec.run.steps import check_tolerances
 from parityspec.spec.load import LoadedSpec
 
@@ -70,7 +70,7 @@ def _check_entry(ctx, check, state: RunState) -> dict[str, Any]:
         "profile": check.profile,
         "description": check.description,
     }
-    if outcome.status != "ok":
+    if outcome.status not in DONE:
         status = "skipped" if outcome.status == "skipped" else "error"
         tolerances = check_tolerances(ctx, check).model_dump(exclude_none=True)
         return {
@@ -105,7 +105,7 @@ def _backends(ctx, state: RunState) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "kind": ctx.spec.backends[name].kind,
             "step": outcome.step.id,
-            "status": outcome.status,
+            "status": _deterministic_status(outcome),
             "facts": {},
             "inert": None,
             "files": {},
@@ -120,10 +120,20 @@ def _backends(ctx, state: RunState) -> dict[str, Any]:
 
 
 def _step_entry(outcome) -> dict[str, Any]:
-    entry = {"id": outcome.step.id, "status": outcome.status, "key": outcome.step.key}
+    entry = {
+        "id": outcome.step.id,
+        "status": _deterministic_status(outcome),
+        "key": outcome.step.key,
+    }
     if outcome.reason:
         entry["reason"] = outcome.reason
     return entry
+
+
+def _deterministic_status(outcome) -> str:
+    """A step restored from the cache finished as surely as one that ran; which one it was
+    belongs to the run facts, so the report's body is the same for both."""
+    return "ok" if outcome.status in DONE else outcome.status
 
 
 def _lineage(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
@@ -135,7 +145,7 @@ def _lineage(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
     }
     return {
         "spec_sha256": file_sha256(loaded.path),
-        "data_sha256": data.value.fingerprint() if data and data.status == "ok" else None,
+        "data_sha256": data.value.fingerprint() if data and data.status in DONE else None,
         "model_sha256": models,
         "libraries": library_versions(),
     }
@@ -147,6 +157,7 @@ def _run_facts(state: RunState, started: datetime, finished: datetime) -> dict[s
         "finished_at": finished.astimezone(UTC).isoformat(timespec="seconds"),
         "seconds": round((finished - started).total_seconds(), 3),
         "step_seconds": {o.step.id: round(o.seconds, 4) for o in state.outcomes.values()},
+        "from_cache": [o.step.id for o in state.outcomes.values() if o.status == "cached"],
         "host": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),

@@ -11,10 +11,12 @@ from typing import Any, Literal
 
 from parityspec.errors import ExitCode, ParitySpecError
 from parityspec.plan.graph import Plan, Step
+from parityspec.run.cache import StepCache
 from parityspec.run.context import RunContext
 from parityspec.run.steps import HANDLERS
 
-StepStatus = Literal["ok", "error", "skipped"]
+StepStatus = Literal["ok", "cached", "error", "skipped"]
+DONE = ("ok", "cached")
 
 
 @dataclass
@@ -36,21 +38,51 @@ class RunState:
 
 
 def execute(
-    plan: Plan, ctx: RunContext, on_step: Callable[[StepOutcome], None] | None = None
+    plan: Plan,
+    ctx: RunContext,
+    on_step: Callable[[StepOutcome], None] | None = None,
+    cache: StepCache | None = None,
 ) -> RunState:
     state = RunState(plan)
+    restore = _restorable(plan, cache)
     for step in plan.steps:
         if step.action not in HANDLERS:
             continue  # the report is written from the finished state, after the run
-        outcome = _run_step(step, ctx, state)
+        if step.id in restore:
+            outcome = _restore_step(step, ctx, cache)
+        else:
+            outcome = _run_step(step, ctx, state)
+            if cache is not None and outcome.status == "ok":
+                cache.store(step, outcome.value)
         state.outcomes[step.id] = outcome
         if on_step:
             on_step(outcome)
     return state
 
 
+def _restorable(plan: Plan, cache: StepCache | None) -> set[str]:
+    """Cached steps that can come from the cache: a model step only when no step that runs
+    needs the loaded model (a restored model has its artifacts but no predictor)."""
+    if cache is None:
+        return set()
+    restore = {s.id for s in plan.steps if cache.has(s)}
+    for step in reversed(plan.steps):
+        if step.id in restore:
+            continue
+        for dep in step.deps:
+            if dep in restore and plan[dep].action == "model":
+                restore.discard(dep)
+    return restore
+
+
+def _restore_step(step: Step, ctx: RunContext, cache: StepCache) -> StepOutcome:
+    started = time.perf_counter()
+    value = cache.load(step, ctx)
+    return StepOutcome(step, "cached", value, seconds=time.perf_counter() - started)
+
+
 def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
-    blocked = [d for d in step.deps if state.outcomes[d].status != "ok"]
+    blocked = [d for d in step.deps if state.outcomes[d].status not in DONE]
     if blocked:
         return StepOutcome(step, "skipped", reason=f"upstream step {blocked[0]} did not finish")
     inputs = {d: state.outcomes[d].value for d in step.deps}
@@ -60,10 +92,8 @@ def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
     except ParitySpecError as error:
         return _error(step, str(error), error.exit_code, started)
     except Exception as error:  # a fault in a library or in the user's code
-        message = (
-            f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
-        )
-        return _error(step, message, ExitCode.STEP_ERROR, started)
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return _error(step, f"{type(error).__name__}: {first_line}", ExitCode.STEP_ERROR, started)
     return StepOutcome(step, "ok", value, seconds=time.perf_counter() - started)
 
 

@@ -1,0 +1,96 @@
+"""The step cache: outputs of model and predict steps stored under their plan key.
+
+A key hashes the step's spec fragment, the bytes of the files it names, its inputs' keys
+and the library versions, so an entry is reused only when nothing it depends on changed.
+Predictions come back whole. A model step comes back as its artifacts and facts only (no
+loaded model): the executor runs it for real whenever a step it feeds has to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from parityspec.artifacts import dump_json
+from parityspec.backends.base import LoadedModel, Predictions
+from parityspec.plan.graph import Step
+from parityspec.run.context import RunContext
+
+CACHEABLE = ("model", "predict")
+ENTRY_FILE = "entry.json"
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get("PARITYSPEC_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "parityspec"
+
+
+class StepCache:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _entry(self, step: Step) -> Path:
+        return self.root / step.key[:2] / step.key
+
+    def has(self, step: Step) -> bool:
+        return step.action in CACHEABLE and (self._entry(step) / ENTRY_FILE).is_file()
+
+    def store(self, step: Step, value) -> None:
+        if step.action not in CACHEABLE:
+            return
+        target = self._entry(step)
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
+        try:
+            meta = (
+                _store_model(value, staging)
+                if step.action == "model"
+                else _store_predictions(value, staging)
+            )
+            (staging / ENTRY_FILE).write_text(dump_json(meta))
+            os.replace(staging, target)  # a directory rename: the entry appears whole or not
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # a concurrent run stored it first
+
+    def load(self, step: Step, ctx: RunContext):
+        entry = self._entry(step)
+        meta = json.loads((entry / ENTRY_FILE).read_text())
+        if step.action == "predict":
+            with np.load(entry / "outputs.npz", allow_pickle=False) as arrays:
+                outputs = {name: arrays[name] for name in meta["outputs"]}
+            return Predictions(step.subject, outputs, inert=meta["inert"])
+        files = {}
+        for role, name in meta["files"].items():
+            destination = ctx.artifact_dir(step.subject) / name
+            shutil.copyfile(entry / name, destination)
+            files[role] = destination
+        return LoadedModel(step.subject, meta["kind"], None, files, meta["facts"], meta["inert"])
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many there were."""
+        entries = list(self.root.glob("??/*")) if self.root.is_dir() else []
+        shutil.rmtree(self.root, ignore_errors=True)
+        return len(entries)
+
+
+def _store_model(model: LoadedModel, staging: Path) -> dict:
+    files = {}
+    for role, path in model.files.items():
+        shutil.copyfile(path, staging / Path(path).name)
+        files[role] = Path(path).name
+    return {"kind": model.kind, "files": files, "facts": model.facts, "inert": model.inert}
+
+
+def _store_predictions(predictions: Predictions, staging: Path) -> dict:
+    np.savez(staging / "outputs.npz", **predictions.outputs)
+    return {"outputs": sorted(predictions.outputs), "inert": predictions.inert}

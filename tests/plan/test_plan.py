@@ -1,0 +1,85 @@
+"""The planner: only what the selected checks need, stable ids and keys, named cycles."""
+
+from __future__ import annotations
+
+import pytest
+
+from parityspec.plan.compile import compile_plan
+from parityspec.plan.graph import CycleError, Step, topological_order
+from parityspec.plan.render import as_mermaid
+from parityspec.spec.load import load_spec
+from tests.conftest import SPECS
+
+
+@pytest.fixture(scope="module")
+def churn():
+    return load_spec(SPECS / "churn.yaml").spec
+
+
+def test_full_plan_orders_every_step_after_its_inputs(churn):
+    plan = compile_plan(churn)
+    position = {step.id: i for i, step in enumerate(plan.steps)}
+    assert all(position[d] < position[s.id] for s in plan.steps for d in s.deps)
+    assert plan.ids[:2] == ["data:load", "data:split"]
+    assert plan.ids[-1] == "report"
+    assert {"build:sklearn", "export:onnx", "quantize:int8", "predict:int8"} <= set(plan.ids)
+
+
+def test_selecting_a_check_keeps_only_what_it_needs(churn):
+    plan = compile_plan(churn, ["onnx-parity"])
+    assert plan.ids == [
+        "data:load",
+        "data:split",
+        "build:sklearn",
+        "predict:sklearn",
+        "export:onnx",
+        "predict:onnx",
+        "check:onnx-parity",
+        "report",
+    ]
+
+
+def test_keys_are_stable_and_change_with_the_spec(churn):
+    first, second = compile_plan(churn), compile_plan(churn)
+    assert [s.key for s in first.steps] == [s.key for s in second.steps]
+    changed = churn.model_copy(
+        update={
+            "backends": {
+                **churn.backends,
+                "onnx": churn.backends["onnx"].model_copy(update={"opset": 15}),
+            }
+        }
+    )
+    keys_before = {s.id: s.key for s in first.steps}
+    keys_after = {s.id: s.key for s in compile_plan(changed).steps}
+    assert keys_before["build:sklearn"] == keys_after["build:sklearn"]
+    # The export changed, and so did everything downstream of it.
+    for step_id in ("export:onnx", "quantize:int8", "predict:int8", "check:int8-parity"):
+        assert keys_before[step_id] != keys_after[step_id]
+
+
+def test_a_cycle_is_a_named_error():
+    steps = [Step("a", "x", ("b",)), Step("b", "x", ("c",)), Step("c", "x", ("a",))]
+    with pytest.raises(CycleError, match="a -> b -> c -> a"):
+        topological_order(steps)
+
+
+def test_plan_command_prints_text_and_mermaid(invoke):
+    text = invoke("plan", SPECS / "churn.yaml")
+    assert (
+        text.exit_code == 0 and "quantize:int8" in text.output and "<- export:onnx" in text.output
+    )
+    mermaid = invoke("plan", SPECS / "churn.yaml", "--format", "mermaid", "--check", "int8-parity")
+    assert mermaid.exit_code == 0 and mermaid.output.startswith("flowchart LR")
+    assert "onnx-labels" not in mermaid.output
+
+
+def test_mermaid_has_one_edge_per_dependency(churn):
+    plan = compile_plan(churn)
+    assert as_mermaid(plan).count("-->") == sum(len(s.deps) for s in plan.steps)
+
+
+def test_unknown_check_is_a_usage_error_with_a_hint(invoke):
+    result = invoke("plan", SPECS / "churn.yaml", "--check", "onnx-parity2")
+    assert result.exit_code == 2
+    assert "did you mean 'onnx-parity'" in result.output
