@@ -98,6 +98,14 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
     return LoadedModel(name, KIND, runner, files, {"model_sha256": file_sha256(path)})
 
 
+def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
+    """A model restored from the step cache: its session opened on the cached files."""
+    features_file = model.files.get(FEATURES_FILE[:-5])
+    features = json.loads(features_file.read_text()) if features_file else None
+    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, spec.threads)
+    return model
+
+
 def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
     return model.predictor.run(batch)
 

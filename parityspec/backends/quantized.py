@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -94,6 +95,16 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
             "(graphs of only ai.onnx.ml ops, such as trees and linear models, stay float)"
         )
     return LoadedModel(name, KIND, quantized, {"model": out}, facts, inert=inert)
+
+
+def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
+    """A model restored from the step cache: its session opened on the cached file."""
+    from parityspec.backends.onnx import FEATURES_FILE, OnnxRunner
+
+    source = ctx.artifact_dir(spec.from_) / FEATURES_FILE
+    features = json.loads(source.read_text()) if source.is_file() else None
+    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, spec.threads)
+    return model
 
 
 def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:

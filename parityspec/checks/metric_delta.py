@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-from sklearn import metrics as skm
 
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
 from parityspec.errors import InputError
@@ -73,6 +72,13 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     )
 
 
+def _skm():
+    # Imported on first use: `validate` and `plan` should not pay for scikit-learn.
+    from sklearn import metrics
+
+    return metrics
+
+
 def _drop(metric: str, reference: float, candidate: float) -> float:
     return candidate - reference if metric in LOWER_IS_BETTER else reference - candidate
 
@@ -97,9 +103,9 @@ def _roc_auc(truth, _labels, probabilities, task) -> float:
     if len(np.unique(truth)) < 2:
         return float("nan")
     if task == "binary":
-        return skm.roc_auc_score(truth, probabilities[:, 1])
+        return _skm().roc_auc_score(truth, probabilities[:, 1])
     labels = np.arange(probabilities.shape[1])
-    return skm.roc_auc_score(truth, _normalised(probabilities), multi_class="ovr", labels=labels)
+    return _skm().roc_auc_score(truth, _normalised(probabilities), multi_class="ovr", labels=labels)
 
 
 def _normalised(probabilities: np.ndarray) -> np.ndarray:
@@ -108,17 +114,17 @@ def _normalised(probabilities: np.ndarray) -> np.ndarray:
 
 
 _CLASSIFICATION: dict[str, Callable] = {
-    "accuracy": lambda t, lab, p, task: skm.accuracy_score(t, lab),
-    "f1": lambda t, lab, p, task: skm.f1_score(
+    "accuracy": lambda t, lab, p, task: _skm().accuracy_score(t, lab),
+    "f1": lambda t, lab, p, task: _skm().f1_score(
         t, lab, average="binary" if task == "binary" else "macro", zero_division=0
     ),
-    "log_loss": lambda t, lab, p, task: skm.log_loss(
+    "log_loss": lambda t, lab, p, task: _skm().log_loss(
         t, _normalised(p), labels=np.arange(p.shape[1])
     ),
     "roc_auc": _roc_auc,
 }
 _REGRESSION: dict[str, Callable] = {
-    "rmse": lambda t, p: np.sqrt(skm.mean_squared_error(t, p)),
-    "mae": skm.mean_absolute_error,
-    "r2": skm.r2_score,
+    "rmse": lambda t, p: np.sqrt(_skm().mean_squared_error(t, p)),
+    "mae": lambda t, p: _skm().mean_absolute_error(t, p),
+    "r2": lambda t, p: _skm().r2_score(t, p),
 }

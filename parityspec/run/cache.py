@@ -2,8 +2,9 @@
 
 A key hashes the step's spec fragment, the bytes of the files it names, its inputs' keys
 and the library versions, so an entry is reused only when nothing it depends on changed.
-Predictions come back whole. A model step comes back as its artifacts and facts only (no
-loaded model): the executor runs it for real whenever a step it feeds has to run.
+Predictions come back whole, and so do models whose backend can `reopen` its cached files
+(ONNX, INT8). Other models (a trained scikit-learn estimator, a torch module) come back as
+facts only: the executor runs them for real whenever a step they feed has to run.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from pathlib import Path
 import numpy as np
 
 from parityspec.artifacts import dump_json
+from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions
 from parityspec.plan.graph import Step
 from parityspec.run.context import RunContext
 
 CACHEABLE = ("model", "predict")
 ENTRY_FILE = "entry.json"
+
+
+def restores_whole(step: Step) -> bool:
+    """Whether a cached output can stand in for running the step, for any consumer."""
+    if step.action != "model":
+        return True
+    return hasattr(BACKENDS[step.fragment["backend"]["kind"]], "reopen")
 
 
 def default_cache_dir() -> Path:
@@ -74,7 +83,9 @@ class StepCache:
             destination = ctx.artifact_dir(step.subject) / name
             shutil.copyfile(entry / name, destination)
             files[role] = destination
-        return LoadedModel(step.subject, meta["kind"], None, files, meta["facts"], meta["inert"])
+        model = LoadedModel(step.subject, meta["kind"], None, files, meta["facts"], meta["inert"])
+        reopen = getattr(BACKENDS[model.kind], "reopen", None)
+        return reopen(ctx, model, ctx.spec.backends[step.subject]) if reopen else model
 
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from parityspec.errors import ExitCode, ParitySpecError
 from parityspec.plan.graph import Plan, Step
-from parityspec.run.cache import StepCache
+from parityspec.run.cache import StepCache, restores_whole
 from parityspec.run.context import RunContext
 from parityspec.run.steps import HANDLERS
 
@@ -61,8 +61,8 @@ def execute(
 
 
 def _restorable(plan: Plan, cache: StepCache | None) -> set[str]:
-    """Cached steps that can come from the cache: a model step only when no step that runs
-    needs the loaded model (a restored model has its artifacts but no predictor)."""
+    """Cached steps that can come from the cache: a model that comes back without its loaded
+    form only when no step that runs needs it."""
     if cache is None:
         return set()
     restore = {s.id for s in plan.steps if cache.has(s)}
@@ -70,7 +70,7 @@ def _restorable(plan: Plan, cache: StepCache | None) -> set[str]:
         if step.id in restore:
             continue
         for dep in step.deps:
-            if dep in restore and plan[dep].action == "model":
+            if dep in restore and not restores_whole(plan[dep]):
                 restore.discard(dep)
     return restore
 
