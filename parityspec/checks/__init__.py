@@ -11,6 +11,7 @@ from parityspec.checks import (
     threshold_flips,
 )
 from parityspec.checks.base import CheckModule
+from parityspec.plugins import load_plugins
 
 CHECKS: dict[str, CheckModule] = {
     m.TYPE: m
@@ -25,3 +26,4 @@ CHECKS: dict[str, CheckModule] = {
         step_drift,
     )
 }
+CHECKS.update(load_plugins("parityspec.checks", CHECKS))

@@ -29,7 +29,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     n_classes = ref.shape[1]
     confusion = _confusion(ref, other, n_classes, inputs.spec.data.batch_size)
     total = int(confusion.sum())
-    agree = int(np.trace(confusion))
+    # The extra "no label" cell is not an agreement: NaN on both sides is no prediction.
+    agree = int(np.trace(confusion[:n_classes, :n_classes]))
     agreement = agree / total if total else 1.0
     minimum = tolerances.min_label_agreement
     gates = [Gate("agreement", agreement, ">=", "min_label_agreement", minimum)]
@@ -72,4 +73,5 @@ def _confusion(ref: np.ndarray, other: np.ndarray, n: int, batch_size: int) -> n
 
 
 def _disagreeing_rows(ref: np.ndarray, other: np.ndarray, k: int) -> list[int]:
-    return [int(i) for i in np.flatnonzero(_labels(ref) != _labels(other))[:k]]
+    a, b = _labels(ref), _labels(other)
+    return [int(i) for i in np.flatnonzero((a != b) | (a < 0))[:k]]

@@ -58,16 +58,18 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             m: _score(m, task, truth, backend.outputs, inputs.spec.model.threshold) for m in names
         }
     ref, cand = scores[inputs.reference.backend], scores[inputs.candidate.backend]
-    drops = {m: _drop(m, ref[m], cand[m]) for m in names}
+    # ROC AUC of a single-class ground truth is undefined for any model: not a drop.
+    undefined = [m for m in names if m == "roc_auc" and len(np.unique(truth)) < 2]
+    drops = {m: _drop(m, ref[m], cand[m]) for m in names if m not in undefined}
     limit = tolerances.max_metric_drop
-    gates = [Gate(f"{m}_drop", drops[m], "<=", "max_metric_drop", limit) for m in names]
+    gates = [Gate(f"{m}_drop", drop, "<=", "max_metric_drop", limit) for m, drop in drops.items()]
     status, reason = judge(gates)
     return CheckResult(
         status,
         reason,
         figures={"samples": len(truth), "drops": drops},
         tolerances={"max_metric_drop": limit},
-        details={"scores": scores},
+        details={"scores": scores, "undefined": undefined},
         gates=gates,
     )
 

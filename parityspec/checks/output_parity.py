@@ -89,7 +89,8 @@ def _compare(spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str)
     for start, a, b in aligned_batches(ref, other, inputs.spec.data.batch_size):
         stats.update(a, b, first_index=start)
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        diff = np.abs(a64 - b64)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf count as violations below
+            diff = np.abs(a64 - b64)
         bad = ~(diff <= tol["atol"] + tol["rtol"] * np.abs(a64))  # NaN compares False: bad
         violations += int(bad.sum())
         flat = np.where(np.isfinite(diff), diff, np.inf).ravel()

@@ -85,11 +85,14 @@ class DiffStats:
         other = np.asarray(other, dtype=np.float64)
         if ref.shape != other.shape:
             raise ValueError(f"shapes differ: {ref.shape} vs {other.shape}")
+        if len(ref) == 0:
+            return
         finite_ref, finite_other = np.isfinite(ref), np.isfinite(other)
         self.nonfinite_ref += int((~finite_ref).sum())
         self.nonfinite_other += int((~finite_other).sum())
         both = finite_ref & finite_other
-        abs_diff = np.where(both, np.abs(ref - other), 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite elements are masked
+            abs_diff = np.where(both, np.abs(ref - other), 0.0)
         # A non-finite element counts as an infinite difference for its sample.
         sample_diff = np.where(both, abs_diff, np.inf).reshape(len(ref), -1)
         self.count += int(both.sum())
