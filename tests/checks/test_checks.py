@@ -365,11 +365,6 @@ def test_output_parity_worst_samples_and_positions(run):
     assert result.figures["elements"] == 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: label_agreement counts a row without a label on both backends (NaN on both) "
-    "as an agreement: np.trace includes the no-label/no-label cell",
-)
 def test_label_agreement_rows_without_a_label_on_both_sides_do_not_agree(run):
     ref = one_hot_probabilities([0, 1, 0, 1], 2)
     ref[1] = np.nan

@@ -123,10 +123,6 @@ def test_diff_stats_any_batch_size_equals_unbatched(pair, batch_size, k):
     assert batched.mean_abs == pytest.approx(whole.mean_abs, rel=1e-9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DiffStats.update reshapes (0, -1) on an empty batch and raises ValueError",
-)
 def test_update_with_an_empty_batch_is_a_no_op():
     stats = DiffStats(k=3)
     stats.update(np.empty(0), np.empty(0), first_index=0)
