@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -54,7 +55,8 @@ def _guarded(command):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="parityspec")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
-def cli(debug: bool) -> None:
+@click.option("-v", "--verbose", count=True, help="Log to stderr: -v info, -vv debug.")
+def cli(debug: bool, verbose: int) -> None:
     """Prove that a converted model still predicts what the original predicts.
 
     \b
@@ -62,7 +64,33 @@ def cli(debug: bool) -> None:
       parityspec validate specs/*.yaml
       parityspec plan specs/churn.yaml
       parityspec run specs/churn.yaml
+      parityspec -v run specs/churn.yaml
     """
+    if verbose:
+        _configure_logging(logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _configure_logging(level: int) -> None:
+    """parityspec's loggers only: libraries (torch, ONNX) stay quiet. The level is set on the
+    `parityspec` logger itself because a step may raise the root logger's level."""
+    logger = logging.getLogger("parityspec")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _StderrHandler)]
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 @cli.command()
@@ -148,18 +176,118 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     is_flag=True,
     help="Allow model files that run code when loaded (pickle, joblib).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @_guarded
 def run(spec: Path, profile, checks, rows, batch_size, out, trust_models, quiet) -> None:
-    """Run the checks of a spec and write its reports."""
+    """Run the checks of a spec and write its reports.
+
+    On a terminal a live line shows the running step; elsewhere each step prints one line.
+    With $GITHUB_STEP_SUMMARY set, the Markdown report is appended to it.
+    """
     from parityspec.api import RunOptions
     from parityspec.api import run as run_spec
-    from parityspec.cli_output import print_outcome, step_printer
+    from parityspec.cli_output import append_step_summary, print_outcome, step_reporter
 
     options = RunOptions(profile, tuple(checks), rows, batch_size, out, trust_models)
-    outcome = run_spec(spec, options, on_step=None if quiet else step_printer())
+    with step_reporter(spec, options.checks, quiet) as on_step:
+        outcome = run_spec(spec, options, on_step=on_step)
     print_outcome(outcome, quiet)
+    append_step_summary(outcome)
     sys.exit(int(outcome.exit_code))
+
+
+@cli.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: a table for a pull-request comment.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="A gated figure counts as worse when it moves toward its limit by more than this "
+    "(absolute, in the figure's units).",
+)
+@_guarded
+def diff(old: Path, new: Path, fmt: str, threshold: float) -> None:
+    """Compare two report.json files: verdicts, figures, new and vanished checks.
+
+    \b
+    Example:
+      parityspec diff main/report.json pr/report.json
+      parityspec diff old.json new.json --format markdown --threshold 0.001
+
+    \b
+    Exit codes: 0 nothing got worse, 1 a check stopped passing or a gated
+    figure moved toward its limit by more than --threshold, 2 unreadable input.
+    """
+    from parityspec.report.diff import as_markdown, as_text, diff_reports, load_report
+
+    result = diff_reports(load_report(old), load_report(new), threshold)
+    click.echo(as_markdown(result) if fmt == "markdown" else as_text(result))
+    sys.exit(int(ExitCode.CHECK_FAILED if result.failing else ExitCode.PASSED))
+
+
+@cli.command()
+@click.argument("model")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the spec to this file (paths in it are relative to its folder).",
+)
+@click.option(
+    "--data", type=click.Path(path_type=Path), help="Rows to compare on: CSV, Parquet, NPZ."
+)
+@click.option("--target", metavar="COLUMN", help="The ground truth in --data; adds metric checks.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME:SHAPE",
+    help="A tensor input without the batch axis, e.g. image:3,32,32 (or tokens:16:int64).",
+)
+@click.option(
+    "--trust-models",
+    is_flag=True,
+    help="Allow model files that can run code when loaded (joblib, pickle, skops with unknown "
+    "types); the spec then marks the model `trusted: true`.",
+)
+@_guarded
+def init(model: str, output: Path | None, data, target, inputs, trust_models) -> None:
+    """Write a first spec for a model: a scikit-learn file, an ONNX file or a torch factory.
+
+    \b
+    Example:
+      parityspec init model.skops --data churn.csv --target churned -o specs/model.yaml
+      parityspec init model.joblib --trust-models --data rows.parquet
+      parityspec init model.onnx -o specs/model.yaml
+      parityspec init nets.py:small_cnn --input image:3,32,32
+    """
+    from parityspec.errors import InputError
+    from parityspec.scaffold import InitOptions, scaffold
+
+    if output is not None and output.exists():
+        raise InputError("will not overwrite an existing file", file=str(output))
+    spec_dir = output.parent if output else Path.cwd()
+    options = InitOptions(model, spec_dir, data, target, tuple(inputs), trust_models)
+    result = scaffold(options)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if output is None:
+        click.echo(result.yaml(), nl=False)
+        return
+    from parityspec.artifacts import write_text
+
+    write_text(output, result.yaml())
+    click.echo(f"wrote {output}; check it with `parityspec validate {output}`", err=True)
 
 
 @cli.command()

@@ -1,25 +1,93 @@
-"""What `parityspec run` prints on the terminal while and after it runs."""
+"""What `parityspec run` prints on the terminal while and after it runs.
+
+On a terminal: a live status line names the running step, and each finished step prints its
+line (with rows/s for steps that process rows). Elsewhere (CI logs, pipes): one plain line
+per step. `--quiet`: only the verdict line.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import click
 
-MARKS = {"ok": "ok", "error": "ERROR", "skipped": "skipped"}
+log = logging.getLogger("parityspec.run")
+
+MARKS = {"ok": "ok", "cached": "cached", "error": "ERROR", "skipped": "skipped"}
 CHECK_MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+STYLES = {
+    "ok": "green",
+    "cached": "cyan",
+    "PASS": "bold green",
+    "FAIL": "bold red",
+    "ERROR": "bold red",
+    "skipped": "dim",
+    "SKIP": "dim",
+}
 
 
-def step_printer():
+@contextlib.contextmanager
+def step_reporter(
+    spec: Path, checks: tuple[str, ...], quiet: bool, console=None
+) -> Iterator[Callable]:
+    """The `on_step` callback for `api.run`, live while the run lasts."""
+    if quiet:
+        yield _log_only
+        return
+    from rich.console import Console
+
+    console = console or Console(highlight=False)
+    if not console.is_terminal:
+        yield step_printer()
+        return
+    with live_steps(_planned_steps(spec, checks), console) as show:
+        yield show
+
+
+def step_printer() -> Callable:
     def show(outcome) -> None:
-        step = outcome.step
-        if step.action == "check" and outcome.status == "ok":
-            mark = CHECK_MARKS[outcome.value.status]
-            detail = outcome.value.reason
-        else:
-            mark = MARKS[outcome.status]
-            detail = outcome.reason or ""
-        click.echo(f"  {mark:<7} {step.id:<28} {outcome.seconds:6.2f}s  {detail}".rstrip())
+        mark, detail = _mark(outcome)
+        _log(outcome, mark)
+        click.echo(f"  {mark:<7} {outcome.step.id:<28} {outcome.seconds:6.2f}s  {detail}".rstrip())
 
     return show
+
+
+@contextlib.contextmanager
+def live_steps(step_ids: list[str], console) -> Iterator[Callable]:
+    from rich.text import Text
+
+    done = 0
+    with console.status(Text(_running(step_ids, done))) as status:
+
+        def show(outcome) -> None:
+            nonlocal done
+            done += 1
+            mark, detail = _mark(outcome)
+            _log(outcome, mark)
+            console.print(_step_row(mark, outcome, f"{_rate(outcome)}{detail}"))
+            status.update(Text(_running(step_ids, done)))
+
+        yield show
+
+
+def _step_row(mark: str, outcome, detail: str):
+    """One step as a grid row: a long detail wraps within its own column."""
+    from rich.table import Table
+    from rich.text import Text
+
+    row = Table.grid(padding=(0, 1))
+    row.add_column(width=1)
+    row.add_column(width=7, style=STYLES[mark])
+    row.add_column(width=28, overflow="fold")
+    row.add_column(width=7, justify="right")
+    row.add_column(ratio=1)
+    row.add_row("", mark, outcome.step.id, f"{outcome.seconds:.2f}s", Text(detail))
+    return row
 
 
 def print_outcome(outcome, quiet: bool) -> None:
@@ -32,3 +100,69 @@ def print_outcome(outcome, quiet: bool) -> None:
     if not quiet:
         for path in outcome.written:
             click.echo(f"  wrote {path}")
+
+
+def append_step_summary(outcome) -> Path | None:
+    """GitHub Actions shows what a step appends to $GITHUB_STEP_SUMMARY on the run's page."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    written = outcome.out_dir / "report.md"
+    if written in outcome.written:
+        markdown = written.read_text(encoding="utf-8")  # the user's templates, if any
+    else:
+        from parityspec.report.render import render
+
+        markdown = render(outcome.report, "markdown")
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(markdown + "\n")
+    return Path(target)
+
+
+def _mark(outcome) -> tuple[str, str]:
+    if outcome.step.action == "check" and outcome.status == "ok":
+        return CHECK_MARKS[outcome.value.status], outcome.value.reason
+    return MARKS[outcome.status], outcome.reason or ""
+
+
+def _rate(outcome) -> str:
+    """`1200 rows, 85,000 rows/s  ` for predictions and checks over rows, else ''."""
+    rows = _rows(outcome)
+    if not rows or outcome.status != "ok" or outcome.seconds <= 0:  # cached: no work done
+        return ""
+    return f"{rows} rows, {rows / outcome.seconds:,.0f} rows/s  "
+
+
+def _rows(outcome) -> int | None:
+    from parityspec.backends.base import Predictions
+    from parityspec.checks.base import CheckResult
+
+    value = outcome.value
+    if isinstance(value, Predictions) and value.outputs:
+        return len(next(iter(value.outputs.values())))
+    if isinstance(value, CheckResult):
+        return value.figures.get("samples")
+    return None
+
+
+def _running(step_ids: list[str], done: int) -> str:
+    if done >= len(step_ids):
+        return "writing reports"
+    return f"[{done + 1}/{len(step_ids)}] {step_ids[done]}"
+
+
+def _planned_steps(spec: Path, checks: tuple[str, ...]) -> list[str]:
+    """The steps the executor will report, in order (the plan's, less the final report)."""
+    from parityspec.api import plan_for
+    from parityspec.run.steps import HANDLERS
+    from parityspec.spec.load import load_spec
+
+    return [s.id for s in plan_for(load_spec(spec), checks).steps if s.action in HANDLERS]
+
+
+def _log_only(outcome) -> None:
+    _log(outcome, _mark(outcome)[0])
+
+
+def _log(outcome, mark: str) -> None:
+    log.info("%s %s in %.3fs %s", outcome.step.id, mark, outcome.seconds, outcome.reason or "")

@@ -8,6 +8,7 @@ from typing import Any
 import jinja2
 
 from parityspec.artifacts import dump_json, write_json, write_text
+from parityspec.report.plots import build_plots
 
 SOURCE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PACKAGED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -54,7 +55,8 @@ def render(report: dict[str, Any], fmt: str, user_dir: Path | None = None) -> st
         return dump_json(report)
     template_name, _ = FORMAT_FILES[fmt]
     env = environment(user_dir, autoescape=fmt in ("html", "junit"))
-    return env.get_template(template_name).render(report=report)
+    extra = {"plots": build_plots(report)} if fmt == "html" else {}
+    return env.get_template(template_name).render(report=report, **extra)
 
 
 def write_reports(

@@ -1,0 +1,216 @@
+"""Compare two report.json files check by check: verdicts, figures, and what got worse.
+
+A figure is compared when it is a top-level number of a check's `figures` or the figure of
+one of its gates. A gated figure *worsened* when it moved toward or past its limit (up for a
+`<=` gate, down for a `>=` gate) by more than the threshold. The threshold is absolute, in
+the figure's own units (a probability, a fraction of samples, a metric): relative change is
+meaningless for figures that sit near zero, where 1e-7 becoming 2e-7 would count as doubling.
+A figure that becomes NaN always worsened.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from parityspec.errors import InputError
+from parityspec.report.render import format_number
+
+NOT_PASSED = ("failed", "error", "skipped")
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    name: str
+    old: float | None
+    new: float | None
+    op: str | None
+    """The gate's operator when the figure is gated, else None (no direction is worse)."""
+    worsened: bool
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.old is None or self.new is None else self.new - self.old
+
+
+@dataclass(frozen=True)
+class CheckDiff:
+    id: str
+    old_status: str | None
+    """None: the check is new."""
+    new_status: str | None
+    """None: the check vanished."""
+    figures: tuple[FigureChange, ...]
+
+    @property
+    def regressed(self) -> bool:
+        return self.old_status == "passed" and self.new_status in NOT_PASSED
+
+    @property
+    def worsened(self) -> bool:
+        return any(f.worsened for f in self.figures)
+
+    @property
+    def changed(self) -> bool:
+        return self.old_status != self.new_status or bool(self.figures)
+
+
+@dataclass(frozen=True)
+class ReportDiff:
+    old: dict[str, Any]
+    new: dict[str, Any]
+    checks: tuple[CheckDiff, ...]
+    threshold: float
+
+    @property
+    def failing(self) -> bool:
+        """Exit 1: a check stopped passing or a gated figure worsened beyond the threshold."""
+        return any(c.regressed or c.worsened for c in self.checks)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"cannot read report: {error}", file=str(path)) from None
+    if not isinstance(report, dict) or not isinstance(report.get("checks"), list):
+        raise InputError("not a parityspec report.json (no `checks` list)", file=str(path))
+    return report
+
+
+def diff_reports(old: dict, new: dict, threshold: float = 0.0) -> ReportDiff:
+    """Checks in the new report's order, then the ones that vanished from the old."""
+    old_checks = {c["id"]: c for c in old["checks"]}
+    new_checks = {c["id"]: c for c in new["checks"]}
+    ids = list(new_checks) + [i for i in old_checks if i not in new_checks]
+    checks = tuple(_check_diff(i, old_checks.get(i), new_checks.get(i), threshold) for i in ids)
+    return ReportDiff(old, new, checks, threshold)
+
+
+def _check_diff(check_id: str, old: dict | None, new: dict | None, threshold: float) -> CheckDiff:
+    """Figures are compared only for checks in both reports: a new check has no 'before'."""
+    old_figures, new_figures = (_figures(old), _figures(new)) if old and new else ({}, {})
+    changes = []
+    for name in list(new_figures) + [n for n in old_figures if n not in new_figures]:
+        (a, op_a), (b, op_b) = (
+            old_figures.get(name, (None, None)),
+            new_figures.get(name, (None, None)),
+        )
+        if not _same(a, b):
+            op = op_b or op_a
+            changes.append(FigureChange(name, a, b, op, _worse_by(op, a, b) > threshold))
+    return CheckDiff(check_id, old and old["status"], new and new["status"], tuple(changes))
+
+
+def _figures(check: dict) -> dict[str, tuple[float, str | None]]:
+    """name -> (value, gate operator or None). A gate figure seen twice gets `#2`, `#3`."""
+    found = {k: (_number(v), None) for k, v in check["figures"].items() if _number(v) is not None}
+    for gate in check["gates"]:
+        name, n = gate["figure"], 2
+        while name in found and found[name][1] is not None:
+            name, n = f"{gate['figure']}#{n}", n + 1
+        found[name] = (_number(gate["value"]), gate["op"])
+    return found
+
+
+def _number(value: Any) -> float | None:
+    """JSON numbers, and the "inf"/"nan" strings reports write for non-finite floats."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.lower().lstrip("+-") in ("inf", "nan"):
+        return float(value)
+    return None
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _worse_by(op: str | None, old: float | None, new: float | None) -> float:
+    """How far the figure moved toward its limit; negative when it moved away."""
+    if op is None or old is None or new is None:
+        return -math.inf
+    if math.isnan(new) != math.isnan(old):
+        return math.inf if math.isnan(new) else -math.inf
+    moved = (new - old) if op == "<=" else (old - new)
+    return -math.inf if math.isnan(moved) else moved
+
+
+def as_text(diff: ReportDiff) -> str:
+    lines = [f"parityspec diff: {_title(diff.old)} -> {_title(diff.new)}"]
+    for check in diff.checks:
+        if not check.changed:
+            continue
+        lines.append(f"  {check.id:<24} {_verdict_change(check)}")
+        for f in check.figures:
+            mark = "  WORSE" if f.worsened else ""
+            lines.append(
+                f"      {f.name:<26} {_num(f.old):>10} -> {_num(f.new):<10} "
+                f"({_signed(f.delta)}){mark}"
+            )
+    lines.append(_summary(diff))
+    return "\n".join(lines)
+
+
+def as_markdown(diff: ReportDiff) -> str:
+    lines = [
+        f"### parityspec diff: {_title(diff.old)} → {_title(diff.new)}",
+        "",
+        "| check | verdict | figure | old | new | delta | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for check in diff.checks:
+        if not check.changed:
+            continue
+        rows = check.figures or (None,)
+        for index, f in enumerate(rows):
+            head = f"`{check.id}` | {_verdict_change(check)}" if index == 0 else " | "
+            cells = (
+                f"{f.name} | {_num(f.old)} | {_num(f.new)} | {_signed(f.delta)} | "
+                f"{'❌ worse' if f.worsened else ''}"
+                if f
+                else " | | | | "
+            )
+            lines.append(f"| {head} | {cells} |")
+    lines += ["", _summary(diff)]
+    return "\n".join(lines)
+
+
+def _title(report: dict) -> str:
+    name = report.get("spec", {}).get("name", "?")
+    return f"{name} ({report.get('verdict', '?')})"
+
+
+def _verdict_change(check: CheckDiff) -> str:
+    if check.old_status is None:
+        return f"new ({check.new_status})"
+    if check.new_status is None:
+        return f"vanished (was {check.old_status})"
+    if check.old_status == check.new_status:
+        return check.new_status
+    return f"{check.old_status} -> {check.new_status}" + (" REGRESSED" if check.regressed else "")
+
+
+def _summary(diff: ReportDiff) -> str:
+    changed = sum(c.changed for c in diff.checks)
+    regressed = sum(c.regressed for c in diff.checks)
+    worse = sum(f.worsened for c in diff.checks for f in c.figures)
+    return (
+        f"{len(diff.checks)} checks, {changed} changed, {regressed} stopped passing, "
+        f"{worse} figure(s) worse by more than {diff.threshold:g} -> exit {int(diff.failing)}"
+    )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else format_number(value)
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4g}"

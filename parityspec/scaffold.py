@@ -1,0 +1,375 @@
+"""`parityspec init`: a first spec for a model, valid as written (`parityspec validate`).
+
+Three kinds of model: a fitted scikit-learn model file (`.skops`, `.joblib`, `.pkl`), an
+`.onnx` file, or a torch factory `file.py:function`. Paths in the spec are written relative
+to the folder the spec will live in. Nothing is left as a placeholder to fill in: what
+cannot be guessed (the data of a tabular model, a torch model's inputs) must be given.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parityspec.errors import InputError
+from parityspec.loading import PICKLE_SUFFIXES
+from parityspec.spec.base import CALLABLE_PATTERN, is_name
+
+log = logging.getLogger(__name__)
+
+SKLEARN_SUFFIXES = PICKLE_SUFFIXES | {".skops"}
+DATA_SUFFIXES = {".csv", ".parquet", ".npz"}
+TENSOR_DTYPES = ("float32", "float16", "int64", "int32", "bool")
+# INT8 moves outputs by hundredths: a starting point, as in the bundled tensor specs.
+INT8_PROFILE = {"extends": "lenient", "atol": 0.1, "rtol": 0.1, "layer_tol": 1.0}
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    model: str
+    spec_dir: Path
+    """The folder the spec will be written to: every path in it is relative to this folder."""
+    data: Path | None = None
+    target: str | None = None
+    inputs: tuple[str, ...] = ()
+    """`NAME:SHAPE[:DTYPE]`, e.g. `image:3,32,32`."""
+    trust_models: bool = False
+
+
+@dataclass
+class Scaffold:
+    spec: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about the choices made, one line each."""
+
+    def yaml(self) -> str:
+        header = "# Written by `parityspec init`. Review the tolerances before relying on it.\n"
+        return header + yaml.dump(self.spec, Dumper=_Dumper, sort_keys=False, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Flat lists and mappings on one line, as in the bundled specs: `- {id: a, type: b}`."""
+
+    def represent_list(self, data):
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=_flat(data))
+
+    def represent_dict(self, data):
+        flat = _flat(data.values())
+        return self.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flat)
+
+
+def _flat(values) -> bool:
+    return all(not isinstance(v, dict | list) or (isinstance(v, list) and _flat(v)) for v in values)
+
+
+_Dumper.add_representer(list, _Dumper.represent_list)
+_Dumper.add_representer(dict, _Dumper.represent_dict)
+
+
+def scaffold(options: InitOptions) -> Scaffold:
+    model = options.model
+    if re.match(CALLABLE_PATTERN, model):
+        return _torch(options)
+    suffix = Path(model).suffix.lower()
+    if suffix == ".onnx":
+        return _onnx(options)
+    if suffix in SKLEARN_SUFFIXES:
+        return _sklearn(options)
+    raise InputError(
+        f"cannot tell what kind of model {model!r} is",
+        hint="give a .skops/.joblib/.pkl scikit-learn model, an .onnx file, "
+        "or a torch factory file.py:function",
+    )
+
+
+def _sklearn(options: InitOptions) -> Scaffold:
+    from parityspec.loading import load_sklearn_model
+
+    path = _existing(options.model, "model file")
+    estimator = load_sklearn_model(path, trusted=options.trust_models)
+    task = _sklearn_task(estimator)
+    log.info("%s: a %s model", type(estimator).__name__, task)
+    data, dataset = _tabular_data(options, task)
+    data.update(_features(estimator, dataset))
+    _try_predict(estimator, dataset, data.get("features"))
+    backends = {"sklearn": {"kind": "sklearn", "path": _relative(path, options.spec_dir)}}
+    if _needs_trust(path):
+        backends["sklearn"]["trusted"] = True  # the user vouched for it with --trust-models
+    backends["onnx"] = {"kind": "onnx", "from": "sklearn"}
+    notes = []
+    if _quantizable(estimator):
+        backends["int8"] = {"kind": "quantized", "from": "onnx"}
+    else:
+        notes.append(
+            f"no int8 backend: {type(_final(estimator)).__name__} converts to ai.onnx.ml ops, "
+            "which dynamic quantization leaves unchanged"
+        )
+    checks = []
+    for candidate, profile in (("onnx", "default"), ("int8", "lenient")):
+        if candidate in backends:
+            checks += _tabular_checks(task, candidate, profile, options.target is not None)
+    model = {"task": task} | ({"threshold": 0.5} if task == "binary" else {})
+    return Scaffold(_spec(path.stem, path.name, data, model, backends, checks), notes)
+
+
+def _onnx(options: InitOptions) -> Scaffold:
+    import onnx
+
+    path = _existing(options.model, "ONNX file")
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as error:
+        raise InputError(f"not a readable ONNX model: {error}", file=str(path)) from None
+    given = {t["name"]: t for t in map(parse_input, options.inputs)}
+    initializers = {i.name for i in graph.initializer}
+    inputs = [
+        given.get(i.name) or _graph_input(i, path)
+        for i in graph.input
+        if i.name not in initializers
+    ]
+    model = {"task": "tensor", "inputs": inputs}
+    outputs = [o.name for o in graph.output]
+    if all(is_name(n) for n in outputs):
+        model["outputs"] = outputs
+    backends = {
+        "onnx": {"kind": "onnx", "path": _relative(path, options.spec_dir)},
+        "int8": {"kind": "quantized", "from": "onnx"},
+    }
+    between = {"between": ["onnx", "int8"], "profile": "int8"}
+    checks = [
+        {"id": "int8-outputs", "type": "output_parity", **between},
+        {"id": "int8-tensors", "type": "tensor_drift", **between},
+    ]
+    data = _tensor_data(options)
+    spec = _spec(path.stem, path.name, data, model, backends, checks, {"int8": INT8_PROFILE})
+    return Scaffold(spec, ["the int8 checks use the profile `int8`: a starting point, review it"])
+
+
+def _torch(options: InitOptions) -> Scaffold:
+    file_part, _, function = options.model.rpartition(":")
+    path = _existing(file_part, "torch factory file")
+    if function not in _top_level_functions(path):
+        raise InputError(
+            f"{file_part} defines no top-level function {function!r}",
+            file=str(path),
+            hint=f"define `def {function}(): ...` returning a torch.nn.Module",
+        )
+    if not options.inputs:
+        raise InputError(
+            "a torch model needs its inputs",
+            hint="pass --input NAME:SHAPE for each, without the batch axis: --input image:3,32,32",
+        )
+    model = {"task": "tensor", "inputs": [parse_input(text) for text in options.inputs]}
+    module = f"{_relative(path, options.spec_dir)}:{function}"
+    backends = {
+        "torch": {"kind": "torch", "module": module},
+        "onnx": {"kind": "onnx", "from": "torch"},
+    }
+    checks = [
+        {"id": "onnx-outputs", "type": "output_parity", "between": ["torch", "onnx"]},
+        {"id": "onnx-layers", "type": "layer_drift", "between": ["torch", "onnx"]},
+    ]
+    name = f"{path.stem}-{function}"
+    data = _tensor_data(options)
+    return Scaffold(_spec(name, f"{path.name}:{function}", data, model, backends, checks))
+
+
+def parse_input(text: str) -> dict[str, Any]:
+    """`image:3,32,32` or `tokens:16:int64` -> a `model.inputs` entry."""
+    name, _, rest = text.partition(":")
+    shape_text, _, dtype = rest.partition(":")
+    try:
+        shape = [int(d) for d in shape_text.split(",") if d.strip()]
+    except ValueError:
+        shape = []
+    if not is_name(name) or not shape or min(shape) < 1 or dtype not in ("", *TENSOR_DTYPES):
+        raise InputError(
+            f"--input {text!r}: expected NAME:SHAPE[:DTYPE]",
+            hint=f"e.g. image:3,32,32 or tokens:16:int64; dtypes: {', '.join(TENSOR_DTYPES)}",
+        )
+    return {"name": name, "shape": shape, "dtype": dtype or "float32"}
+
+
+def _spec(
+    stem: str, source: str, data: dict, model: dict, backends: dict, checks: list, profiles=None
+) -> dict:
+    name = _spec_name(stem)
+    return {
+        "parityspec": 1,
+        "name": name,
+        "description": f"Scaffolded by `parityspec init` from {source}.",
+        "data": data,
+        "model": model,
+        "backends": backends,
+        **({"profiles": profiles} if profiles else {}),
+        "checks": checks,
+        "report": {"dir": f"reports/{name}", "formats": ["json", "markdown"]},
+    }
+
+
+def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -> list[dict]:
+    types = {
+        "binary": [
+            ("parity", "probability_parity"),
+            ("labels", "label_agreement"),
+            ("flips", "threshold_flips"),
+        ],
+        "multiclass": [("parity", "probability_parity"), ("labels", "label_agreement")],
+        "regression": [("outputs", "output_parity")],
+    }[task]
+    if has_target:
+        types.append(("metrics", "metric_delta"))
+    return [
+        {"id": f"{candidate}-{suffix}", "type": kind, "between": ["sklearn", candidate]}
+        | ({"profile": profile} if profile != "default" else {})
+        for suffix, kind in types
+    ]
+
+
+def _sklearn_task(estimator) -> str:
+    from sklearn.base import is_regressor
+
+    if hasattr(estimator, "predict_proba"):
+        return "binary" if len(estimator.classes_) == 2 else "multiclass"
+    if is_regressor(estimator):
+        return "regression"
+    raise InputError(
+        f"{type(estimator).__name__} is a classifier without predict_proba: "
+        "parityspec compares probabilities",
+        hint="fit it with probability estimates (e.g. SVC(probability=True))",
+    )
+
+
+def _tabular_data(options: InitOptions, task: str) -> tuple[dict, Any]:
+    from parityspec.data.sources import load_dataset
+    from parityspec.spec.models import DataSpec, ModelSpec
+
+    if options.data is None:
+        raise InputError(
+            "a tabular model needs the rows to compare on",
+            hint="pass --data PATH (CSV, Parquet or NPZ) and --target COLUMN for metrics",
+        )
+    path = _existing(str(options.data), "data file")
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        raise InputError("unknown data format", file=str(path), hint="use .csv, .parquet or .npz")
+    data = {"path": _relative(path, options.spec_dir)}
+    if options.target:
+        data["target"] = options.target
+    dataset = load_dataset(
+        DataSpec(path=str(path), target=options.target), ModelSpec(task=task), Path("/")
+    )
+    return data, dataset
+
+
+def _features(estimator, dataset) -> dict:
+    """List the features when the data's columns differ from the fitted ones, in the fitted
+    order: the backends feed the data's columns in `features` order."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None or list(names) == list(map(str, dataset.features.columns)):
+        return {}
+    missing = [n for n in names if n not in dataset.features.columns]
+    if missing:
+        raise InputError(
+            f"the data lacks columns the model was fitted on: {', '.join(missing)}",
+            hint="pass the data the model was trained on (or the same columns)",
+        )
+    return {"features": [str(n) for n in names]}
+
+
+def _try_predict(estimator, dataset, features: list[str] | None) -> None:
+    """Fail now, not in CI, when the model cannot read the data."""
+    rows = dataset.features.head(5)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. feature names: the run decides, not init
+            estimator.predict(rows[features] if features else rows)
+    except Exception as error:
+        raise InputError(
+            f"the model cannot predict on the data: {type(error).__name__}: {error}",
+            hint="is --data the kind of table the model was fitted on?",
+        ) from None
+
+
+def _needs_trust(path: Path) -> bool:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    import skops.io as sio
+
+    return bool(sio.get_untrusted_types(file=path))
+
+
+def _final(estimator):
+    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+
+
+def _quantizable(estimator) -> bool:
+    """Only neural networks export to MatMul/Gemm ops that dynamic INT8 quantizes."""
+    return hasattr(_final(estimator), "coefs_")
+
+
+def _graph_input(value, path: Path) -> dict[str, Any]:
+    import onnx
+
+    tensor = value.type.tensor_type
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else ""
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim][1:]
+    hint = f"pass --input {value.name}:SHAPE (without the batch axis)"
+    if dtype not in TENSOR_DTYPES:
+        raise InputError(
+            f"input {value.name!r} is {dtype or 'not a tensor'}",
+            file=str(path),
+            hint="parityspec feeds numeric tensors; tabular ONNX models: init the "
+            "scikit-learn model instead",
+        )
+    if not is_name(value.name) or not dims or any(not d for d in dims):
+        raise InputError(
+            f"input {value.name!r} has no fixed per-sample shape", file=str(path), hint=hint
+        )
+    return {"name": value.name, "shape": dims, "dtype": dtype}
+
+
+def _tensor_data(options: InitOptions) -> dict[str, Any]:
+    """Seeded random tensors, unless --data names an NPZ file with one array per input."""
+    if options.data is None:
+        return {"synthetic": {"rows": 256, "seed": 0}}
+    path = _existing(str(options.data), "data file")
+    if path.suffix.lower() != ".npz":
+        raise InputError("tensor models read NPZ data", file=str(path), hint="one array per input")
+    return {"path": _relative(path, options.spec_dir)}
+
+
+def _top_level_functions(path: Path) -> set[str]:
+    """Read without running the file: importing it would run the user's code."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot parse: {error}", file=str(path)) from None
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def _existing(text: str, what: str) -> Path:
+    path = Path(text).resolve()
+    if not path.is_file():
+        raise InputError(f"{what} does not exist", file=text)
+    return path
+
+
+def _relative(path: Path, spec_dir: Path) -> str:
+    """Relative to the spec's folder when they share more than the root, else absolute."""
+    spec_dir = spec_dir.resolve()
+    if os.path.commonpath([path, spec_dir]) == path.anchor:
+        return path.as_posix()
+    return Path(os.path.relpath(path, spec_dir)).as_posix()
+
+
+def _spec_name(stem: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "model"
+    return (name if name[0].isalpha() else f"model-{name}")[:64]
