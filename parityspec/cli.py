@@ -176,9 +176,17 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     is_flag=True,
     help="Allow model files that run code when loaded (pickle, joblib).",
 )
+@click.option("--no-cache", is_flag=True, help="Run every step; store nothing in the cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Step cache [default: $PARITYSPEC_CACHE_DIR or ~/.cache/parityspec].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @_guarded
-def run(spec: Path, profile, checks, rows, batch_size, out, trust_models, quiet) -> None:
+def run(
+    spec: Path, profile, checks, rows, batch_size, out, trust_models, no_cache, cache_dir, quiet
+) -> None:
     """Run the checks of a spec and write its reports.
 
     On a terminal a live line shows the running step; elsewhere each step prints one line.
@@ -188,7 +196,9 @@ def run(spec: Path, profile, checks, rows, batch_size, out, trust_models, quiet)
     from parityspec.api import run as run_spec
     from parityspec.cli_output import append_step_summary, print_outcome, step_reporter
 
-    options = RunOptions(profile, tuple(checks), rows, batch_size, out, trust_models)
+    options = RunOptions(
+        profile, tuple(checks), rows, batch_size, out, trust_models, not no_cache, cache_dir
+    )
     with step_reporter(spec, options.checks, quiet) as on_step:
         outcome = run_spec(spec, options, on_step=on_step)
     print_outcome(outcome, quiet)
@@ -336,6 +346,34 @@ def schema(check_file: bool, write: bool, reference: bool, path: Path) -> None:
         click.echo(f"wrote {path}")
     else:
         click.echo(text, nl=False)
+
+
+@cli.group()
+def cache() -> None:
+    """Manage the step cache.
+
+    \b
+    Example:
+      parityspec cache clear
+    """
+
+
+@cache.command("clear")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="The cache to clear.")
+@_guarded
+def cache_clear(cache_dir: Path | None) -> None:
+    """Delete every cached step output.
+
+    \b
+    Example:
+      parityspec cache clear
+      PARITYSPEC_CACHE_DIR=/tmp/c parityspec cache clear
+    """
+    from parityspec.run.cache import StepCache, default_cache_dir
+
+    root = cache_dir or default_cache_dir()
+    removed = StepCache(root).clear()
+    click.echo(f"removed {removed} cached step(s) from {root}")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -118,14 +119,31 @@ def _session(path: Path, threads: int):
 
 
 def _quantize(spec: Spec, fp32, out: Path, runner: OnnxRunner, data: Dataset | None) -> None:
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     weight_type = QuantType.QInt8 if spec.weight_type == "int8" else QuantType.QUInt8
-    # The quantizer logs advice through the root logger; it is not about this run.
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
-    if spec.method == "dynamic":
-        quantize_dynamic(fp32, out, weight_type=weight_type, per_channel=spec.per_channel)
-        return
+    with _root_logger_quiet():
+        if spec.method == "dynamic":
+            quantize_dynamic(fp32, out, weight_type=weight_type, per_channel=spec.per_channel)
+            return
+        _quantize_static(spec, fp32, out, runner, data, weight_type)
+
+
+@contextmanager
+def _root_logger_quiet():
+    """The quantizer logs generic advice through the root logger; it is not about this run."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _quantize_static(spec: Spec, fp32, out: Path, runner: OnnxRunner, data, weight_type) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
     quantize_static(
         fp32,
         out,

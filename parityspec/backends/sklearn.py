@@ -76,11 +76,26 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
 
 def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
     estimator = model.predictor
+    batch = _in_fitted_order(estimator, batch)
     if hasattr(estimator, "predict_proba"):
         return {"probabilities": np.asarray(estimator.predict_proba(batch), dtype=np.float64)}
     return {
         "prediction": np.asarray(estimator.predict(batch), dtype=np.float64).reshape(len(batch))
     }
+
+
+def _in_fitted_order(estimator, batch):
+    """Columns as the model was fitted: a file may list them in another order."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is None or not hasattr(batch, "columns"):
+        return batch
+    missing = [str(c) for c in fitted if c not in batch.columns]
+    if missing:
+        raise InputError(
+            f"the data lacks columns the model was fitted on: {', '.join(missing)}",
+            hint="check data.features and the data file's header",
+        )
+    return batch[list(fitted)]
 
 
 def model_digest(estimator) -> str:

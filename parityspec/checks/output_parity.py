@@ -53,7 +53,9 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     names = [n for n in ref_outputs if n in other_outputs]
     if not names:
         return CheckResult("failed", "the two backends return no output with the same name")
-    results = {name: _compare(spec, tolerances, inputs, name) for name in names}
+    # With several outputs, each gate names its output so reports can say which one broke.
+    prefixed = len(names) > 1
+    results = {name: _compare(spec, tolerances, inputs, name, prefixed) for name in names}
     failures = [f"{name}: {r['reason']}" for name, r in results.items() if not r["passed"]]
     passed_reason = "; ".join(f"{name}: {r['reason']}" for name, r in results.items())
     status, reason = verdict(failures, passed_reason)
@@ -64,13 +66,15 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         )
     gates = [g for r in results.values() for g in r["gates"]]
     per_output = {
-        name: {k: r[k] for k in ("passed", "reason", "figures", "tolerances")}
+        name: {k: r[k] for k in ("passed", "reason", "figures", "tolerances", "details")}
         for name, r in results.items()
     }
     return CheckResult(status, reason, details={"outputs": per_output}, gates=gates)
 
 
-def _compare(spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str) -> dict:
+def _compare(
+    spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str, prefixed: bool
+) -> dict:
     ref = inputs.reference.outputs[name]
     other = inputs.candidate.outputs[name]
     tol = _tolerances_for(spec, tolerances, name)
@@ -97,13 +101,8 @@ def _compare(spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str)
         worst_elements.update(flat, np.arange(flat.size) + start * per_sample)
     elements = ref.size
     fraction = violations / elements if elements else 0.0
-    gate = Gate(
-        "violation_fraction",
-        fraction,
-        "<=",
-        "max_violation_fraction",
-        tol["max_violation_fraction"],
-    )
+    figure = f"{name}.violation_fraction" if prefixed else "violation_fraction"
+    gate = Gate(figure, fraction, "<=", "max_violation_fraction", tol["max_violation_fraction"])
     nonfinite = nonfinite_failure(stats, inputs.reference.backend, inputs.candidate.backend)
     status, reason = judge([gate], extra_failures=[nonfinite])
     if status == "failed":

@@ -53,3 +53,16 @@ def test_no_cache_runs_everything_and_stores_nothing(tmp_path):
     outcome = run(_spec(tmp_path), RunOptions(out=tmp_path / "a", cache_dir=cache, use_cache=False))
     assert outcome.report["run"]["from_cache"] == []
     assert not cache.exists()
+
+
+def test_cli_no_cache_and_cache_clear(invoke, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PARITYSPEC_CACHE_DIR", str(cache))
+    spec = _spec(tmp_path)
+    assert invoke("run", spec, "--out", tmp_path / "a", "--no-cache", "-q").exit_code == 0
+    assert not cache.exists()
+    assert invoke("run", spec, "--out", tmp_path / "b", "-q").exit_code == 0
+    cleared = invoke("cache", "clear")
+    # build, export, quantize and the three predictions
+    assert cleared.exit_code == 0 and "removed 6 cached step(s)" in cleared.output
+    assert not cache.exists()
