@@ -8,7 +8,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "torch"))
-from nets import small_cnn  # noqa: E402
+from nets import small_cnn
 
 
 def main(onnx_path: str) -> None:

@@ -13,6 +13,12 @@ from parityspec.errors import InputError, UntrustedModelError
 from parityspec.spec.base import split_callable
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}
+SAFE_SKOPS_TYPES = {"numpy.dtype"}
+"""Types skops lists as untrusted that load without running code: skops rebuilds a dtype from
+an empty array read with `allow_pickle=False`, never by calling a named type. Every fitted
+SimpleImputer holds one (`_fit_dtype`), so without this no imputing pipeline loads. Trees
+(`sklearn.tree._tree.Tree`) stay untrusted, as skops has them: they are rebuilt by calling the
+type on arguments and a state read from the file."""
 
 
 def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
@@ -25,7 +31,16 @@ def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # pickling objects of this module needs it
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:  # a file that does not parse is bad input, not a fault
+        del sys.modules[module_name]
+        raise InputError(
+            f"{file_part} is not valid Python: {error.msg} (line {error.lineno})", file=str(path)
+        ) from error
+    except BaseException:
+        del sys.modules[module_name]  # a half-run module must not be found by the next call
+        raise
     target = getattr(module, function, None)
     if not callable(target):
         raise InputError(
@@ -40,8 +55,8 @@ def load_sklearn_model(path: Path, trusted: bool) -> Any:
     if not path.is_file():
         raise InputError("model file does not exist", file=str(path))
     if path.suffix == ".skops":
-        return _load_skops(path, trusted)
-    if path.suffix in PICKLE_SUFFIXES:
+        model = _load_skops(path, trusted)
+    elif path.suffix in PICKLE_SUFFIXES:
         if not trusted:
             raise UntrustedModelError(
                 "refusing to load a pickle/joblib model: loading one runs any code it holds",
@@ -49,28 +64,39 @@ def load_sklearn_model(path: Path, trusted: bool) -> Any:
                 hint="save it with skops (.skops), or, if you trust its origin, set "
                 "`trusted: true` on the backend or pass --trust-models",
             )
-        return _load_pickle(path)
-    raise InputError(
-        f"unknown model file type {path.suffix!r}",
-        file=str(path),
-        hint="use .skops (safe), or .joblib/.pkl with trusted: true",
-    )
+        model = _load_pickle(path)
+    else:
+        raise InputError(
+            f"unknown model file type {path.suffix!r}",
+            file=str(path),
+            hint="use .skops (safe), or .joblib/.pkl with trusted: true",
+        )
+    if not (hasattr(model, "predict") or hasattr(model, "predict_proba")):
+        raise InputError(
+            f"the file holds a {type(model).__name__}, not a fitted scikit-learn estimator",
+            file=str(path),
+        )
+    return model
 
 
 def _load_skops(path: Path, trusted: bool) -> Any:
     import skops.io as sio
 
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        found = sio.get_untrusted_types(file=path)
     except Exception as error:
-        raise InputError(f"not a valid skops file: {error}", file=str(path)) from error
+        raise InputError(f"not a valid skops file: {_first_line(error)}", file=str(path)) from error
+    untrusted = [t for t in found if t not in SAFE_SKOPS_TYPES]
     if untrusted and not trusted:
         raise UntrustedModelError(
             f"skops file holds types that are not known to be safe: {', '.join(untrusted)}",
             file=str(path),
             hint="if you trust them, set `trusted: true` on the backend or pass --trust-models",
         )
-    return sio.load(path, trusted=untrusted)
+    try:
+        return sio.load(path, trusted=found)
+    except Exception as error:  # a valid archive whose content skops cannot rebuild
+        raise InputError(f"cannot load skops file: {_first_line(error)}", file=str(path)) from error
 
 
 def _load_pickle(path: Path) -> Any:
@@ -79,7 +105,11 @@ def _load_pickle(path: Path) -> Any:
     try:
         return joblib.load(path)
     except Exception as error:
-        raise InputError(f"cannot unpickle model: {error}", file=str(path)) from error
+        raise InputError(f"cannot unpickle model: {_first_line(error)}", file=str(path)) from error
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip() or type(error).__name__).splitlines()[0]
 
 
 def file_sha256(path: Path) -> str:

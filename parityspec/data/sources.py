@@ -1,7 +1,16 @@
-"""Reading the spec's data: CSV, Parquet, NPZ, scikit-learn bundled sets, synthetic tensors."""
+"""Reading the spec's data: CSV, Parquet, NPZ, scikit-learn bundled sets, synthetic tensors.
+
+Every problem with the data is an `InputError` naming the file (exit 2). Before a file is read,
+its size in memory is estimated and compared with the memory available, so that a file far
+larger than memory fails at once with a hint instead of swapping the machine to a halt.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
+import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +21,17 @@ from parityspec.errors import InputError
 from parityspec.spec.models import DataSpec, ModelSpec, Split
 
 TORCH_ONLY_DTYPES = {"bfloat16"}
+CSV_EXPANSION = 2
+"""In-memory bytes per CSV byte: float64 cells are about as long as their text, and pandas
+holds a parsing copy; string cells take more, so this is a floor, not a bound."""
+MEMORY_FALLBACK = 4 << 30
+"""Bytes assumed available where the operating system cannot say."""
+SAMPLE_BYTES = 1 << 20
+ROWS_HINT = "set data.rows to read only the first rows, or use a smaller file"
 
 
 def load_dataset(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
+    require_data_fits(data, model, spec_dir)
     if data.synthetic is not None:
         dataset = _synthetic(data, model)
     elif data.sklearn is not None:
@@ -24,6 +41,25 @@ def load_dataset(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
     if len(dataset) == 0:
         raise InputError("the data has no rows", file=data.path or data.sklearn)
     return dataset
+
+
+def require_data_fits(data: DataSpec, model: ModelSpec, spec_dir: Path) -> None:
+    """Refuse data that cannot fit in memory, reading only sizes and file metadata: cheap
+    enough to call before anything reads or hashes a data file."""
+    if data.synthetic is not None and model.inputs:
+        rows = min(data.synthetic.rows, data.rows or data.synthetic.rows)
+        require_memory(
+            _synthetic_bytes(rows, model),
+            f"synthetic data ({rows} rows of {_shapes(model)})",
+            None,
+            hint="lower data.synthetic.rows or the shapes in model.inputs",
+        )
+    elif data.path is not None:
+        path = (spec_dir / data.path).resolve()
+        kind = data.format or path.suffix.lstrip(".").lower()
+        if path.is_file() and kind in ("csv", "parquet", "npz"):
+            needed = _estimated_bytes(path, data.path, kind, data.rows)
+            require_memory(needed, "the data", data.path)
 
 
 def split_dataset(dataset: Dataset, split: Split | None, task: str) -> tuple[Dataset, Dataset]:
@@ -43,17 +79,32 @@ def split_dataset(dataset: Dataset, split: Split | None, task: str) -> tuple[Dat
     return dataset.take(np.sort(train)), dataset.take(np.sort(test))
 
 
+# --- files -----------------------------------------------------------------------------------
+
+
 def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
     path = (spec_dir / data.path).resolve()
     shown = data.path
+    if path.is_dir():
+        raise InputError("is a directory, not a data file", file=shown)
     if not path.is_file():
         raise InputError(
             "data file does not exist", file=shown, hint="paths are relative to the spec"
         )
+    if path.stat().st_size == 0:
+        raise InputError("the data file is empty (0 bytes)", file=shown)
     kind = data.format or path.suffix.lstrip(".").lower()
+    if kind not in ("csv", "parquet", "npz"):
+        raise InputError(
+            f"unknown data format {kind!r}",
+            file=shown,
+            hint="use .csv, .parquet or .npz, or set format",
+        )
     if kind == "npz":
         return _npz(path, shown, data, model)
     frame = _read_frame(path, shown, kind, data.rows)
+    if kind == "csv" and (data.rows is None or len(frame) < data.rows):
+        _require_complete_last_line(path, shown, frame)
     return _frame_dataset(frame, shown, data, model)
 
 
@@ -61,18 +112,61 @@ def _read_frame(path: Path, shown: str, kind: str, rows: int | None) -> pd.DataF
     try:
         if kind == "csv":
             return pd.read_csv(path, nrows=rows)
-        if kind == "parquet":
-            frame = pd.read_parquet(path)
-            return frame if rows is None else frame.iloc[:rows]
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        return _read_parquet(path, rows)
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"cannot read {kind.upper()}: {_first_line(error)}",
+            file=shown,
+            hint="is it a text CSV file? save it as UTF-8",
+        ) from error
+    except Exception as error:  # pandas and pyarrow raise many types for a corrupt file
         raise InputError(f"cannot read {kind.upper()}: {_first_line(error)}", file=shown) from error
-    except Exception as error:  # pyarrow raises many types for a corrupt file
-        raise InputError(f"cannot read {kind.upper()}: {_first_line(error)}", file=shown) from error
-    raise InputError(
-        f"unknown data format {kind!r}",
-        file=shown,
-        hint="use .csv, .parquet or .npz, or set format",
-    )
+
+
+def _read_parquet(path: Path, rows: int | None) -> pd.DataFrame:
+    if rows is None:
+        return pd.read_parquet(path)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Only the first `rows` rows are decoded: data.rows bounds memory for Parquet too.
+    source = pq.ParquetFile(path)
+    batches, count = [], 0
+    for batch in source.iter_batches(batch_size=min(rows, 65536)):
+        batches.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            break
+    table = pa.Table.from_batches(batches, schema=source.schema_arrow)
+    return table.slice(0, rows).to_pandas()
+
+
+def _require_complete_last_line(path: Path, shown: str, frame: pd.DataFrame) -> None:
+    """pandas pads a short last line with NaN: a cut-off download would pass as data with
+    missing values. A last line without its newline and with too few fields is refused."""
+    if frame.empty:
+        return
+    tail = _tail(path, shown)
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.splitlines()[-1].decode("utf-8", errors="replace") if tail else ""
+    fields = len(next(csv.reader([last]), []))
+    if fields < len(frame.columns) and frame.iloc[-1].isna().iloc[fields:].all():
+        raise InputError(
+            f"the last line has {fields} of {len(frame.columns)} fields and no line end: "
+            "the file looks truncated",
+            file=shown,
+            hint="write or download the file again",
+        )
+
+
+def _tail(path: Path, shown: str, size: int = 65536) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            stream.seek(max(0, path.stat().st_size - size))
+            return stream.read()
+    except OSError as error:
+        raise InputError(f"cannot read: {_first_line(error)}", file=shown) from error
 
 
 def _frame_dataset(frame: pd.DataFrame, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
@@ -85,18 +179,55 @@ def _frame_dataset(frame: pd.DataFrame, shown: str, data: DataSpec, model: Model
                 hint=f"columns are: {', '.join(map(str, frame.columns))}",
             )
         target = frame[data.target].to_numpy()
+        _require_complete_target(target, data.target, shown)
     features = data.features or [c for c in frame.columns if c != data.target]
     missing = [c for c in features if c not in frame.columns]
     if missing:
-        raise InputError(f"feature columns missing from the data: {', '.join(missing)}", file=shown)
-    return _with_classes(frame[features].reset_index(drop=True), target, model.task, shown)
+        raise InputError(
+            f"feature columns missing from the data: {', '.join(map(str, missing))}",
+            file=shown,
+            hint=f"columns are: {', '.join(map(str, frame.columns))}",
+        )
+    features_frame = frame[features].reset_index(drop=True)
+    _require_no_infinity(features_frame, shown)
+    return _with_classes(features_frame, target, model.task, shown)
+
+
+def _require_complete_target(target: np.ndarray, name: str, shown: str) -> None:
+    """Ground truth cannot be imputed: a missing or infinite target is an error on any task."""
+    missing = pd.isna(pd.Series(target)).to_numpy()
+    if target.dtype.kind == "f":
+        missing = missing | np.isinf(target)
+    if missing.any():
+        first = int(np.flatnonzero(missing)[0]) + 1
+        raise InputError(
+            f"the target column {name!r} has {int(missing.sum())} missing or infinite "
+            f"value(s), the first in data row {first}",
+            file=shown,
+            hint="drop those rows",
+        )
+
+
+def _require_no_infinity(frame: pd.DataFrame, shown: str) -> None:
+    """NaN is missing data, which a pipeline can impute; Inf is not, and scikit-learn refuses
+    it mid-run. Refusing it here names the column and the row."""
+    for column in frame.columns:
+        if frame[column].dtype.kind != "f":
+            continue
+        infinite = np.isinf(frame[column].to_numpy(dtype=np.float64, na_value=np.nan))
+        if infinite.any():
+            first = int(np.flatnonzero(infinite)[0]) + 1
+            raise InputError(
+                f"column {column!r} has {int(infinite.sum())} infinite value(s) (or beyond "
+                f"float64's range), the first in data row {first}",
+                file=shown,
+                hint="replace them; an empty cell is read as a missing value",
+            )
 
 
 def _with_classes(features, target, task: str, shown: str) -> Dataset:
     classes = None
     if target is not None and task in ("binary", "multiclass"):
-        if pd.isna(pd.Series(target)).any():
-            raise InputError("the target has missing values", file=shown)
         classes = np.unique(target)
         if task == "binary" and len(classes) > 2:
             raise InputError(
@@ -108,6 +239,10 @@ def _with_classes(features, target, task: str, shown: str) -> Dataset:
 
 
 def _npz(path: Path, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it, and say so
+        raise InputError(
+            "not an NPZ file (an NPZ is a zip archive)", file=shown, hint="write it with np.savez"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -115,20 +250,52 @@ def _npz(path: Path, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
         raise InputError(f"cannot read NPZ: {_first_line(error)}", file=shown) from error
     target = arrays.pop(data.target) if data.target in arrays else None
     if data.target is not None and target is None:
-        raise InputError(f"target array {data.target!r} is not in the NPZ file", file=shown)
+        raise InputError(
+            f"target array {data.target!r} is not in the NPZ file",
+            file=shown,
+            hint=f"arrays are: {', '.join(sorted(arrays))}",
+        )
     if data.rows is not None:
         arrays = {k: v[: data.rows] for k, v in arrays.items()}
         target = None if target is None else target[: data.rows]
     if model.task == "tensor":
-        names = [t.name for t in model.inputs or []]
-        missing = [n for n in names if n not in arrays]
-        if missing:
-            raise InputError(f"NPZ file lacks input arrays: {', '.join(missing)}", file=shown)
-        return Dataset({n: arrays[n] for n in names}, target)
-    frame = pd.DataFrame({k: v for k, v in arrays.items() if v.ndim == 1})
-    return _frame_dataset(
-        frame.assign(**({data.target: target} if target is not None else {})), shown, data, model
-    )
+        return _npz_tensors(arrays, target, shown, model)
+    columns = {k: v for k, v in arrays.items() if v.ndim == 1}
+    if target is not None and target.ndim != 1:
+        raise InputError(f"target array {data.target!r} is {target.ndim}-D, not 1-D", file=shown)
+    if target is not None:
+        columns[data.target] = target
+    _require_same_length(columns, shown)
+    return _frame_dataset(pd.DataFrame(columns), shown, data, model)
+
+
+def _npz_tensors(arrays: dict, target, shown: str, model: ModelSpec) -> Dataset:
+    names = [t.name for t in model.inputs or []]
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise InputError(
+            f"NPZ file lacks input arrays: {', '.join(missing)}",
+            file=shown,
+            hint=f"arrays are: {', '.join(sorted(arrays))}",
+        )
+    for tensor in model.inputs or []:
+        sample = list(arrays[tensor.name].shape[1:])
+        if tensor.shape and sample != list(tensor.shape):
+            raise InputError(
+                f"NPZ array {tensor.name!r} holds samples of shape {sample}, "
+                f"model.inputs declares {list(tensor.shape)}",
+                file=shown,
+            )
+    used = {n: arrays[n] for n in names}
+    _require_same_length({**used, **({"target": target} if target is not None else {})}, shown)
+    return Dataset(used, target)
+
+
+def _require_same_length(arrays: dict[str, np.ndarray], shown: str) -> None:
+    lengths = {name: len(array) if array.ndim else 0 for name, array in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{name}: {length}" for name, length in sorted(lengths.items()))
+        raise InputError(f"NPZ arrays differ in length ({listed})", file=shown)
 
 
 def _sklearn(name: str, data: DataSpec, model: ModelSpec) -> Dataset:
@@ -161,6 +328,124 @@ def _synthetic(data: DataSpec, model: ModelSpec) -> Dataset:
         dtype = "float32" if tensor.dtype in TORCH_ONLY_DTYPES else tensor.dtype
         arrays[tensor.name] = values.astype(dtype)
     return Dataset(arrays)
+
+
+def _synthetic_bytes(rows: int, model: ModelSpec) -> int:
+    """Values are drawn as 8-byte numbers, then cast: both copies live at once."""
+    total = 0
+    for tensor in model.inputs:
+        dtype = "float32" if tensor.dtype in TORCH_ONLY_DTYPES else tensor.dtype
+        total += rows * math.prod(tensor.shape) * (8 + np.dtype(dtype).itemsize)
+    return total
+
+
+def _shapes(model: ModelSpec) -> str:
+    return ", ".join(f"{t.name} {list(t.shape)}" for t in model.inputs)
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def require_memory(needed: int, what: str, shown: str | None, hint: str = ROWS_HINT) -> None:
+    available = available_memory()
+    if needed > available:
+        raise InputError(
+            f"{what} needs about {_size(needed)} of memory, more than the {_size(available)} "
+            "available",
+            file=shown,
+            hint=hint,
+        )
+
+
+def available_memory() -> int:
+    """Bytes this process can use without swapping: free plus reclaimable memory, capped by a
+    container's (cgroup) limit; a fixed guess where the operating system cannot say."""
+    free = _meminfo_available() or _sysconf_available() or MEMORY_FALLBACK
+    headroom = _cgroup_headroom()
+    return free if headroom is None else min(free, headroom)
+
+
+def _meminfo_available() -> int | None:
+    # MemAvailable counts page cache that can be dropped; SC_AVPHYS_PAGES does not, and a
+    # machine that has read many files would look full.
+    try:
+        with open("/proc/meminfo") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _sysconf_available() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cgroup_headroom() -> int | None:
+    root = Path("/sys/fs/cgroup")
+    try:
+        limit = (root / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(0, int(limit) - int((root / "memory.current").read_text().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def _estimated_bytes(path: Path, shown: str, kind: str, rows: int | None) -> int:
+    if kind == "parquet":
+        return _parquet_bytes(path, rows)
+    if kind == "npz":
+        return _npz_bytes(path)  # np.load decompresses whole arrays: data.rows does not help
+    size = path.stat().st_size * CSV_EXPANSION
+    if rows is None:
+        return size
+    return min(size, rows * _csv_line_bytes(path, shown) * CSV_EXPANSION)
+
+
+def _csv_line_bytes(path: Path, shown: str) -> int:
+    """The mean line length of the file's first megabyte; a file without a line end in it is
+    taken as one long line, which pandas would read whole."""
+    try:
+        with path.open("rb") as stream:
+            sample = stream.read(SAMPLE_BYTES)
+    except OSError as error:
+        raise InputError(f"cannot read: {_first_line(error)}", file=shown) from error
+    lines = sample.count(b"\n")
+    return path.stat().st_size if lines == 0 else math.ceil(len(sample) / lines)
+
+
+def _parquet_bytes(path: Path, rows: int | None) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except Exception:  # not a Parquet file: reading it says so, with pyarrow's reason
+        return 0
+    stored = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    total = max(stored, meta.num_rows * meta.num_columns * 8)
+    if rows is None or meta.num_rows == 0:
+        return total
+    return total * min(rows, meta.num_rows) // meta.num_rows
+
+
+def _npz_bytes(path: Path) -> int:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return 0  # reading it says what is wrong
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count / 1024:.1f} KiB"
 
 
 def _first_line(error: Exception) -> str:

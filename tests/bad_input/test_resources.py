@@ -1,0 +1,108 @@
+"""Data that cannot fit in memory fails at once with a hint, instead of swapping.
+
+Huge files are sparse (`truncate`): they cost no disk and no time to make.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from parityspec.data import sources
+from parityspec.errors import InputError
+from parityspec.spec.models import DataSpec, ModelSpec
+from tests.bad_input.helpers import complete_report, default_spec, expect, write_spec
+from tests.conftest import REPO
+
+GiB = 1 << 30
+
+
+def _huge_size() -> int:
+    """Far more than this machine could hold, whatever it is."""
+    return max(100 * GiB, 4 * sources.available_memory())
+
+
+def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
+    with path.open("wb") as stream:
+        stream.write(head)
+        stream.truncate(size)
+    return path
+
+
+def test_file_far_larger_than_memory_is_refused_before_reading(tmp_path):
+    _sparse(tmp_path / "big.csv", _huge_size())
+    started = time.perf_counter()
+    with pytest.raises(InputError) as caught:
+        sources.load_dataset(
+            DataSpec(path="big.csv", target="t"), ModelSpec(task="binary"), tmp_path
+        )
+    assert time.perf_counter() - started < 2
+    message = str(caught.value)
+    assert message.startswith("big.csv: the data needs about ")
+    assert "available" in message and "set data.rows" in message
+
+
+def test_data_rows_bounds_the_estimate_and_the_read(tmp_path):
+    head = b"a,b,t\n" + b"".join(b"%d,%d,%d\n" % (i, i * 2, i % 2) for i in range(100))
+    _sparse(tmp_path / "big.csv", _huge_size(), head)
+    dataset = sources.load_dataset(
+        DataSpec(path="big.csv", target="t", rows=50), ModelSpec(task="binary"), tmp_path
+    )
+    assert len(dataset) == 50 and list(dataset.features.columns) == ["a", "b"]
+
+
+def test_a_file_without_line_ends_is_not_rescued_by_rows(tmp_path):
+    """pandas would read a single line whole, however few rows were asked for."""
+    _sparse(tmp_path / "big.csv", _huge_size())
+    with pytest.raises(InputError, match="needs about"):
+        sources.require_data_fits(
+            DataSpec(path="big.csv", target="t", rows=10), ModelSpec(task="binary"), tmp_path
+        )
+
+
+def test_parquet_rows_reads_only_the_first_rows(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": range(1000), "s": ["x", "y"] * 500, "t": [0, 1] * 500})
+    frame.to_parquet(tmp_path / "d.parquet", row_group_size=100)
+    dataset = sources.load_dataset(
+        DataSpec(path="d.parquet", target="t", rows=250), ModelSpec(task="binary"), tmp_path
+    )
+    assert len(dataset) == 250
+    assert dataset.features["s"].dtype == pd.read_parquet(tmp_path / "d.parquet")["s"].dtype
+
+
+def test_run_refuses_a_file_larger_than_memory(invoke, tmp_path, assets, monkeypatch):
+    """The whole command: one line, exit 2, a complete report. The memory is made small
+    here, since the planner hashes the file before the data is loaded (see the report)."""
+    monkeypatch.setattr(sources, "available_memory", lambda: 16 << 20)
+    path = _sparse(tmp_path / "big.csv", 64 << 20)
+    spec = default_spec(assets)
+    spec["data"]["path"] = str(path)
+    out = tmp_path / "out"
+    result = invoke("run", write_spec(tmp_path, spec), "--out", out)
+    expect(result, 2, "big.csv", "needs about 128.0 MiB of memory", "16.0 MiB available")
+    complete_report(out, 2)
+
+
+def test_synthetic_data_of_absurd_size_is_refused(invoke, tmp_path):
+    module = f"{REPO}/tests/data/valid/models.py:tiny_mlp"
+    spec = {
+        "parityspec": 1,
+        "name": "giant",
+        "data": {"synthetic": {"rows": 256}},
+        "model": {"task": "tensor", "inputs": [{"name": "x", "shape": [100000, 100000]}]},
+        "backends": {"a": {"kind": "torch", "module": module}},
+        "checks": [],
+    }
+    spec["backends"]["b"] = dict(spec["backends"]["a"])
+    spec["checks"] = [{"id": "same", "type": "output_parity", "between": ["a", "b"]}]
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    result = invoke("run", write_spec(tmp_path, spec), "--out", out)
+    assert time.perf_counter() - started < 30
+    expect(result, 2, "synthetic data (256 rows of x [100000, 100000])", "TiB of memory")
+    expect(result, 2, "lower data.synthetic.rows")
+    complete_report(out, 2)
