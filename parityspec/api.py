@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parityspec.data.sources import require_data_fits
 from parityspec.errors import ExitCode, InputError
 from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import Plan
@@ -52,6 +53,9 @@ def run(
     on_step: Callable[[StepOutcome], None] | None = None,
 ) -> RunOutcome:
     loaded = _with_options(load_spec(spec_path), options)
+    # Before planning: the plan hashes the data file, which a file larger than memory
+    # would make slow for nothing.
+    require_data_fits(loaded.spec.data, loaded.spec.model, loaded.directory)
     plan = plan_for(loaded, options.checks)
     cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     out_dir = options.out or loaded.directory / loaded.spec.report.dir

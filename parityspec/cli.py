@@ -203,6 +203,9 @@ def run(
         outcome = run_spec(spec, options, on_step=on_step)
     print_outcome(outcome, quiet)
     append_step_summary(outcome)
+    if click.get_current_context().find_root().params.get("debug"):
+        for failed in (o for o in outcome.state.outcomes.values() if o.traceback):
+            click.echo(f"traceback of {failed.step.id}:\n{failed.traceback}", err=True)
     sys.exit(int(outcome.exit_code))
 
 

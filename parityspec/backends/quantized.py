@@ -13,7 +13,7 @@ from pydantic import Field
 
 from parityspec.backends.base import LoadedModel, Verb
 from parityspec.backends.onnx import OnnxRunner
-from parityspec.errors import InputError
+from parityspec.errors import InputError, StepError
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name, StrictModel
 
@@ -71,7 +71,7 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
     except InputError:
         raise
     except Exception as error:
-        raise InputError(f"onnxruntime.quantization failed: {error}") from error
+        raise StepError(f"onnxruntime.quantization failed: {error}") from error
     finally:
         tmp_out.unlink(missing_ok=True)
     counts = count_quantized_ops(onnx.load(str(out)))

@@ -126,7 +126,7 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
     from parityspec.backends.onnx_graph import deduplicate_opsets
 
     estimator = model.predictor
-    bindings = _input_bindings(data.features, onnx_spec.dtype)
+    bindings = _input_bindings(_in_fitted_order(estimator, data.features), onnx_spec.dtype)
     options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
     try:
         onnx_model = convert_sklearn(

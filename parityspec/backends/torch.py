@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -59,7 +60,7 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
     if not isinstance(module, torch.nn.Module):
         raise InputError(f"{spec.module} returned {type(module).__name__}, not a torch.nn.Module")
     if spec.state_dict:
-        module.load_state_dict(_load_state_dict(ctx.resolve(spec.state_dict), spec.state_dict))
+        _apply_state_dict(module, ctx.resolve(spec.state_dict), spec.state_dict)
     module = module.eval().to(device=spec.device, dtype=getattr(torch, spec.precision))
     facts = {
         "module": type(module).__name__,
@@ -135,15 +136,38 @@ def _tensor(array: np.ndarray, device, dtype):
     )
 
 
-def _load_state_dict(path: Path, shown: str):
+def _apply_state_dict(module, path: Path, shown: str) -> None:
     import torch
 
     if not path.is_file():
         raise InputError("state dict file does not exist", file=shown)
+    if not zipfile.is_zipfile(path):
+        raise InputError("not a file written by torch.save", file=shown)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise InputError(f"cannot load state dict: {_first_line(error)}", file=shown) from error
+    if not isinstance(weights, dict):
+        raise InputError(f"holds a {type(weights).__name__}, not a state dict", file=shown)
+    missing, unexpected = _key_mismatch(module, weights)
+    if missing or unexpected:
+        raise InputError(
+            f"state dict does not fit the module: missing keys {missing[:5]}, "
+            f"unexpected keys {unexpected[:5]}",
+            file=shown,
+            hint="was it saved from the module that the spec's `module` function builds?",
+        )
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:  # same keys, other shapes
+        raise InputError(
+            f"state dict does not fit the module: {_first_line(error)}", file=shown
+        ) from error
+
+
+def _key_mismatch(module, weights: dict) -> tuple[list[str], list[str]]:
+    expected = set(module.state_dict())
+    return sorted(expected - set(weights)), sorted(set(weights) - expected)
 
 
 def _first_line(error: Exception) -> str:

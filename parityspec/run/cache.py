@@ -59,7 +59,8 @@ class StepCache:
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
+        _remove_stale_staging(target.parent)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".staging-{os.getpid()}-"))
         try:
             meta = (
                 _store_model(value, staging)
@@ -92,6 +93,24 @@ class StepCache:
         entries = list(self.root.glob("??/*")) if self.root.is_dir() else []
         shutil.rmtree(self.root, ignore_errors=True)
         return len(entries)
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of a process that died while storing (their pid is in the name)."""
+    for staging in folder.glob(".staging-*-*"):
+        pid = staging.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _store_model(model: LoadedModel, staging: Path) -> dict:

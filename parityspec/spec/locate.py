@@ -9,7 +9,30 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, Tag, ValidationError
 
 from parityspec.errors import Problem
+from parityspec.spec.base import CALLABLE_PATTERN, NAME_PATTERN
 from parityspec.spec.yaml_source import SourceMap, dotted
+
+# Pydantic's type errors, by what the spec wanted instead.
+EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+# The string patterns of `base.py`: what each one wants, and a hint that says it in words.
+PATTERNS = {
+    NAME_PATTERN: ("a name", "a name starts with a letter, then letters, digits, `_`, `.` or `-`"),
+    CALLABLE_PATTERN: ("`file.py:function`", "name the function after a colon: `models.py:build`"),
+}
 
 
 def did_you_mean(word: str, choices: list[str] | set[str]) -> str | None:
@@ -22,81 +45,150 @@ def problems_from(
 ) -> list[Problem]:
     problems = []
     for item in error.errors():
-        path = _data_path(item["loc"], data)
-        problems.append(_problem(item, path, root, shown, source))
+        loc = item["loc"]
+        path = _data_path(loc[:-1] if _is_key_error(loc, root) else loc, data, root)
+        problem = _problem(item, path, root, data, shown, source)
+        if problem not in problems:  # a short list reports each missing item alike
+            problems.append(problem)
     return problems
 
 
-def _problem(item: dict, path: tuple, root, shown: str, source: SourceMap) -> Problem:
-    kind, ctx = item["type"], item.get("ctx") or {}
+def _problem(item: dict, path: tuple, root, data: Any, shown: str, source: SourceMap) -> Problem:
+    kind, ctx, loc = item["type"], item.get("ctx") or {}, item["loc"]
     key = dotted(path)
     if kind == "extra_forbidden":
-        allowed = _fields_at(root, item["loc"][:-1])
-        line, col = source.locate(path, key=True)
+        allowed = _fields(_type_at(root, loc[:-1]))
         hint = did_you_mean(path[-1], allowed) or (
             f"allowed keys: {', '.join(sorted(allowed))}" if allowed else None
         )
+        line, col = source.locate(path, key=True)
         return Problem(shown, line, col, key, f"unknown key {path[-1]!r}", hint)
-    line, col = source.locate(path)
-    if kind == "missing":
-        return Problem(shown, line, col, key, "required key is missing", None)
+    if _is_key_error(loc, root):  # a mapping key that is not a valid name
+        message, hint = _message(item, path, root, data)
+        return Problem(shown, *source.locate(path, key=True), key, message, hint)
     if kind == "union_tag_invalid":
-        tags = [t.strip(" '") for t in ctx.get("expected_tags", "").split(",")]
         what = ctx.get("discriminator", "").strip("'")
-        return Problem(
-            shown,
-            *source.locate((*path, what)),
-            f"{key}.{what}",
-            f"unknown {what} {ctx.get('tag')!r}",
-            did_you_mean(ctx.get("tag", ""), tags) or f"one of: {', '.join(tags)}",
-        )
+        tags = _tags(root, loc)
+        message = f"unknown {what} {ctx.get('tag')!r}"
+        hint = did_you_mean(ctx.get("tag", ""), tags) or f"one of: {', '.join(tags)}"
+        return Problem(shown, *source.locate((*path, what)), f"{key}.{what}", message, hint)
+    message, hint = _message(item, path, root, data)
+    return Problem(shown, *source.locate(path), key, message, hint)
+
+
+def _message(item: dict, path: tuple, root, data: Any) -> tuple[str, str | None]:
+    kind, ctx, loc, given = item["type"], item.get("ctx") or {}, item["loc"], item.get("input")
+    if kind == "missing" and isinstance(loc[-1], int):  # a fixed-length list, too short
+        size = len(get_args(_type_at(root, loc[:-1])))
+        return f"expected {size} items, got {len(given)}", None
+    if kind == "missing":
+        return "required key is missing", _misspelt(path, _type_at(root, loc[:-1]), data)
     if kind == "union_tag_not_found":
         what = ctx.get("discriminator", "").strip("'")
-        return Problem(shown, line, col, key, f"missing the `{what}` key", None)
+        return f"missing the `{what}` key", f"one of: {', '.join(_tags(root, loc))}"
     if kind == "literal_error":
-        expected = ctx.get("expected", "")
-        options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
-        given = item.get("input")
-        return Problem(
-            shown,
-            line,
-            col,
-            key,
-            f"{given!r} is not allowed",
-            did_you_mean(str(given), options) or f"one of: {expected}",
-        )
-    message = item["msg"].removeprefix("Value error, ")
-    return Problem(shown, line, col, key, message[0].lower() + message[1:], None)
+        return _literal(path, str(ctx.get("expected", "")), given)
+    if kind in EXPECTED:
+        return f"expected {EXPECTED[kind]}, got {_shown(given)}", None
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERNS:
+        what, hint = PATTERNS[ctx["pattern"]]
+        return f"expected {what}, got {_shown(given)}", hint
+    if kind in ("too_short", "too_long"):
+        bound = "at least" if kind == "too_short" else "at most"
+        limit = ctx.get("min_length", ctx.get("max_length"))
+        return f"expected {bound} {limit} item(s), got {ctx.get('actual_length')}", None
+    message = item["msg"].removeprefix("Value error, ").removeprefix("Input ")
+    message = message[0].lower() + message[1:]
+    if not isinstance(given, dict | list) and kind != "value_error":
+        message += f", got {_shown(given)}"
+    return message, None
 
 
-def _data_path(loc: tuple, data: Any) -> tuple:
-    """The loc in terms of the document: union tags and validator names dropped."""
+def _literal(path: tuple, expected: str, given: Any) -> tuple[str, str]:
+    options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
+    if path == ("parityspec",):
+        return f"unsupported spec version {_shown(given)}", f"write `parityspec: {expected}`"
+    return f"{_shown(given)} is not allowed", (
+        did_you_mean(str(given), options) or f"one of: {expected}"
+    )
+
+
+def _misspelt(path: tuple, parent_type: Any, data: Any) -> str | None:
+    """A hint naming an unknown key beside a missing one that looks like it."""
+    parent = _value_at(data, path[:-1])
+    if not isinstance(parent, dict):
+        return None
+    unknown = [k for k in parent if isinstance(k, str) and k not in _fields(parent_type)]
+    matches = difflib.get_close_matches(str(path[-1]), unknown, n=1, cutoff=0.6)
+    return f"is {matches[0]!r} a misspelling of it?" if matches else None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _value_at(data: Any, path: tuple) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _data_path(loc: tuple, data: Any, root: type[BaseModel]) -> tuple:
+    """The loc in terms of the document: union tags and missing list items dropped."""
     path: list = []
-    current = data
+    current, tp = data, _unwrap(root)
     for part in loc:
+        if isinstance(tp, dict):  # a tagged union: this part is the tag, not a key
+            tp = _unwrap(tp.get(part))
+            continue
+        tp = _unwrap(_step(tp, part))
         if (isinstance(current, dict) and part in current) or (
             isinstance(current, list) and isinstance(part, int) and part < len(current)
         ):
             path.append(part)
             current = current[part]
-        elif isinstance(current, dict) and isinstance(part, str) and "[" not in part:
-            tag_values = {v for v in current.values() if isinstance(v, str)}
-            if part not in tag_values:  # a key that is missing or unknown: the last part
-                path.append(part)
-                current = None
+        elif isinstance(current, dict):  # a key that is missing or unknown: the last part
+            path.append(part)
+            current = None
     return tuple(path)
 
 
-def _fields_at(root: type[BaseModel], loc: tuple) -> set[str]:
+def _is_key_error(loc: tuple, root: type[BaseModel]) -> bool:
+    """Pydantic ends the loc of a bad mapping key with `[key]`."""
+    return loc[-1:] == ("[key]",) and get_origin(_type_at(root, loc[:-2])) is dict
+
+
+def _fields(tp: Any) -> set[str]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {f.alias or name for name, f in tp.model_fields.items()}
+    return set()
+
+
+def _tags(root: type[BaseModel], loc: tuple) -> list[str]:
+    members = _type_at(root, loc)
+    return sorted(members) if isinstance(members, dict) else []
+
+
+def _type_at(root: type[BaseModel], loc: tuple) -> Any:
+    """The unwrapped type at `loc`: a model, a {tag: model} dict for a tagged union, ..."""
     current: Any = root
     for part in loc:
         current = _step(current, part)
         if current is None:
-            return set()
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return {f.alias or name for name, f in current.model_fields.items()}
-    return set()
+            return None
+    return _unwrap(current)
 
 
 def _step(current: Any, part: Any) -> Any:

@@ -19,10 +19,12 @@ from parityspec.errors import Problem, SpecError
 MAX_NODES = 20_000
 MAX_DEPTH = 50
 MAX_BYTES = 2_000_000
+YAML_TAG = "tag:yaml.org,2002:"
 CORE_TAGS = {
-    "tag:yaml.org,2002:" + t
-    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+    YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
 }
+MAP_TAG, SEQ_TAG, MERGE_TAG = YAML_TAG + "map", YAML_TAG + "seq", YAML_TAG + "merge"
+TIMESTAMP_TAG = YAML_TAG + "timestamp"
 
 Path_ = tuple[str | int, ...]
 
@@ -93,42 +95,64 @@ def _read_text(path: Path, shown: str) -> str:
                 )
             ]
         )
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SpecError([Problem(shown, message=f"cannot read: {error.strerror}")]) from error
     if b"\x00" in raw:
         raise SpecError([Problem(shown, message="binary file, not YAML text")])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise SpecError(
-            [
-                Problem(
-                    shown,
-                    line,
-                    message=f"invalid UTF-8 at byte {error.start}",
-                    hint="save the spec as UTF-8",
-                )
-            ]
-        ) from error
+        raise SpecError([_utf8_problem(raw, error, shown)]) from error
+
+
+def _utf8_problem(raw: bytes, error: UnicodeDecodeError, shown: str) -> Problem:
+    line_start = raw.rfind(b"\n", 0, error.start) + 1
+    before = raw[line_start : error.start].decode("utf-8", errors="replace")
+    return Problem(
+        shown,
+        raw.count(b"\n", 0, error.start) + 1,
+        len(before) + 1,
+        message=f"invalid UTF-8 (byte 0x{raw[error.start]:02x})",
+        hint="save the spec as UTF-8",
+    )
+
+
+class _TooLarge(Exception):
+    def __init__(self, mark, too_deep: bool):
+        self.mark, self.too_deep = mark, too_deep
+
+
+class _Loader(yaml.SafeLoader):
+    """Stops composing at the size limits: deep input would exhaust Python's stack, and a
+    huge one take seconds to compose before the builder could count it."""
+
+    depth = nodes = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.depth > MAX_DEPTH or self.nodes > MAX_NODES:
+                raise _TooLarge(self.peek_event().start_mark, self.depth > MAX_DEPTH)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _compose(text: str, shown: str):
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.compose_all(text, Loader=_Loader))
+    except _TooLarge as error:
+        line, col = error.mark.line + 1, error.mark.column + 1
+        raise SpecError([_too_large(shown, line, col, error.too_deep)]) from None
     except yaml.MarkedYAMLError as error:
         raise SpecError([_yaml_problem(error, shown)]) from error
+    except yaml.reader.ReaderError as error:
+        raise SpecError([_reader_problem(error, text, shown)]) from error
     except yaml.YAMLError as error:
         raise SpecError([Problem(shown, message=f"invalid YAML: {error}")]) from error
-    except RecursionError as error:
-        raise SpecError(
-            [
-                Problem(
-                    shown,
-                    message="nesting too deep",
-                    hint=f"a spec nests at most {MAX_DEPTH} levels",
-                )
-            ]
-        ) from error
     documents = [d for d in documents if d is not None]
     if len(documents) > 1:
         line, col = _mark(documents[1])
@@ -146,21 +170,61 @@ def _compose(text: str, shown: str):
     return documents[0] if documents else None
 
 
+def _too_large(shown: str, line: int, col: int, too_deep: bool) -> Problem:
+    if too_deep:
+        message, hint = "nesting too deep", f"a spec nests at most {MAX_DEPTH} levels"
+    else:
+        message = f"more than {MAX_NODES} values, counting each alias (*name) expanded"
+        hint = "a real spec is far smaller: is this an alias bomb, or the wrong file?"
+    return Problem(shown, line, col, message=message, hint=hint)
+
+
+# (words in PyYAML's message, hint), first match wins.
+_SYNTAX_HINTS = (
+    ("'\\t'", "YAML forbids tabs for indentation; use spaces"),
+    ("flow sequence", "close the `[` with `]`, and separate its items with `,`"),
+    ("flow mapping", "close the `{` with `}`, and separate its entries with `,`"),
+    ("quoted scalar", "a quote is not closed"),
+    ("mapping values are not allowed", "quote a value that contains ': '"),
+    ("could not find expected ':'", "write each entry as `key: value`"),
+    ("expected <block end>", "indent this line like its siblings above"),
+    ("undefined alias", "define the anchor (&name) before its first use (*name)"),
+    ("duplicate anchor", "give each anchor (&name) its own name"),
+)
+
+
 def _yaml_problem(error: yaml.MarkedYAMLError, shown: str) -> Problem:
     mark = error.problem_mark or error.context_mark
-    problem = error.problem or "invalid YAML"
-    hint = None
-    if "\\t" in problem or "tab" in problem:
-        hint = "YAML forbids tabs for indentation; use spaces"
-    elif "expected" in problem and ("']'" in problem or "'}'" in problem or "flow" in problem):
-        hint = "a bracket or brace is not closed"
     line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-    context = f"{error.context}: " if error.context else ""
+    context = error.context or ""
+    if context and error.context_mark and error.context_mark is not mark:
+        where = error.context_mark
+        context += f" at line {where.line + 1}, column {where.column + 1}"
+    problem = error.problem or "invalid YAML"
+    text = f"{context} {problem}"
+    hint = next((h for words, h in _SYNTAX_HINTS if words in text), None)
+    context = f"{context}: " if context else ""
     return Problem(shown, line, col, message=f"invalid YAML: {context}{problem}", hint=hint)
+
+
+def _reader_problem(error: yaml.reader.ReaderError, text: str, shown: str) -> Problem:
+    line = text.count("\n", 0, error.position) + 1
+    col = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+    return Problem(
+        shown,
+        line,
+        col,
+        message=f"invalid YAML: control character U+{error.character:04X} is not allowed",
+        hint="remove it, or write it as an escape in a double-quoted string",
+    )
 
 
 def _mark(node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(YAML_TAG) if tag.startswith(YAML_TAG) else tag
 
 
 class _Builder:
@@ -173,16 +237,16 @@ class _Builder:
         self.nodes = 0
         self._scalars = yaml.SafeLoader("")
 
-    def build(self, node, path: Path_, depth: int = 0) -> Any:
+    def build(self, node, path: Path_, depth: int = 1) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
             self._fail_size(node, depth)
         self.source_map.values.setdefault(path, _mark(node))
-        if node.tag not in CORE_TAGS:
+        if not self._tag_fits(node):
             self._problem(
                 node,
                 path,
-                f"tag {node.tag!r} is not allowed",
+                f"tag {_shown_tag(node.tag)!r} is not allowed here",
                 "specs are plain data; remove the tag",
             )
             return None
@@ -190,42 +254,71 @@ class _Builder:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == TIMESTAMP_TAG:
+            return node.value  # a date stays text, as in YAML 1.2 and the JSON Schema
         try:
             return self._scalars.construct_object(node, deep=True)
-        except yaml.YAMLError as error:
-            self._problem(node, path, f"bad value: {error}", None)
+        except Exception:  # PyYAML's int(), float(), bool lookups raise what they raise
+            self._problem(
+                node,
+                path,
+                f"{node.value!r} is not a valid {_shown_tag(node.tag)}",
+                "remove the tag, or fix the value",
+            )
             return None
 
+    @staticmethod
+    def _tag_fits(node) -> bool:
+        if isinstance(node, yaml.MappingNode):
+            return node.tag == MAP_TAG
+        if isinstance(node, yaml.SequenceNode):
+            return node.tag == SEQ_TAG
+        return node.tag in CORE_TAGS - {MAP_TAG, SEQ_TAG}
+
     def _mapping(self, node, path: Path_, depth: int) -> dict:
-        result: dict = {}
-        self._scalars.flatten_mapping(node)  # merge keys (`<<: *base`)
+        # Merged keys (`<<: *base`) come first so that the mapping's own keys override them.
+        result = self._merged(node, path, depth)
+        own: set[str] = set()
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
             key = self.build(key_node, (*path, "<key>"), depth + 1)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 self._problem(key_node, path, "a key must be a plain value", None)
                 continue
             key = str(key)
-            if key in result:
+            if key in own:
                 first = self.source_map.keys[(*path, key)]
                 self._problem(
                     key_node,
                     (*path, key),
-                    f"duplicate key (first at line {first[0]})",
+                    f"duplicate key (first at line {first[0]}, column {first[1]})",
                     "remove one of them: YAML keeps only one",
                 )
                 continue
+            own.add(key)
             self.source_map.keys[(*path, key)] = _mark(key_node)
+            self.source_map.values[(*path, key)] = _mark(value_node)
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
 
+    def _merged(self, node, path: Path_, depth: int) -> dict:
+        merged: dict = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                continue
+            many = isinstance(value_node, yaml.SequenceNode) and value_node.tag == SEQ_TAG
+            sources = value_node.value if many else [value_node]
+            for source in reversed(sources):  # of `<<: [*a, *b]`, the earlier wins
+                if not isinstance(source, yaml.MappingNode):
+                    self._problem(source, path, "`<<` merges only mappings", "write `<<: *name`")
+                    continue
+                merged.update(self.build(source, path, depth + 1) or {})
+        return merged
+
     def _fail_size(self, node, depth: int) -> None:
         line, col = _mark(node)
-        if depth > MAX_DEPTH:
-            message, hint = "nesting too deep", f"a spec nests at most {MAX_DEPTH} levels"
-        else:
-            message = f"the document expands to more than {MAX_NODES} nodes"
-            hint = "aliases (*name) multiply; a spec this large is almost surely an alias bomb"
-        raise SpecError([Problem(self.shown, line, col, message=message, hint=hint)])
+        raise SpecError([_too_large(self.shown, line, col, depth > MAX_DEPTH)])
 
     def _problem(self, node, path: Path_, message: str, hint: str | None) -> None:
         line, col = _mark(node)
