@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import numpy as np
+from pydantic import Field
 
 from parityspec.spec.base import Name, StrictModel
 
@@ -23,7 +24,7 @@ Status = Literal["passed", "failed", "error", "skipped"]
 class CheckSpecBase(StrictModel):
     id: Name
     """A unique id: it names the check in reports and on the command line (`--check`)."""
-    between: tuple[Name, Name]
+    between: Annotated[list[Name], Field(min_length=2, max_length=2)]
     """Two backends: the reference first, then the one under test."""
     profile: Name = "default"
     """The tolerance profile; fields set on the check itself override it."""

@@ -40,7 +40,11 @@ def problems(spec: Spec, task: str) -> list[tuple[str, str, str | None]]:
     """(key, message, hint) for metrics that do not fit the task."""
     allowed = DEFAULT_METRICS.get(task, [])
     return [
-        (f"metrics.{i}", f"metric '{m}' does not apply to task '{task}'", f"use {allowed}")
+        (
+            f"metrics.{i}",
+            f"metric '{m}' does not apply to task '{task}'",
+            f"use one of: {', '.join(allowed)}",
+        )
         for i, m in enumerate(spec.metrics or [])
         if m not in allowed
     ]

@@ -11,8 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 class StrictModel(BaseModel):
     """Unknown keys are errors, models are frozen, `from` may be written as `from`."""
 
+    # strict: "15" is not 15 and "yes" is not true, exactly as the published JSON Schema says.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        strict=True,
     )
 
 

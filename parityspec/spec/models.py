@@ -8,13 +8,15 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from parityspec.backends import BACKENDS
 from parityspec.checks import CHECKS
-from parityspec.spec.base import Name, StrictModel
+from parityspec.spec.base import NAME_PATTERN, Name, StrictModel
 from parityspec.spec.profiles import Profile
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
 TASKS = ("binary", "multiclass", "regression", "tensor")
 REPORT_FORMATS = ("json", "markdown", "junit", "html")
 PositiveInt = Annotated[int, Field(gt=0)]
+# pydantic keeps the length of a dict's key type in the schema but not its pattern.
+NAMED_KEYS = {"propertyNames": {"pattern": NAME_PATTERN, "maxLength": 64}}
 
 
 class Split(StrictModel):
@@ -114,9 +116,9 @@ class Spec(StrictModel):
     description: str | None = None
     data: DataSpec
     model: ModelSpec
-    backends: Annotated[dict[Name, BackendSpec], Field(min_length=1)]
+    backends: Annotated[dict[Name, BackendSpec], Field(min_length=1, json_schema_extra=NAMED_KEYS)]
     """Each backend by name: a model in one form (scikit-learn, ONNX, INT8, PyTorch)."""
-    profiles: dict[Name, Profile] = {}
+    profiles: Annotated[dict[Name, Profile], Field(json_schema_extra=NAMED_KEYS)] = {}
     """User tolerance profiles, beside the built-in strict, default and lenient."""
     checks: Annotated[list[CheckSpec], Field(min_length=1)]
     """What to compare; each check names two backends and its tolerance profile."""

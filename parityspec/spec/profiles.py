@@ -9,7 +9,8 @@ from pydantic import Field
 from parityspec.spec.base import Name, StrictModel
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
+# Finite: an infinite tolerance would switch its gate off without saying so.
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
 class Tolerances(StrictModel):

@@ -49,9 +49,9 @@ def _check_backends(spec: Spec, found: _Collector) -> None:
             allowed = " or ".join(sorted(DERIVABLE_FROM.get(backend.kind, set())))
             found.add(
                 path,
-                f"a {backend.kind} backend cannot be made from the "
-                f"{spec.backends[origin].kind} backend {origin!r}",
-                f"`from` must name a {allowed} backend",
+                f"backend kind {backend.kind!r} cannot be made from {origin!r} "
+                f"(kind {spec.backends[origin].kind!r})",
+                f"`from` must name a backend of kind {allowed}",
             )
     for cycle_start in _from_cycles(spec):
         found.add(
@@ -140,7 +140,11 @@ def _check_checks(spec: Spec, found: _Collector) -> None:
         for key, message, hint in getattr(module, "problems", lambda *_: [])(
             check, spec.model.task
         ):
-            found.add((*base, *key.split(".")), message, hint)
+            found.add((*base, *_key_path(key)), message, hint)
+
+
+def _key_path(key: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in key.split("."))
 
 
 def _check_data(spec: Spec, found: _Collector) -> None:
