@@ -17,6 +17,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from train import CATEGORICAL, NUMERIC, TARGET  # the builders' column lists, one source
 
 # Chosen (with scikit-learn 1.9 / skl2onnx 1.20 / onnxruntime 1.32) so that, on the
 # parityspec 80/20 split (random_state=7), the random-forest pipeline shows the real
@@ -25,16 +26,6 @@ SEED = 38
 N_ROWS = 6_000
 OUTPUT = Path(__file__).with_name("churn.csv")
 
-NUMERIC = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls",
-    "data_usage_gb",
-    "age",
-]
-CATEGORICAL = ["contract", "payment_method", "internet_service", "region"]
-TARGET = "churned"
 COLUMNS = NUMERIC + CATEGORICAL + [TARGET]
 
 # Columns written as integers (all others numeric are written with 2 decimals).
