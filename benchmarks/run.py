@@ -24,15 +24,28 @@ sys.path.insert(0, str(ROOT / "examples" / "churn"))
 
 
 def measure(command: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one child process."""
+    """(wall seconds, peak RSS MiB) of one command.
+
+    Linux counts a child's peak RSS from the memory of the process it was forked from, so
+    the command is started by a fresh, small interpreter (`--measure`), not by this one.
+    """
+    probe = [PYTHON, __file__, "--measure", *command]
+    done = subprocess.run(probe, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    wall, rss = done.stdout.split()
+    return float(wall), float(rss)
+
+
+def _measure_here(command: list[str]) -> None:
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(command)} exited {code}: {child.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+    if code not in (0, 1):  # 1: a check failed, still a complete run
+        sys.exit(f"exited {code}: {child.stderr.read().decode()}")
+    print(f"{wall:.3f} {usage.ru_maxrss / 1024:.1f}")
 
 
 def prepare(work: Path, sizes: list[int]) -> Path:
@@ -94,6 +107,9 @@ def table(results: list[tuple]) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--measure"]:
+        _measure_here(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--skip-layers", action="store_true")

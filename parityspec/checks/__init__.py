@@ -1,6 +1,7 @@
 """Check types. A new type: one module here satisfying `CheckModule`, one line below."""
 
 from parityspec.checks import (
+    benchmark,
     label_agreement,
     layer_drift,
     metric_delta,
@@ -24,6 +25,7 @@ CHECKS: dict[str, CheckModule] = {
         layer_drift,
         tensor_drift,
         step_drift,
+        benchmark,
     )
 }
 CHECKS.update(load_plugins("parityspec.checks", CHECKS))

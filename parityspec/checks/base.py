@@ -83,6 +83,8 @@ class CheckResult:
     tolerances: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     gates: list[Gate] = field(default_factory=list)
+    timings: dict[str, Any] = field(default_factory=dict)
+    """Measured times: they go to the report's run section, outside the deterministic body."""
 
     def __bool__(self) -> bool:
         return self.status == "passed"
