@@ -121,6 +121,8 @@ def _compare(
             "median_abs_diff": stats.quantile(0.5),
             "p99_abs_diff": stats.quantile(0.99),
             "max_rel_diff": stats.max_rel,
+            "median_rel_diff": stats.rel_quantile(0.5),
+            "p99_rel_diff": stats.rel_quantile(0.99),
             "violations": violations,
             "violation_fraction": fraction,
             "nonfinite": stats.nonfinite,

@@ -73,6 +73,8 @@ class DiffStats:
     max_abs: float = 0.0
     max_rel: float = 0.0
     hist: np.ndarray = field(default_factory=lambda: np.zeros(HIST_BINS, np.int64))
+    rel_hist: np.ndarray = field(default_factory=lambda: np.zeros(HIST_BINS, np.int64))
+    """|a - b| / |a| on the same bins; a difference against an exact 0 is infinite."""
     worst: Worst | None = None
 
     def __post_init__(self) -> None:
@@ -105,6 +107,7 @@ class DiffStats:
             rel[(denom == 0) & (finite_diff > 0)] = np.inf
             self.max_rel = max(self.max_rel, float(rel.max()))
             self.hist += _histogram(finite_diff)
+            self.rel_hist += _histogram(rel)
         per_sample = sample_diff.max(axis=1) if sample_diff.size else np.zeros(len(ref))
         self.worst.update(per_sample, np.arange(first_index, first_index + len(ref)))
 
@@ -118,6 +121,7 @@ class DiffStats:
             max_abs=max(self.max_abs, other.max_abs),
             max_rel=max(self.max_rel, other.max_rel),
             hist=self.hist + other.hist,
+            rel_hist=self.rel_hist + other.rel_hist,
             worst=self.worst.merge(other.worst),
         )
 
@@ -135,8 +139,14 @@ class DiffStats:
 
     def quantile(self, q: float) -> float:
         """Upper bound of the q-quantile of |diff| (relative error <= QUANTILE_REL_ERROR)."""
+        return self._quantile(self.hist, q)
+
+    def rel_quantile(self, q: float) -> float:
+        """Upper bound of the q-quantile of |diff| / |ref|, on the same terms."""
+        return self._quantile(self.rel_hist, q)
+
+    def _quantile(self, hist: np.ndarray, q: float) -> float:
         if self.count == 0:
             return 0.0
         rank = int(np.ceil(q * self.count))
-        index = int(np.searchsorted(np.cumsum(self.hist), max(rank, 1)))
-        return _bin_upper_edge(index)
+        return _bin_upper_edge(int(np.searchsorted(np.cumsum(hist), max(rank, 1))))

@@ -71,6 +71,7 @@ def assert_exact_equal(a: DiffStats, b: DiffStats) -> None:
     assert a.max_abs == b.max_abs
     assert a.max_rel == b.max_rel
     np.testing.assert_array_equal(a.hist, b.hist)
+    np.testing.assert_array_equal(a.rel_hist, b.rel_hist)
     np.testing.assert_array_equal(a.worst.indices, b.worst.indices)
     np.testing.assert_array_equal(a.worst.values, b.worst.values)
 
@@ -184,6 +185,17 @@ QS = st.one_of(st.sampled_from([0.0, 0.01, 0.5, 0.9, 0.99, 1.0]), st.floats(0, 1
 def abs_diff_stats(values: np.ndarray) -> DiffStats:
     """Stats whose |diff| are exactly `values` (ref 0, other = values)."""
     return stats_of(np.zeros_like(values), values, k=1)
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, st.integers(1, 60), elements=IN_RANGE), QS)
+def test_relative_quantile_is_a_tight_upper_bound(values, q):
+    stats = stats_of(np.ones_like(values), 1.0 + values, k=1)  # |diff| / |ref| = values
+    relative = np.abs((1.0 + values) - 1.0)  # what float64 makes of it
+    true = float(np.quantile(relative, q, method="inverted_cdf"))
+    estimate = stats.rel_quantile(q)
+    assert estimate >= true
+    assert estimate <= true * UPPER if true else estimate == 0.0
 
 
 @SETTINGS
