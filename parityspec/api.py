@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parityspec.data.sources import require_data_fits
+from parityspec.data.sources import require_data_fits, streams
 from parityspec.errors import ExitCode, InputError
 from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import Plan
@@ -53,16 +54,19 @@ def run(
     on_step: Callable[[StepOutcome], None] | None = None,
 ) -> RunOutcome:
     loaded = _with_options(load_spec(spec_path), options)
-    # Before planning: the plan hashes the data file, which a file larger than memory
-    # would make slow for nothing.
-    require_data_fits(loaded.spec.data, loaded.spec.model, loaded.directory)
+    if not streams(loaded.spec):
+        # Before planning: the plan hashes the data file, which a file larger than memory
+        # would make slow for nothing.
+        require_data_fits(loaded.spec.data, loaded.spec.model, loaded.directory)
     plan = plan_for(loaded, options.checks)
     cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     out_dir = options.out or loaded.directory / loaded.spec.report.dir
     ctx = RunContext(loaded.spec, loaded.directory, out_dir.resolve(), options.trust_models)
-    started = now()
-    state = execute(plan, ctx, on_step, cache)
-    report = build_report(loaded, state, ctx, started, now())
+    with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
+        ctx.work_dir = Path(work_dir)
+        started = now()
+        state = execute(plan, ctx, on_step, cache)
+        report = build_report(loaded, state, ctx, started, now())
     templates = (
         loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
     )

@@ -36,7 +36,8 @@ class Predictions:
     """Outputs of one backend on the evaluation rows, in row order."""
 
     backend: str
-    outputs: dict[str, np.ndarray]
+    outputs: dict[str, Any]
+    """Array-likes by output name: numpy arrays, or `StoredArray`s read from disk in slices."""
     inert: str | None = None
 
 

@@ -126,7 +126,8 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
     from parityspec.backends.onnx_graph import deduplicate_opsets
 
     estimator = model.predictor
-    bindings = _input_bindings(_in_fitted_order(estimator, data.features), onnx_spec.dtype)
+    sample = _in_fitted_order(estimator, data.sample())
+    bindings = _input_bindings(sample, onnx_spec.dtype)
     options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
     try:
         onnx_model = convert_sklearn(
@@ -141,7 +142,7 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
     deduplicate_opsets(onnx_model)
     path = out_dir / "model.onnx"
     write_bytes(path, onnx_model.SerializeToString())
-    write_json(out_dir / "onnx_features.json", _feature_schema(bindings, data))
+    write_json(out_dir / "onnx_features.json", _feature_schema(bindings, sample))
     write_json(out_dir / "onnx_metadata.json", _metadata(ctx, model, onnx_spec, path))
     return path
 
@@ -172,8 +173,8 @@ def _initial_type(binding: dict):
     return binding["name"], types[binding["dtype"]]([None, len(binding["columns"])])
 
 
-def _feature_schema(bindings: list[dict], data: Dataset) -> dict:
-    frame = data.features
+def _feature_schema(bindings: list[dict], frame) -> dict:
+    """Inputs in order, and the categories seen in `frame` (a data set's sample rows)."""
     categories = {
         b["columns"][0]: sorted(str(v) for v in frame[b["columns"][0]].dropna().unique())
         for b in bindings

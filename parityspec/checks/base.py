@@ -127,18 +127,18 @@ def nonfinite_failure(stats: DiffStats, reference: str, candidate: str) -> str |
 
 def worst_samples(stats: DiffStats, data: Dataset, ref: np.ndarray, other: np.ndarray) -> list:
     """The worst samples with both outputs and their feature values."""
-    rows = []
-    for value, index in zip(stats.worst.values, stats.worst.indices, strict=True):
-        rows.append(
-            {
-                "row": int(index),
-                "abs_diff": finite_or_text(float(value)),
-                "reference": _plain(ref[index]),
-                "candidate": _plain(other[index]),
-                "features": data.describe_row(int(index)),
-            }
-        )
-    return rows
+    indices = [int(i) for i in stats.worst.indices]
+    features = data.describe_rows(indices)
+    return [
+        {
+            "row": index,
+            "abs_diff": finite_or_text(float(value)),
+            "reference": _plain(ref[index]),
+            "candidate": _plain(other[index]),
+            "features": features[index],
+        }
+        for value, index in zip(stats.worst.values, indices, strict=True)
+    ]
 
 
 def finite_or_text(value: float) -> float | str:

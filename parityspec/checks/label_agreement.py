@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.checks.batching import aligned_batches
 from parityspec.spec.profiles import Fraction, Tolerances
 
 TYPE = "label_agreement"
@@ -73,5 +74,10 @@ def _confusion(ref: np.ndarray, other: np.ndarray, n: int, batch_size: int) -> n
 
 
 def _disagreeing_rows(ref: np.ndarray, other: np.ndarray, k: int) -> list[int]:
-    a, b = _labels(ref), _labels(other)
-    return [int(i) for i in np.flatnonzero((a != b) | (a < 0))[:k]]
+    rows: list[int] = []
+    for start, batch_ref, batch_other in aligned_batches(ref, other, 65536):
+        a, b = _labels(batch_ref), _labels(batch_other)
+        rows += [start + int(i) for i in np.flatnonzero((a != b) | (a < 0))[: k - len(rows)]]
+        if len(rows) >= k:
+            break
+    return rows

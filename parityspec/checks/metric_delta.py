@@ -53,6 +53,7 @@ def problems(spec: Spec, task: str) -> list[tuple[str, str, str | None]]:
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     task = inputs.spec.model.task
     truth = inputs.data.target_codes() if task != "regression" else inputs.data.target
+    truth = None if truth is None else np.asarray(truth)
     if truth is None:
         raise InputError("metric_delta needs ground truth: set data.target")
     names = spec.metrics or DEFAULT_METRICS[task]
@@ -90,6 +91,8 @@ def _drop(metric: str, reference: float, candidate: float) -> float:
 
 
 def _score(metric: str, task: str, truth: np.ndarray, outputs: dict, threshold: float) -> float:
+    # The metrics need every row at once (ROC AUC sorts them): read the outputs whole.
+    outputs = {name: np.asarray(values) for name, values in outputs.items()}
     if task == "regression":
         prediction = outputs["prediction"]
         if not np.isfinite(prediction).all():

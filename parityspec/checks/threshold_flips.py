@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.checks.batching import aligned_batches
 from parityspec.spec.profiles import Fraction, NonNegative, Tolerances
 
 TYPE = "threshold_flips"
@@ -24,19 +25,26 @@ class Spec(CheckSpecBase):
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     threshold = inputs.spec.model.threshold
-    ref = inputs.reference.outputs["probabilities"][:, -1]
-    other = inputs.candidate.outputs["probabilities"][:, -1]
-    # NaN compares False on both sides of the threshold: a non-finite sample always flips.
-    finite = np.isfinite(ref) & np.isfinite(other)
-    flipped = ((ref >= threshold) != (other >= threshold)) | ~finite
-    near = np.abs(ref - threshold) <= tolerances.flip_margin
-    samples = len(ref)
-    flips = int(flipped.sum())
+    ref_all = inputs.reference.outputs["probabilities"]
+    other_all = inputs.candidate.outputs["probabilities"]
+    samples, flips, near, flips_near, flip_rows = len(ref_all), 0, 0, 0, []
+    k = inputs.spec.report.worst_samples
+    for start, a, b in aligned_batches(ref_all, other_all, inputs.spec.data.batch_size):
+        ref, other = a[:, -1], b[:, -1]
+        # NaN compares False on both sides of the threshold: a non-finite sample always flips.
+        finite = np.isfinite(ref) & np.isfinite(other)
+        flipped = ((ref >= threshold) != (other >= threshold)) | ~finite
+        close = np.abs(ref - threshold) <= tolerances.flip_margin
+        flips += int(flipped.sum())
+        near += int(close.sum())
+        flips_near += int((flipped & close).sum())
+        flip_rows += [(start + int(i), ref[i], other[i]) for i in np.flatnonzero(flipped)]
+        flip_rows = flip_rows[:k]
     rate = flips / samples if samples else 0.0
     gates = [Gate("flip_rate", rate, "<=", "max_flip_rate", tolerances.max_flip_rate)]
     status, reason = judge(gates)
     reason += f" ({flips} of {samples} decisions flip at threshold {threshold:g})"
-    flip_rows = np.flatnonzero(flipped)[: inputs.spec.report.worst_samples]
+    features = inputs.data.describe_rows([row for row, _, _ in flip_rows])
     return CheckResult(
         status,
         reason,
@@ -45,8 +53,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             "threshold": threshold,
             "flips": flips,
             "flip_rate": rate,
-            "near_threshold": int(near.sum()),
-            "flips_near_threshold": int((flipped & near).sum()),
+            "near_threshold": near,
+            "flips_near_threshold": flips_near,
         },
         tolerances={
             "max_flip_rate": tolerances.max_flip_rate,
@@ -55,12 +63,12 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         details={
             "flipped_rows": [
                 {
-                    "row": int(i),
-                    "reference": float(ref[i]),
-                    "candidate": float(other[i]),
-                    "features": inputs.data.describe_row(int(i)),
+                    "row": row,
+                    "reference": float(reference),
+                    "candidate": float(candidate),
+                    "features": features[row],
                 }
-                for i in flip_rows
+                for row, reference, candidate in flip_rows
             ]
         },
         gates=gates,

@@ -29,6 +29,14 @@ class Dataset:
     def is_tabular(self) -> bool:
         return isinstance(self.features, pd.DataFrame)
 
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.features]
+
+    def sample(self) -> Features:
+        """Rows for input schemas and calibration: here, all of them."""
+        return self.features
+
     def slice(self, start: int, stop: int) -> Features:
         if isinstance(self.features, pd.DataFrame):
             return self.features.iloc[start:stop]
@@ -45,6 +53,9 @@ class Dataset:
             features = {name: array[indices] for name, array in self.features.items()}
         target = None if self.target is None else self.target[indices]
         return Dataset(features, target, self.classes)
+
+    def describe_rows(self, indices: list[int]) -> dict[int, dict[str, Any]]:
+        return {index: self.describe_row(index) for index in indices}
 
     def describe_row(self, index: int) -> dict[str, Any]:
         """A row's feature values for a report (tensors by their shape only)."""

@@ -30,7 +30,21 @@ SAMPLE_BYTES = 1 << 20
 ROWS_HINT = "set data.rows to read only the first rows, or use a smaller file"
 
 
-def load_dataset(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
+def streams(spec) -> bool:
+    """Whether the data can be read a batch at a time on each pass, never whole: a CSV or
+    Parquet file, with no split and nothing trained on it in the run."""
+    data = spec.data
+    if data.path is None or data.split is not None:
+        return False
+    kind = data.format or Path(data.path).suffix.lstrip(".").lower()
+    trains = any(getattr(b, "train", None) for b in spec.backends.values())
+    return kind in ("csv", "parquet") and not trains
+
+
+def load_dataset(data: DataSpec, model: ModelSpec, spec_dir: Path, stream_dir: Path | None = None):
+    """In memory, or, given `stream_dir` (see `streams`), a `ChunkedDataset`."""
+    if stream_dir is not None:
+        return _chunked(data, model, spec_dir, stream_dir)
     require_data_fits(data, model, spec_dir)
     if data.synthetic is not None:
         dataset = _synthetic(data, model)
@@ -82,7 +96,21 @@ def split_dataset(dataset: Dataset, split: Split | None, task: str) -> tuple[Dat
 # --- files -----------------------------------------------------------------------------------
 
 
-def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
+def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path):
+    from parityspec.data.chunked import ChunkedDataset
+
+    path, kind = _checked_file(data, spec_dir)
+    return ChunkedDataset(
+        path,
+        kind,
+        data.path,
+        data.rows,
+        lambda frame, first_row: _frame_dataset(frame, data.path, data, model, first_row),
+        work_dir,
+    )
+
+
+def _checked_file(data: DataSpec, spec_dir: Path) -> tuple[Path, str]:
     path = (spec_dir / data.path).resolve()
     shown = data.path
     if path.is_dir():
@@ -100,6 +128,12 @@ def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
             file=shown,
             hint="use .csv, .parquet or .npz, or set format",
         )
+    return path, kind
+
+
+def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
+    path, kind = _checked_file(data, spec_dir)
+    shown = data.path
     if kind == "npz":
         return _npz(path, shown, data, model)
     frame = _read_frame(path, shown, kind, data.rows)
@@ -169,7 +203,10 @@ def _tail(path: Path, shown: str, size: int = 65536) -> bytes:
         raise InputError(f"cannot read: {_first_line(error)}", file=shown) from error
 
 
-def _frame_dataset(frame: pd.DataFrame, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
+def _frame_dataset(
+    frame: pd.DataFrame, shown: str, data: DataSpec, model: ModelSpec, first_row: int = 0
+) -> Dataset:
+    """`first_row`: where `frame` starts in the file, so that errors name the file's rows."""
     target = None
     if data.target is not None:
         if data.target not in frame.columns:
@@ -179,7 +216,7 @@ def _frame_dataset(frame: pd.DataFrame, shown: str, data: DataSpec, model: Model
                 hint=f"columns are: {', '.join(map(str, frame.columns))}",
             )
         target = frame[data.target].to_numpy()
-        _require_complete_target(target, data.target, shown)
+        _require_complete_target(target, data.target, shown, first_row)
     features = data.features or [c for c in frame.columns if c != data.target]
     missing = [c for c in features if c not in frame.columns]
     if missing:
@@ -189,17 +226,17 @@ def _frame_dataset(frame: pd.DataFrame, shown: str, data: DataSpec, model: Model
             hint=f"columns are: {', '.join(map(str, frame.columns))}",
         )
     features_frame = frame[features].reset_index(drop=True)
-    _require_no_infinity(features_frame, shown)
+    _require_no_infinity(features_frame, shown, first_row)
     return _with_classes(features_frame, target, model.task, shown)
 
 
-def _require_complete_target(target: np.ndarray, name: str, shown: str) -> None:
+def _require_complete_target(target: np.ndarray, name: str, shown: str, first_row: int) -> None:
     """Ground truth cannot be imputed: a missing or infinite target is an error on any task."""
     missing = pd.isna(pd.Series(target)).to_numpy()
     if target.dtype.kind == "f":
         missing = missing | np.isinf(target)
     if missing.any():
-        first = int(np.flatnonzero(missing)[0]) + 1
+        first = first_row + int(np.flatnonzero(missing)[0]) + 1
         raise InputError(
             f"the target column {name!r} has {int(missing.sum())} missing or infinite "
             f"value(s), the first in data row {first}",
@@ -208,7 +245,7 @@ def _require_complete_target(target: np.ndarray, name: str, shown: str) -> None:
         )
 
 
-def _require_no_infinity(frame: pd.DataFrame, shown: str) -> None:
+def _require_no_infinity(frame: pd.DataFrame, shown: str, first_row: int) -> None:
     """NaN is missing data, which a pipeline can impute; Inf is not, and scikit-learn refuses
     it mid-run. Refusing it here names the column and the row."""
     for column in frame.columns:
@@ -216,7 +253,7 @@ def _require_no_infinity(frame: pd.DataFrame, shown: str) -> None:
             continue
         infinite = np.isinf(frame[column].to_numpy(dtype=np.float64, na_value=np.nan))
         if infinite.any():
-            first = int(np.flatnonzero(infinite)[0]) + 1
+            first = first_row + int(np.flatnonzero(infinite)[0]) + 1
             raise InputError(
                 f"column {column!r} has {int(infinite.sum())} infinite value(s) (or beyond "
                 f"float64's range), the first in data row {first}",

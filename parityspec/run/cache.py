@@ -15,15 +15,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from parityspec.artifacts import dump_json
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions
 from parityspec.plan.graph import Step
 from parityspec.run.context import RunContext
+from parityspec.run.outputs import StoredArray
 
 CACHEABLE = ("model", "predict")
+FORMAT = "v1"  # a new layout of entries gets a new folder, never a misread
 ENTRY_FILE = "entry.json"
 
 
@@ -47,7 +47,7 @@ class StepCache:
         self.root = root
 
     def _entry(self, step: Step) -> Path:
-        return self.root / step.key[:2] / step.key
+        return self.root / FORMAT / step.key[:2] / step.key
 
     def has(self, step: Step) -> bool:
         return step.action in CACHEABLE and (self._entry(step) / ENTRY_FILE).is_file()
@@ -76,8 +76,10 @@ class StepCache:
         entry = self._entry(step)
         meta = json.loads((entry / ENTRY_FILE).read_text())
         if step.action == "predict":
-            with np.load(entry / "outputs.npz", allow_pickle=False) as arrays:
-                outputs = {name: arrays[name] for name in meta["outputs"]}
+            outputs = {
+                name: StoredArray(entry / f"{name}.bin", spec["dtype"], tuple(spec["shape"]))
+                for name, spec in meta["outputs"].items()
+            }
             return Predictions(step.subject, outputs, inert=meta["inert"])
         files = {}
         for role, name in meta["files"].items():
@@ -90,7 +92,7 @@ class StepCache:
 
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""
-        entries = list(self.root.glob("??/*")) if self.root.is_dir() else []
+        entries = list(self.root.glob("v*/??/*")) if self.root.is_dir() else []
         shutil.rmtree(self.root, ignore_errors=True)
         return len(entries)
 
@@ -122,5 +124,8 @@ def _store_model(model: LoadedModel, staging: Path) -> dict:
 
 
 def _store_predictions(predictions: Predictions, staging: Path) -> dict:
-    np.savez(staging / "outputs.npz", **predictions.outputs)
-    return {"outputs": sorted(predictions.outputs), "inert": predictions.inert}
+    outputs = {}
+    for name, values in predictions.outputs.items():
+        shutil.copyfile(values.path, staging / f"{name}.bin")
+        outputs[name] = {"dtype": values.dtype.str, "shape": list(values.shape)}
+    return {"outputs": outputs, "inert": predictions.inert}

@@ -14,6 +14,8 @@ class RunContext:
     spec_dir: Path
     out_dir: Path
     trust_models: bool = False
+    work_dir: Path = Path(".")
+    """Scratch space for this run (predictions, streamed ground truth), removed after it."""
     feature_names: list[str] = field(default_factory=list)
     """The data's feature columns, known once the data is loaded."""
 

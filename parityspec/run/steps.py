@@ -5,26 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult
 from parityspec.data import Dataset
-from parityspec.data.sources import load_dataset, split_dataset
+from parityspec.data.sources import load_dataset, split_dataset, streams
 from parityspec.errors import InputError
 from parityspec.plan.compile import DATA_SPLIT, model_step_id
 from parityspec.plan.graph import Step
 from parityspec.run.context import RunContext
+from parityspec.run.outputs import OutputWriter
 from parityspec.spec.profiles import Tolerances, apply_overrides, resolve_profile
 
 Inputs = dict[str, Any]
 
 
 def load_data(ctx: RunContext, step: Step, inputs: Inputs) -> Dataset:
-    dataset = load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir)
-    ctx.feature_names = [str(c) for c in dataset.features]
+    work_dir = ctx.work_dir / "data" if streams(ctx.spec) else None
+    dataset = load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir, work_dir)
+    ctx.feature_names = dataset.columns
     return dataset
 
 
@@ -47,11 +47,11 @@ def predict(ctx: RunContext, step: Step, inputs: Inputs) -> Predictions:
     model: LoadedModel = inputs[model_step_id(ctx.spec, name)]
     evaluation: Dataset = inputs[DATA_SPLIT][1]
     module = BACKENDS[model.kind]
-    parts: dict[str, list[np.ndarray]] = {}
+    # Outputs go to disk batch by batch: memory does not grow with the rows.
+    writer = OutputWriter(ctx.work_dir / "predictions" / name)
     for _, batch in evaluation.batches(ctx.spec.data.batch_size):
-        for output, values in module.predict(model, batch).items():
-            parts.setdefault(output, []).append(values)
-    outputs = {k: np.concatenate(v) for k, v in parts.items()}
+        writer.append(module.predict(model, batch))
+    outputs = writer.close()
     for output, values in outputs.items():
         if len(values) != len(evaluation):
             raise InputError(
