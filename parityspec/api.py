@@ -38,6 +38,8 @@ class RunOptions:
 class RunOutcome:
     report: dict[str, Any]
     state: RunState
+    """Every step's outcome. Predictions in it were read from the run's scratch folder,
+    which is gone once `run` returns: the report holds what the checks made of them."""
     exit_code: ExitCode
     out_dir: Path
     written: list[Path]
@@ -61,9 +63,10 @@ def run(
     plan = plan_for(loaded, options.checks)
     cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     out_dir = options.out or loaded.directory / loaded.spec.report.dir
-    ctx = RunContext(loaded.spec, loaded.directory, out_dir.resolve(), options.trust_models)
     with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
-        ctx.work_dir = Path(work_dir)
+        ctx = RunContext(
+            loaded.spec, loaded.directory, out_dir.resolve(), Path(work_dir), options.trust_models
+        )
         started = now()
         state = execute(plan, ctx, on_step, cache)
         report = build_report(loaded, state, ctx, started, now())

@@ -13,9 +13,9 @@ class RunContext:
     spec: Spec
     spec_dir: Path
     out_dir: Path
-    trust_models: bool = False
-    work_dir: Path = Path(".")
+    work_dir: Path
     """Scratch space for this run (predictions, streamed ground truth), removed after it."""
+    trust_models: bool = False
     feature_names: list[str] = field(default_factory=list)
     """The data's feature columns, known once the data is loaded."""
 
