@@ -82,5 +82,10 @@ class StepError(ParitySpecError):
     exit_code = ExitCode.STEP_ERROR
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line: libraries' messages can span many."""
+    return (str(error).strip() or type(error).__name__).splitlines()[0]
+
+
 def _problem_order(p: Problem) -> tuple:
     return (p.file, p.line or 0, p.col or 0, p.key or "", p.message)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from parityspec.errors import InputError, UntrustedModelError
+from parityspec.errors import InputError, UntrustedModelError, first_line
 from parityspec.spec.base import split_callable
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}
@@ -85,7 +85,7 @@ def _load_skops(path: Path, trusted: bool) -> Any:
     try:
         found = sio.get_untrusted_types(file=path)
     except Exception as error:
-        raise InputError(f"not a valid skops file: {_first_line(error)}", file=str(path)) from error
+        raise InputError(f"not a valid skops file: {first_line(error)}", file=str(path)) from error
     untrusted = [t for t in found if t not in SAFE_SKOPS_TYPES]
     if untrusted and not trusted:
         raise UntrustedModelError(
@@ -96,7 +96,7 @@ def _load_skops(path: Path, trusted: bool) -> Any:
     try:
         return sio.load(path, trusted=found)
     except Exception as error:  # a valid archive whose content skops cannot rebuild
-        raise InputError(f"cannot load skops file: {_first_line(error)}", file=str(path)) from error
+        raise InputError(f"cannot load skops file: {first_line(error)}", file=str(path)) from error
 
 
 def _load_pickle(path: Path) -> Any:
@@ -105,11 +105,7 @@ def _load_pickle(path: Path) -> Any:
     try:
         return joblib.load(path)
     except Exception as error:
-        raise InputError(f"cannot unpickle model: {_first_line(error)}", file=str(path)) from error
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise InputError(f"cannot unpickle model: {first_line(error)}", file=str(path)) from error
 
 
 def file_sha256(path: Path) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
-from parityspec.errors import InputError
+from parityspec.errors import InputError, first_line
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name, StrictModel
 
@@ -156,7 +156,7 @@ def open_session(path: Path, threads: int = 0):
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:
         raise InputError(
-            f"not a loadable ONNX model: {_first_line(error)}", file=str(path)
+            f"not a loadable ONNX model: {first_line(error)}", file=str(path)
         ) from error
 
 
@@ -212,9 +212,5 @@ def _column_feed(frame: pd.DataFrame, binding: InputBinding) -> np.ndarray:
     except (TypeError, ValueError) as error:
         raise InputError(
             f"column(s) {', '.join(binding.columns)} cannot be read as {binding.dtype}: "
-            f"{_first_line(error)}"
+            f"{first_line(error)}"
         ) from error
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip() or type(error).__name__).splitlines()[0]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
-from parityspec.errors import InputError
+from parityspec.errors import InputError, first_line
 from parityspec.loading import load_callable
 from parityspec.spec.base import CallableRef, StrictModel
 
@@ -108,7 +108,7 @@ def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, d
             output_names=ctx.spec.model.outputs,
         )
     except Exception as error:
-        raise InputError(f"torch.onnx.export failed: {_first_line(error)}") from error
+        raise InputError(f"torch.onnx.export failed: {first_line(error)}") from error
 
 
 def quiet_exporter() -> None:
@@ -146,7 +146,7 @@ def _apply_state_dict(module, path: Path, shown: str) -> None:
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise InputError(f"cannot load state dict: {_first_line(error)}", file=shown) from error
+        raise InputError(f"cannot load state dict: {first_line(error)}", file=shown) from error
     if not isinstance(weights, dict):
         raise InputError(f"holds a {type(weights).__name__}, not a state dict", file=shown)
     missing, unexpected = _key_mismatch(module, weights)
@@ -161,14 +161,10 @@ def _apply_state_dict(module, path: Path, shown: str) -> None:
         module.load_state_dict(weights)
     except RuntimeError as error:  # same keys, other shapes
         raise InputError(
-            f"state dict does not fit the module: {_first_line(error)}", file=shown
+            f"state dict does not fit the module: {first_line(error)}", file=shown
         ) from error
 
 
 def _key_mismatch(module, weights: dict) -> tuple[list[str], list[str]]:
     expected = set(module.state_dict())
     return sorted(expected - set(weights)), sorted(set(weights) - expected)
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip() or type(error).__name__).splitlines()[0]

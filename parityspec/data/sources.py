@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from parityspec.data import Dataset
-from parityspec.errors import InputError
+from parityspec.errors import InputError, first_line
 from parityspec.spec.models import DataSpec, ModelSpec, Split
 
 TORCH_ONLY_DTYPES = {"bfloat16"}
@@ -149,12 +149,12 @@ def _read_frame(path: Path, shown: str, kind: str, rows: int | None) -> pd.DataF
         return _read_parquet(path, rows)
     except UnicodeDecodeError as error:
         raise InputError(
-            f"cannot read {kind.upper()}: {_first_line(error)}",
+            f"cannot read {kind.upper()}: {first_line(error)}",
             file=shown,
             hint="is it a text CSV file? save it as UTF-8",
         ) from error
     except Exception as error:  # pandas and pyarrow raise many types for a corrupt file
-        raise InputError(f"cannot read {kind.upper()}: {_first_line(error)}", file=shown) from error
+        raise InputError(f"cannot read {kind.upper()}: {first_line(error)}", file=shown) from error
 
 
 def _read_parquet(path: Path, rows: int | None) -> pd.DataFrame:
@@ -200,7 +200,7 @@ def _tail(path: Path, shown: str, size: int = 65536) -> bytes:
             stream.seek(max(0, path.stat().st_size - size))
             return stream.read()
     except OSError as error:
-        raise InputError(f"cannot read: {_first_line(error)}", file=shown) from error
+        raise InputError(f"cannot read: {first_line(error)}", file=shown) from error
 
 
 def _frame_dataset(
@@ -284,7 +284,7 @@ def _npz(path: Path, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except Exception as error:
-        raise InputError(f"cannot read NPZ: {_first_line(error)}", file=shown) from error
+        raise InputError(f"cannot read NPZ: {first_line(error)}", file=shown) from error
     target = arrays.pop(data.target) if data.target in arrays else None
     if data.target is not None and target is None:
         raise InputError(
@@ -451,7 +451,7 @@ def _csv_line_bytes(path: Path, shown: str) -> int:
         with path.open("rb") as stream:
             sample = stream.read(SAMPLE_BYTES)
     except OSError as error:
-        raise InputError(f"cannot read: {_first_line(error)}", file=shown) from error
+        raise InputError(f"cannot read: {first_line(error)}", file=shown) from error
     lines = sample.count(b"\n")
     return path.stat().st_size if lines == 0 else math.ceil(len(sample) / lines)
 
@@ -483,8 +483,3 @@ def _size(count: int) -> str:
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{count / 1024:.1f} KiB"
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from parityspec.errors import ExitCode, ParitySpecError
+from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.plan.graph import Plan, Step
 from parityspec.run.cache import StepCache, restores_whole
 from parityspec.run.context import RunContext
@@ -92,8 +92,10 @@ def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
     except ParitySpecError as error:
         return _error(step, str(error), error.exit_code, started)
     except Exception as error:  # a fault in a library or in the user's code
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return _error(step, f"{type(error).__name__}: {first_line}", ExitCode.STEP_ERROR, started)
+        message = type(error).__name__
+        if str(error).strip():
+            message += f": {first_line(error)}"
+        return _error(step, message, ExitCode.STEP_ERROR, started)
     return StepOutcome(step, "ok", value, seconds=time.perf_counter() - started)
 
 
