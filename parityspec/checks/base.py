@@ -98,6 +98,7 @@ class CheckModule(Protocol):
     """The model tasks this check makes sense for."""
     NEEDS_MODELS: bool
     """Whether the check needs the loaded models, not only their predictions."""
+    # Optional: NEEDS_PREDICTIONS = False for a check that reads no predictions.
     Spec: type[CheckSpecBase]
 
     def run(self, spec: Any, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult: ...

@@ -22,6 +22,7 @@ from parityspec.spec.profiles import Tolerances
 TYPE = "benchmark"
 TASKS = ("binary", "multiclass", "regression", "tensor")
 NEEDS_MODELS = True
+NEEDS_PREDICTIONS = False  # it times the models itself
 PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
 

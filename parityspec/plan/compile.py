@@ -79,9 +79,15 @@ def _backend_steps(spec: Spec, name: str, spec_dir: Path | None) -> list[Step]:
     ]
 
 
+def needs_predictions(module) -> bool:
+    """Checks read both backends' predictions unless they say otherwise (a benchmark)."""
+    return getattr(module, "NEEDS_PREDICTIONS", True)
+
+
 def _check_step(spec: Spec, check) -> Step:
-    deps = [f"predict:{b}" for b in check.between]
-    if CHECKS[check.type].NEEDS_MODELS:
+    module = CHECKS[check.type]
+    deps = [f"predict:{b}" for b in check.between] if needs_predictions(module) else []
+    if module.NEEDS_MODELS:
         deps += [model_step_id(spec, b) for b in check.between]
     fragment = {
         "check": check.model_dump(mode="json"),

@@ -63,12 +63,16 @@ def predict(ctx: RunContext, step: Step, inputs: Inputs) -> Predictions:
 
 def run_check(ctx: RunContext, step: Step, inputs: Inputs) -> CheckResult:
     check = next(c for c in ctx.spec.checks if c.id == step.subject)
-    reference, candidate = (inputs[f"predict:{b}"] for b in check.between)
     models = {
         b: inputs[model_step_id(ctx.spec, b)]
         for b in check.between
         if model_step_id(ctx.spec, b) in inputs
     }
+    # A check that reads no predictions still learns whether a model is inert.
+    reference, candidate = (
+        inputs.get(f"predict:{b}") or Predictions(b, {}, inert=models[b].inert)
+        for b in check.between
+    )
     check_inputs = CheckInputs(ctx.spec, inputs[DATA_SPLIT][1], reference, candidate, models)
     result = CHECKS[check.type].run(check, check_tolerances(ctx, check), check_inputs)
     return _refuse_inert(result, reference, candidate)

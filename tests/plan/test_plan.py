@@ -83,3 +83,10 @@ def test_unknown_check_is_a_usage_error_with_a_hint(invoke):
     result = invoke("plan", SPECS / "churn.yaml", "--check", "onnx-parity2")
     assert result.exit_code == 2
     assert "did you mean 'onnx-parity'" in result.output
+
+
+def test_a_benchmark_check_needs_models_not_predictions():
+    spec = load_spec(SPECS / "mlp_int8.yaml").spec
+    plan = compile_plan(spec, ["int8-benchmark"])
+    assert not [step for step in plan.ids if step.startswith("predict:")]
+    assert plan["check:int8-benchmark"].deps == ("export:onnx", "quantize:int8", "data:split")
