@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -299,8 +300,16 @@ def init(model: str, output: Path | None, data, target, inputs, trust_models) ->
         return
     from parityspec.artifacts import write_text
 
-    write_text(output, result.yaml())
+    write_text(output, result.yaml(_schema_from(output.parent)))
     click.echo(f"wrote {output}; check it with `parityspec validate {output}`", err=True)
+
+
+def _schema_from(spec_dir: Path) -> str | None:
+    """The project's committed schema (`parityspec schema --write`), relative to `spec_dir`."""
+    schema = Path("schemas/parityspec.schema.json").resolve()
+    if not schema.is_file():
+        return None
+    return os.path.relpath(schema, spec_dir.resolve())
 
 
 @cli.command()

@@ -50,8 +50,10 @@ class Scaffold:
     notes: list[str] = field(default_factory=list)
     """What the user should know about the choices made, one line each."""
 
-    def yaml(self) -> str:
-        header = "# Written by `parityspec init`. Review the tolerances before relying on it.\n"
+    def yaml(self, schema: str | None = None) -> str:
+        """`schema`: the JSON Schema's path relative to the spec, for editors' completion."""
+        header = f"# yaml-language-server: $schema={schema}\n" if schema else ""
+        header += "# Written by `parityspec init`. Review the tolerances before relying on it.\n"
         return header + yaml.dump(self.spec, Dumper=_Dumper, sort_keys=False, width=100)
 
 

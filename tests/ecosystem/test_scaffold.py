@@ -134,3 +134,14 @@ def _tiny_onnx() -> onnx.ModelProto:
         weights,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_spec_written_in_a_project_points_editors_at_its_schema(invoke, tmp_path, monkeypatch):
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "parityspec.schema.json").write_text("{}")
+    (tmp_path / "specs").mkdir()
+    onnx.save(_tiny_onnx(), tmp_path / "tiny.onnx")
+    monkeypatch.chdir(tmp_path)
+    assert invoke("init", "tiny.onnx", "-o", "specs/tiny.yaml").exit_code == 0
+    first = (tmp_path / "specs" / "tiny.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../schemas/parityspec.schema.json"
