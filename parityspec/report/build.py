@@ -158,6 +158,7 @@ def _run_facts(state: RunState, started: datetime, finished: datetime) -> dict[s
         "seconds": round((finished - started).total_seconds(), 3),
         "step_seconds": {o.step.id: round(o.seconds, 4) for o in state.outcomes.values()},
         "from_cache": [o.step.id for o in state.outcomes.values() if o.status == "cached"],
+        "notes": list(state.notes),
         "timings": {
             o.step.subject: o.value.timings
             for o in state.outcomes.values()

@@ -35,6 +35,9 @@ class StepOutcome:
 class RunState:
     plan: Plan
     outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """Things the run recovered from (a damaged cache entry recomputed, a cache it could not
+    use): printed once each and listed in the report's `run` section."""
 
 
 def execute(
