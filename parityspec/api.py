@@ -11,12 +11,13 @@ from typing import Any
 from parityspec.data.sources import require_data_fits, streams
 from parityspec.errors import ExitCode, InputError
 from parityspec.plan.compile import compile_plan
-from parityspec.plan.graph import Plan
+from parityspec.plan.graph import Plan, Step
 from parityspec.report.build import build_report, now
 from parityspec.report.render import write_reports
 from parityspec.run.cache import StepCache, default_cache_dir
 from parityspec.run.context import RunContext
 from parityspec.run.executor import RunState, StepOutcome, execute, exit_code
+from parityspec.run.interrupts import stop_signals_raise
 from parityspec.spec.load import LoadedSpec, load_spec
 from parityspec.spec.locate import did_you_mean
 from parityspec.spec.profiles import BUILTIN_PROFILES
@@ -32,6 +33,9 @@ class RunOptions:
     trust_models: bool = False
     use_cache: bool = True
     cache_dir: Path | None = None
+    timeout: float | None = None
+    """Seconds the steps may take in all; on expiry the running step errors, the rest are
+    skipped, and the reports are written for what finished."""
 
 
 @dataclass
@@ -54,6 +58,19 @@ def run(
     spec_path: str | Path,
     options: RunOptions = RunOptions(),
     on_step: Callable[[StepOutcome], None] | None = None,
+    on_start: Callable[[Step], None] | None = None,
+) -> RunOutcome:
+    """Run a spec. In the main thread, SIGINT and SIGTERM raise `Interrupted` (a
+    KeyboardInterrupt naming the running step) and write no report."""
+    with stop_signals_raise():
+        return _run(spec_path, options, on_step, on_start)
+
+
+def _run(
+    spec_path: str | Path,
+    options: RunOptions,
+    on_step: Callable[[StepOutcome], None] | None,
+    on_start: Callable[[Step], None] | None,
 ) -> RunOutcome:
     loaded = _with_options(load_spec(spec_path), options)
     if not streams(loaded.spec):
@@ -62,13 +79,14 @@ def run(
         require_data_fits(loaded.spec.data, loaded.spec.model, loaded.directory)
     plan = plan_for(loaded, options.checks)
     cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
-    out_dir = options.out or loaded.directory / loaded.spec.report.dir
+    out_dir = (options.out or loaded.directory / loaded.spec.report.dir).resolve()
+    _require_writable_folder(out_dir, "--out" if options.out else "report.dir")
     with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
         ctx = RunContext(
-            loaded.spec, loaded.directory, out_dir.resolve(), Path(work_dir), options.trust_models
+            loaded.spec, loaded.directory, out_dir, Path(work_dir), options.trust_models
         )
         started = now()
-        state = execute(plan, ctx, on_step, cache)
+        state = execute(plan, ctx, on_step, cache, on_start=on_start, timeout=options.timeout)
         report = build_report(loaded, state, ctx, started, now())
     templates = (
         loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
@@ -109,3 +127,24 @@ def _require_known_checks(loaded: LoadedSpec, checks: tuple[str, ...]) -> None:
                 f"--check: no check with id {check!r} in {loaded.shown}",
                 hint=did_you_mean(check, known) or f"known: {', '.join(sorted(known))}",
             )
+
+
+def _require_writable_folder(folder: Path, option: str) -> None:
+    """Before any step runs: a report folder that cannot be written would waste the run."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "the report folder" if existing == folder else f"its parent {existing}"
+        raise InputError(
+            f"{option}: {folder} cannot be a folder: {what} is a file",
+            hint="point it at a folder, or remove the file",
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise InputError(
+            f"{option}: cannot write reports under {folder} ({error.strerror or error})",
+            hint="choose a folder you can write to",
+        ) from None

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.plan.graph import Plan, Step
-from parityspec.run.cache import StepCache, restores_whole
+from parityspec.run.cache import DamagedCacheEntry, StepCache, restores_whole
 from parityspec.run.context import RunContext
+from parityspec.run.interrupts import Interrupted, TimedOut, deadline
 from parityspec.run.steps import HANDLERS
 
 StepStatus = Literal["ok", "cached", "error", "skipped"]
@@ -45,22 +46,74 @@ def execute(
     ctx: RunContext,
     on_step: Callable[[StepOutcome], None] | None = None,
     cache: StepCache | None = None,
+    *,
+    on_start: Callable[[Step], None] | None = None,
+    timeout: float | None = None,
 ) -> RunState:
+    """Run every step. A stop signal raises `Interrupted` naming the running step; an
+    expired `timeout` ends the running step as an error and skips the rest."""
     state = RunState(plan)
     restore = _restorable(plan, cache)
-    for step in plan.steps:
-        if step.action not in HANDLERS:
-            continue  # the report is written from the finished state, after the run
-        if step.id in restore:
-            outcome = _restore_step(step, ctx, cache)
-        else:
-            outcome = _run_step(step, ctx, state)
-            if cache is not None and outcome.status == "ok":
-                cache.store(step, outcome.value)
-        state.outcomes[step.id] = outcome
-        if on_step:
-            on_step(outcome)
+    stopped: str | None = None
+    with deadline(timeout) as armed:
+        for step in plan.steps:
+            if step.action not in HANDLERS:
+                continue  # the report is written from the finished state, after the run
+            if stopped:
+                _record(state, StepOutcome(step, "skipped", reason=stopped), on_step)
+                continue
+            started = time.perf_counter()
+            try:
+                if on_start:
+                    on_start(step)
+                outcome = _step_outcome(step, ctx, state, cache, step.id in restore)
+                if armed.fired:  # user code swallowed every TimedOut until it returned
+                    raise TimedOut(timeout or 0.0)
+                _record(state, outcome, on_step)
+            except TimedOut as error:
+                armed.expire()
+                stopped = f"the run timed out (--timeout {error.seconds:g}s) during {step.id}"
+                if step.id not in state.outcomes:
+                    _record(state, _error(step, str(error), ExitCode.STEP_ERROR, started), on_step)
+            except Interrupted as interrupt:
+                interrupt.step = interrupt.step or step.id
+                raise
     return state
+
+
+def _record(
+    state: RunState, outcome: StepOutcome, on_step: Callable[[StepOutcome], None] | None
+) -> None:
+    state.outcomes[outcome.step.id] = outcome
+    if on_step:
+        on_step(outcome)
+
+
+def _step_outcome(
+    step: Step, ctx: RunContext, state: RunState, cache: StepCache | None, restore: bool
+) -> StepOutcome:
+    if restore and cache is not None:
+        try:
+            return _restore_step(step, ctx, cache)
+        except DamagedCacheEntry as damaged:  # already removed: run the step instead
+            state.notes.append(str(damaged))
+            _rerun_facts_only(step, ctx, state)
+    outcome = _run_step(step, ctx, state)
+    if cache is not None and outcome.status == "ok":
+        cache.store(step, outcome.value)
+        if cache.disabled_reason and cache.disabled_reason not in state.notes:
+            state.notes.append(cache.disabled_reason)
+    return outcome
+
+
+def _rerun_facts_only(step: Step, ctx: RunContext, state: RunState) -> None:
+    """A step that was to be restored runs after all: its inputs that came back from the
+    cache as facts only (a trained estimator) must run for real first."""
+    for dep in step.deps:
+        outcome = state.outcomes[dep]
+        if outcome.status == "cached" and not restores_whole(outcome.step):
+            _rerun_facts_only(outcome.step, ctx, state)
+            state.outcomes[dep] = _run_step(outcome.step, ctx, state)
 
 
 def _restorable(plan: Plan, cache: StepCache | None) -> set[str]:
@@ -94,12 +147,25 @@ def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
         value = HANDLERS[step.action](ctx, step, inputs)
     except ParitySpecError as error:
         return _error(step, str(error), error.exit_code, started)
+    except (Interrupted, TimedOut):
+        raise  # the run's own stop, not the step's fault
     except Exception as error:  # a fault in a library or in the user's code
-        message = type(error).__name__
-        if str(error).strip():
-            message += f": {first_line(error)}"
+        return _error(step, _describe(error), ExitCode.STEP_ERROR, started)
+    except BaseException as error:
+        # SystemExit, KeyboardInterrupt or GeneratorExit raised by user code: it may not end
+        # the run, nor choose its exit code.
+        message = f"{_describe(error)} (user code tried to end the process; the step failed)"
         return _error(step, message, ExitCode.STEP_ERROR, started)
     return StepOutcome(step, "ok", value, seconds=time.perf_counter() - started)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r})"
+    message = type(error).__name__
+    if str(error).strip():
+        message += f": {first_line(error)}"
+    return message
 
 
 def _error(step: Step, message: str, code: ExitCode, started: float) -> StepOutcome:

@@ -1,0 +1,225 @@
+"""The `parityspec` command runs in a child process that a small parent watches.
+
+User code (a builder, a model factory, a converter) runs inside the run's process, and can
+end it in ways no `except` sees: `os._exit(0)`, a signal, a crash in native code. An exit
+status alone would then pass for a verdict: `os._exit(0)` would read as "every check
+passed". So the parent starts the real command as a child and learns, over a pipe, which
+step is running and which exit code the child chose; a child that ends any other way is an
+error (exit 3) naming the step it was in. The parent also forwards SIGINT, SIGTERM and
+SIGHUP to the child once each (a third stop signal kills it), and kills a child that is
+still running `TIMEOUT_GRACE_S` after its `--timeout` expired (native code that never
+returns to Python cannot be interrupted otherwise).
+
+The parent imports nothing heavy: its cost is one interpreter start.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+STATUS_FD_ENV = "PARITYSPEC_STATUS_FD"
+TIMEOUT_GRACE_S = 10.0
+STEP_ERROR = 3
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KILL_AFTER_SIGNALS = 3
+
+
+# --- the child's side --------------------------------------------------------------------
+
+
+class _Channel:
+    """Lines to the parent: `start STEP`, `done STEP`, `deadline SECONDS`, `exit CODE`."""
+
+    fd: int | None = None
+
+
+def send(kind: str, text: str = "") -> None:
+    if _Channel.fd is None:
+        return
+    try:
+        os.write(_Channel.fd, f"{kind} {' '.join(text.split())}\n".encode())
+    except OSError:
+        _Channel.fd = None  # the parent is gone; the run goes on
+
+
+def run_child(command: Callable[[], Any]) -> None:
+    """Run the CLI, telling the parent (if any) the exit code it chose."""
+    fd = os.environ.pop(STATUS_FD_ENV, None)  # popped: a `parityspec` that user code starts
+    if fd is not None and fd.isdigit():  # is not this child
+        _Channel.fd = int(fd)
+        os.set_inheritable(_Channel.fd, False)
+    sys.stdout = _BrokenPipeTolerant(sys.stdout)
+    try:
+        command()
+    except SystemExit as finished:
+        send("exit", str(_code_of(finished)))
+        raise
+    send("exit", "0")
+
+
+def _code_of(finished: SystemExit) -> int:
+    if finished.code is None:
+        return 0
+    if isinstance(finished.code, int):
+        return finished.code
+    return 1  # sys.exit("message") prints the message and exits 1
+
+
+class _BrokenPipeTolerant:
+    """stdout that survives its reader going away (`parityspec run ... | head -1`): the run
+    still completes, writes its reports and exits with its verdict's code."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        # Later writes, and the interpreter's final flush, go nowhere instead of failing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+# --- the parent's side -------------------------------------------------------------------
+
+
+def wanted() -> bool:
+    return STATUS_FD_ENV not in os.environ
+
+
+def supervise(argv: list[str]) -> int:
+    """Run `parityspec ARGV` in a watched child; returns the exit code to use."""
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, **{STATUS_FD_ENV: str(write_fd)})
+    child = subprocess.Popen(
+        [sys.executable, "-m", "parityspec", *argv],
+        env=env,
+        pass_fds=(write_fd,),
+        process_group=0,  # a terminal's Ctrl-C reaches the parent only, which forwards it once
+    )
+    os.close(write_fd)
+    watch = _Watch(child)
+    previous = {s: signal.signal(s, watch.forward) for s in FORWARDED}
+    try:
+        watch.follow(read_fd)
+        returncode = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        os.close(read_fd)
+    return watch.verdict(returncode)
+
+
+class _Watch:
+    def __init__(self, child: subprocess.Popen):
+        self.child = child
+        self.step: str | None = None
+        self.finished_step: str | None = None
+        self.exit_code: int | None = None
+        self.kill_at: float | None = None
+        self.killed_for: str | None = None
+        self.signals: list[int] = []
+        self._buffer = b""
+
+    def forward(self, signum: int, _frame: Any) -> None:
+        self.signals.append(signum)
+        if len(self.signals) >= KILL_AFTER_SIGNALS:
+            self.killed_for = "it did not stop after repeated stop signals"
+            self.child.kill()
+        else:
+            self.child.send_signal(signum)
+
+    def follow(self, read_fd: int) -> None:
+        while True:
+            wait = None if self.kill_at is None else max(0.0, self.kill_at - time.monotonic())
+            try:
+                ready, _, _ = select.select([read_fd], [], [], wait)
+            except InterruptedError:
+                continue
+            if not ready:
+                self.killed_for = (
+                    f"it was still running {TIMEOUT_GRACE_S:g}s after --timeout expired"
+                )
+                self.child.kill()
+                return
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                return  # the child closed its end: it is ending
+            self._buffer += chunk
+            *lines, self._buffer = self._buffer.split(b"\n")
+            for line in lines:
+                self._take(line.decode(errors="replace"))
+
+    def _take(self, line: str) -> None:
+        kind, _, text = line.partition(" ")
+        if kind == "start":
+            self.step = text
+        elif kind == "done":
+            self.step, self.finished_step = None, text
+        elif kind == "deadline":
+            self.kill_at = time.monotonic() + float(text) + TIMEOUT_GRACE_S
+        elif kind == "exit":
+            self.exit_code = int(text)
+
+    def verdict(self, returncode: int) -> int:
+        if self.exit_code is not None and self.killed_for is None:
+            return self.exit_code
+        where = self._where()
+        if self.killed_for:
+            _say(f"the run was killed {where}: {self.killed_for}; no report was written")
+            return 128 + self.signals[-1] if self.signals else STEP_ERROR
+        if returncode < 0:
+            signum = -returncode
+            if signum in self.signals:  # stopped before it could handle the signal itself
+                _say(f"interrupted {where} ({_signal_name(signum)})")
+                return 128 + signum
+            _say(
+                f"the run was killed by {_signal_name(signum)} {where}; no verdict, no report "
+                "(a crash in native code, or the process was killed)"
+            )
+            return STEP_ERROR
+        _say(
+            f"the process ended with exit status {returncode} {where} without a verdict "
+            "(user code called os._exit() or similar); counted as a step error"
+        )
+        return STEP_ERROR
+
+    def _where(self) -> str:
+        if self.step:
+            return f"during step {self.step}"
+        if self.finished_step:
+            return f"after step {self.finished_step}"
+        return "before any step ran"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _say(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
