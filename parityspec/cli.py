@@ -364,8 +364,12 @@ def schema(check_file: bool, write: bool, reference: bool, path: Path) -> None:
 def cache() -> None:
     """Manage the step cache.
 
+    Its folder carries a CACHEDIR.TAG written by parityspec (backup tools skip such
+    folders); commands that delete act only inside a folder that has it.
+
     \b
     Example:
+      parityspec cache verify
       parityspec cache clear
     """
 
@@ -375,6 +379,10 @@ def cache() -> None:
 @_guarded
 def cache_clear(cache_dir: Path | None) -> None:
     """Delete every cached step output.
+
+    Only parityspec's entries go: a folder without parityspec's CACHEDIR.TAG is refused
+    (exit 2) and nothing in it is touched, unless it holds nothing but parityspec's
+    entries (a cache written before the tag existed; a run that stores a step tags it).
 
     \b
     Example:
@@ -386,6 +394,41 @@ def cache_clear(cache_dir: Path | None) -> None:
     root = cache_dir or default_cache_dir()
     removed = StepCache(root).clear()
     click.echo(f"removed {removed} cached step(s) from {root}")
+
+
+@cache.command("verify")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="The cache to check.")
+@click.option("--repair", is_flag=True, help="Remove the damaged entries.")
+@_guarded
+def cache_verify(cache_dir: Path | None, repair: bool) -> None:
+    """Check every cached step output against the sizes and hashes stored with it.
+
+    A run checks each entry it restores anyway, and recomputes a damaged one; this
+    finds them all at once. A removed entry is recomputed by the next run that needs it.
+
+    \b
+    Example:
+      parityspec cache verify
+      parityspec cache verify --repair --cache-dir /tmp/c
+
+    \b
+    Exit codes: 0 no damaged entry (or all removed with --repair), 1 damaged
+    entries left, 2 the folder is not a parityspec cache.
+    """
+    from parityspec.run.cache import StepCache, default_cache_dir
+
+    root = cache_dir or default_cache_dir()
+    result = StepCache(root).verify(repair)
+    for entry, reason, removed in result.damaged:
+        click.echo(f"{'removed' if removed else 'damaged'} {entry.relative_to(root)}: {reason}")
+    left = sum(1 for *_, removed in result.damaged if not removed)
+    summary = f"checked {result.checked} cached step(s) in {root}: {len(result.damaged)} damaged"
+    if result.damaged:
+        summary += f", {len(result.damaged) - left} removed" if repair else " (--repair removes)"
+    click.echo(summary)
+    if result.older:
+        click.echo(f"{result.older} entries of an older layout are never read (cache clear)")
+    sys.exit(1 if left else 0)
 
 
 def main() -> None:

@@ -5,26 +5,69 @@ and the library versions, so an entry is reused only when nothing it depends on 
 Predictions come back whole, and so do models whose backend can `reopen` its cached files
 (ONNX, INT8). Other models (a trained scikit-learn estimator, a torch module) come back as
 facts only: the executor runs them for real whenever a step they feed has to run.
+
+An entry is a folder `root/v2/<key[:2]>/<key>` holding the step's files and `entry.json`,
+which records each file's size and SHA-256 and a checksum of itself. A restore checks them
+all before using anything, so a damaged entry (a file cut short, flipped bits, a file
+swapped for a link) is removed and its step recomputed instead of reporting wrong numbers.
+SHA-256 is the stdlib's fastest hash on CPUs with SHA instructions (about 1.8 GB/s here,
+blake2b 1.0 GB/s): `benchmarks/cache_verify.py` measures what it costs a warm run.
+
+The root carries a `CACHEDIR.TAG` written by parityspec: `cache clear` deletes only inside a
+folder that has it (or that holds nothing but parityspec's layout, as caches written before
+the tag did), so a home folder named by mistake is never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
+import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from parityspec.artifacts import dump_json
+import numpy as np
+
+from parityspec.artifacts import dump_json, write_text
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions
+from parityspec.errors import InputError, first_line
+from parityspec.lineage import digest
 from parityspec.plan.graph import Step
 from parityspec.run.context import RunContext
 from parityspec.run.outputs import StoredArray
 
 CACHEABLE = ("model", "predict")
-FORMAT = "v1"  # a new layout of entries gets a new folder, never a misread
+FORMAT = "v2"  # a new layout of entries gets a new folder, never a misread
+FORMATS = ("v1", "v2")  # every layout parityspec has written: `clear` removes them all
 ENTRY_FILE = "entry.json"
+ENTRY_KEYS = {"format", "key", "step", "action", "content", "value", "checksum"}
+MAX_ENTRY_BYTES = 1 << 24
+TAG_FILE = "CACHEDIR.TAG"
+TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"  # bford.info/cachedir
+TAG_TEXT = (
+    f"{TAG_SIGNATURE}\n"
+    "# This file is a cache directory tag created by parityspec (its step cache).\n"
+    "# `parityspec cache clear` deletes only inside a folder holding this file.\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n"
+)
+STAGING = ".staging-"
+_KEY = re.compile(r"[0-9a-f]{64}")
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_verify_contents = True  # benchmarks/cache_verify.py turns it off to measure its cost
+
+
+class DamagedCacheEntry(Exception):
+    """A cache entry failed its checks and was removed; str() is the run's one-line note."""
+
+
+class _Damage(Exception):
+    """What is wrong with an entry, as a phrase: `predictions.bin: 12 bytes, expected 40`."""
 
 
 def restores_whole(step: Step) -> bool:
@@ -42,64 +85,351 @@ def default_cache_dir() -> Path:
     return Path(base) / "parityspec"
 
 
+@dataclass
+class Verified:
+    """What `StepCache.verify` found: how many entries it checked, and the damaged ones as
+    (entry folder, reason, removed)."""
+
+    checked: int
+    damaged: list[tuple[Path, str, bool]]
+    older: int
+    """Entries of a layout this version never reads (`cache clear` removes them)."""
+
+
 class StepCache:
     def __init__(self, root: Path):
         self.root = root
+        self.disabled_reason: str | None = None
+        """Set once, to a one-line note, when the cache cannot be written (a file in its
+        place, a read-only or full disk, a folder holding other files): from then on
+        `store` does nothing and the run goes on without the cache."""
+        self._claimed = False
 
     def _entry(self, step: Step) -> Path:
         return self.root / FORMAT / step.key[:2] / step.key
 
     def has(self, step: Step) -> bool:
-        return step.action in CACHEABLE and (self._entry(step) / ENTRY_FILE).is_file()
+        """Cheap: whether an entry exists, whole or not; `load` checks its contents."""
+        return step.action in CACHEABLE and os.path.lexists(self._entry(step))
 
     def store(self, step: Step, value) -> None:
-        if step.action not in CACHEABLE:
+        if step.action not in CACHEABLE or self.disabled_reason:
             return
         target = self._entry(step)
-        if target.exists():
+        if os.path.lexists(target):
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(target.parent)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".staging-{os.getpid()}-"))
         try:
-            meta = (
-                _store_model(value, staging)
-                if step.action == "model"
-                else _store_predictions(value, staging)
-            )
-            (staging / ENTRY_FILE).write_text(dump_json(meta))
+            if not self._claim_root():
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_staging(target.parent)
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{STAGING}{os.getpid()}-"))
+        except OSError as error:
+            self._disable(error)
+            return
+        stored = False
+        try:
+            action = _store_model if step.action == "model" else _store_predictions
+            content, meta = action(value, staging)
+            body = {
+                "format": FORMAT,
+                "key": step.key,
+                "step": step.id,
+                "action": step.action,
+                "content": content,
+                "value": meta,
+            }
+            (staging / ENTRY_FILE).write_text(dump_json(_sealed(body)))
             os.replace(staging, target)  # a directory rename: the entry appears whole or not
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)  # a concurrent run stored it first
+            stored = True
+        except OSError as error:
+            if not os.path.lexists(target):  # else a concurrent run stored it first
+                self._disable(error)
+        finally:
+            if not stored:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def load(self, step: Step, ctx: RunContext):
+        """The step's output, once every file of its entry matches what was recorded.
+
+        A damaged entry is removed and `DamagedCacheEntry` raised: run the step instead."""
         entry = self._entry(step)
-        meta = json.loads((entry / ENTRY_FILE).read_text())
-        if step.action == "predict":
-            outputs = {
-                name: StoredArray(entry / f"{name}.bin", spec["dtype"], tuple(spec["shape"]))
-                for name, spec in meta["outputs"].items()
-            }
-            return Predictions(step.subject, outputs, inert=meta["inert"])
-        files = {}
-        for role, name in meta["files"].items():
-            destination = ctx.artifact_dir(step.subject) / name
-            shutil.copyfile(entry / name, destination)
-            files[role] = destination
-        model = LoadedModel(step.subject, meta["kind"], None, files, meta["facts"], meta["inert"])
-        reopen = getattr(BACKENDS[model.kind], "reopen", None)
-        return reopen(ctx, model, ctx.spec.backends[step.subject]) if reopen else model
+        try:
+            value = _checked_entry(entry, step.key)["value"]
+            if step.action == "predict":
+                outputs = {
+                    name: StoredArray(entry / f"{name}.bin", spec["dtype"], tuple(spec["shape"]))
+                    for name, spec in value["outputs"].items()
+                }
+                return Predictions(step.subject, outputs, inert=value["inert"])
+            files = {}
+            for role, name in value["files"].items():
+                destination = ctx.artifact_dir(step.subject) / name
+                shutil.copyfile(entry / name, destination)
+                files[role] = destination
+            model = LoadedModel(
+                step.subject, value["kind"], None, files, value["facts"], value["inert"]
+            )
+            reopen = getattr(BACKENDS[model.kind], "reopen", None)
+            if reopen is None:
+                return model
+            try:
+                return reopen(ctx, model, ctx.spec.backends[step.subject])
+            except Exception as error:  # the files passed their hashes yet do not load
+                detail = f"{type(error).__name__}: {first_line(error)}"
+                raise _Damage(f"the cached model does not load: {_clipped(detail)}") from None
+        except _Damage as damage:
+            raise _discarded(step.id, entry, str(damage)) from None
+
+    def verify(self, repair: bool = False) -> Verified:
+        """Check every entry's files against their recorded sizes and hashes (a model's
+        loading is checked only when a run restores it); with `repair`, remove the damaged."""
+        self._require_ours()
+        checked, damaged = 0, []
+        for entry in _entries(self.root / FORMAT):
+            checked += 1
+            try:
+                _checked_entry(entry, entry.name)
+            except _Damage as damage:
+                removed = repair and _remove(entry) is None
+                damaged.append((entry, str(damage), removed))
+        older = sum(1 for f in FORMATS if f != FORMAT for _ in _entries(self.root / f))
+        return Verified(checked, damaged, older)
 
     def clear(self) -> int:
-        """Remove every entry; returns how many there were."""
-        entries = list(self.root.glob("v*/??/*")) if self.root.is_dir() else []
-        shutil.rmtree(self.root, ignore_errors=True)
-        return len(entries)
+        """Remove every entry of every layout; returns how many there were. Other files in
+        the root stay; the root goes too when nothing but its tag is left."""
+        self._require_ours()
+        removed = 0
+        for layout in FORMATS:
+            folder = self.root / layout
+            if folder.is_dir() and not folder.is_symlink():
+                removed += sum(1 for _ in _entries(folder))
+                shutil.rmtree(folder)
+        if _tagged(self.root) and os.listdir(self.root) == [TAG_FILE]:
+            (self.root / TAG_FILE).unlink()
+            self.root.rmdir()
+        return removed
+
+    def _claim_root(self) -> bool:
+        """Before the first write: create and tag the root, or tag a folder holding only
+        parityspec's layout; a file, or a folder holding anything else, is not written to."""
+        if self._claimed:
+            return True
+        if not self.root.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.is_dir():
+            self._disable("it is not a folder")
+            return False
+        if not _tagged(self.root):
+            if not _only_layout(self.root):
+                self._disable(
+                    "it holds files parityspec did not write; "
+                    "point --cache-dir or PARITYSPEC_CACHE_DIR at a new folder"
+                )
+                return False
+            write_text(self.root / TAG_FILE, TAG_TEXT)
+        self._claimed = True
+        return True
+
+    def _disable(self, why: OSError | str) -> None:
+        if isinstance(why, OSError):
+            why = why.strerror or first_line(why)
+        self.disabled_reason = (
+            f"step cache {self.root} not used ({why}); this run stores nothing in it"
+        )
+
+    def _require_ours(self) -> None:
+        """`verify` and `clear` act only on a folder parityspec made its cache."""
+        if not os.path.lexists(self.root):
+            return
+        if not self.root.is_dir():
+            problem = "it is not a folder"
+        elif _tagged(self.root) or _only_layout(self.root):
+            return
+        else:
+            problem = f"it holds other files and no {TAG_FILE} written by parityspec"
+        raise InputError(
+            f"not a parityspec cache: {problem}; nothing in it was touched",
+            file=str(self.root),
+            hint="pass the cache folder itself, e.g. --cache-dir ~/.cache/parityspec",
+        )
+
+
+def _sealed(body: dict) -> dict:
+    """The body as it reads back from JSON, with the checksum of exactly that."""
+    body = json.loads(dump_json(body))
+    return {**body, "checksum": digest(body)}
+
+
+def _checked_entry(entry: Path, key: str) -> dict:
+    """The entry's body, once its folder holds exactly its files, each of its recorded size
+    and hash; else `_Damage`. Sizes are all checked before any file is read."""
+    if not stat.S_ISDIR(_lstat(entry, "the entry").st_mode):
+        raise _Damage("the entry is not a folder")
+    body = _read_body(entry / ENTRY_FILE, key)
+    content = body["content"]
+    for name in sorted(content):
+        info = _lstat(entry / name, name)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Damage(f"{name}: not a regular file")
+        if info.st_size != content[name]["size"]:
+            raise _Damage(f"{name}: {info.st_size} bytes, expected {content[name]['size']}")
+    extra = sorted(set(os.listdir(entry)) - set(content) - {ENTRY_FILE})
+    if extra:
+        raise _Damage(f"{extra[0]}: not part of the entry")
+    if body["action"] == "predict":
+        _check_shapes(body["value"]["outputs"], content)
+    if _verify_contents:
+        for name in sorted(content):
+            if _sha256(entry / name) != content[name]["sha256"]:
+                raise _Damage(f"{name}: content differs from its recorded hash")
+    return body
+
+
+def _read_body(path: Path, key: str) -> dict:
+    with _open_regular(path, ENTRY_FILE) as handle:
+        raw = handle.read(MAX_ENTRY_BYTES + 1)
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise _Damage(f"{ENTRY_FILE}: larger than any entry parityspec writes")
+    try:
+        body = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError included
+        raise _Damage(f"{ENTRY_FILE}: not valid JSON") from None
+    if not isinstance(body, dict) or set(body) != ENTRY_KEYS:
+        raise _Damage(f"{ENTRY_FILE}: not an entry of format {FORMAT}")
+    checksum = body.pop("checksum")
+    if checksum != digest(body):
+        raise _Damage(f"{ENTRY_FILE}: content differs from its checksum")
+    if body["format"] != FORMAT or body["key"] != key:
+        raise _Damage(f"{ENTRY_FILE}: written for another step")
+    for name, facts in body["content"].items():
+        if name in (ENTRY_FILE, ".", "..") or Path(name).name != name:
+            raise _Damage(f"{ENTRY_FILE}: names a file outside the entry: {name!r}")
+        if not isinstance(facts, dict) or not isinstance(facts.get("size"), int):
+            raise _Damage(f"{ENTRY_FILE}: {name} has no recorded size")
+    return body
+
+
+def _check_shapes(outputs: dict, content: dict) -> None:
+    """A prediction file must hold exactly dtype x shape bytes, or rows would read short."""
+    for name, spec in outputs.items():
+        file = f"{name}.bin"
+        if file not in content:
+            raise _Damage(f"{file}: missing from the entry")
+        needed = np.dtype(spec["dtype"]).itemsize * int(np.prod(spec["shape"], dtype=np.int64))
+        if content[file]["size"] != needed:
+            raise _Damage(
+                f"{file}: {content[file]['size']} bytes, but {spec['dtype']} of shape "
+                f"{tuple(spec['shape'])} needs {needed}"
+            )
+
+
+def _lstat(path: Path, what: str) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        raise _Damage(f"{what}: missing") from None
+    except OSError as error:
+        raise _Damage(f"{what}: {error.strerror}") from None
+
+
+def _open_regular(path: Path, what: str):
+    """Opened without following a link or blocking on a FIFO, and only if a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise _Damage(f"{what}: missing") from None
+    except OSError as error:
+        raise _Damage(f"{what}: not a regular file ({error.strerror})") from None
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise _Damage(f"{what}: not a regular file")
+    return handle
+
+
+def _sha256(path: Path) -> str:
+    with _open_regular(path, path.name) as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _copy_hashed(source: Path, destination: Path) -> dict:
+    """Copy a file, hashing what was written: the source is read once."""
+    hasher, size = hashlib.sha256(), 0
+    with open(source, "rb") as reader, open(destination, "xb") as writer:
+        while chunk := reader.read(1 << 20):
+            hasher.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+    return {"size": size, "sha256": hasher.hexdigest()}
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    """A library's message can be kilobytes long; the note is one line on a terminal."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _discarded(step_id: str, entry: Path, reason: str) -> DamagedCacheEntry:
+    note = f"cache entry of {step_id} was damaged ({reason})"
+    problem = _remove(entry)
+    if problem:
+        note += f" and could not be removed ({problem})"
+    return DamagedCacheEntry(f"{note}; recomputed")
+
+
+def _remove(entry: Path) -> str | None:
+    """Remove an entry (renamed first, so no reader sees it half gone); None, or why not."""
+    try:
+        if entry.is_symlink() or not entry.is_dir():
+            entry.unlink()
+            return None
+        trash = entry.with_name(f"{STAGING}{os.getpid()}-{secrets.token_hex(4)}")
+        os.rename(entry, trash)
+    except FileNotFoundError:
+        return None  # a concurrent run removed it
+    except OSError as error:
+        return error.strerror or first_line(error)
+    shutil.rmtree(trash, ignore_errors=True)  # what is left is removed as stale staging
+    return None
+
+
+def _entries(layout: Path):
+    """The entry folders of one layout, in key order, without stores under way."""
+    if not layout.is_dir():
+        return
+    for shard in sorted(layout.iterdir()):
+        if shard.is_dir() and not shard.is_symlink():
+            yield from sorted(e for e in shard.iterdir() if not e.name.startswith(STAGING))
+
+
+def _tagged(root: Path) -> bool:
+    try:
+        with _open_regular(root / TAG_FILE, TAG_FILE) as handle:
+            text = handle.read(4096).decode("utf-8", "replace")
+    except _Damage:
+        return False
+    return text.startswith(TAG_SIGNATURE) and "parityspec" in text
+
+
+def _only_layout(root: Path) -> bool:
+    """Whether a folder holds nothing but parityspec entries (`v1/ab/<key>`): an empty
+    folder, or a cache written before the tag existed."""
+    for layout in root.iterdir():
+        if layout.name not in FORMATS or layout.is_symlink() or not layout.is_dir():
+            return False
+        for shard in layout.iterdir():
+            if not _SHARD.fullmatch(shard.name) or shard.is_symlink() or not shard.is_dir():
+                return False
+            for entry in shard.iterdir():
+                if not (_KEY.fullmatch(entry.name) or entry.name.startswith(STAGING)):
+                    return False
+    return True
 
 
 def _remove_stale_staging(folder: Path) -> None:
     """Staging folders of a process that died while storing (their pid is in the name)."""
-    for staging in folder.glob(".staging-*-*"):
+    for staging in folder.glob(f"{STAGING}*-*"):
         pid = staging.name.split("-")[1]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(staging, ignore_errors=True)
@@ -115,17 +445,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _store_model(model: LoadedModel, staging: Path) -> dict:
-    files = {}
+def _store_model(model: LoadedModel, staging: Path) -> tuple[dict, dict]:
+    content, files = {}, {}
     for role, path in model.files.items():
-        shutil.copyfile(path, staging / Path(path).name)
-        files[role] = Path(path).name
-    return {"kind": model.kind, "files": files, "facts": model.facts, "inert": model.inert}
+        name = Path(path).name
+        content[name] = _copy_hashed(path, staging / name)
+        files[role] = name
+    meta = {"kind": model.kind, "files": files, "facts": model.facts, "inert": model.inert}
+    return content, meta
 
 
-def _store_predictions(predictions: Predictions, staging: Path) -> dict:
-    outputs = {}
+def _store_predictions(predictions: Predictions, staging: Path) -> tuple[dict, dict]:
+    content, outputs = {}, {}
     for name, values in predictions.outputs.items():
-        shutil.copyfile(values.path, staging / f"{name}.bin")
+        content[f"{name}.bin"] = _copy_hashed(values.path, staging / f"{name}.bin")
         outputs[name] = {"dtype": values.dtype.str, "shape": list(values.shape)}
-    return {"outputs": outputs, "inert": predictions.inert}
+    return content, {"outputs": outputs, "inert": predictions.inert}
