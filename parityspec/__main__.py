@@ -1,3 +1,3 @@
-from parityspec.cli import main
+from parityspec.cli_supervisor import main
 
 main()

@@ -10,7 +10,7 @@ SIGHUP to the child once each (a third stop signal kills it), and kills a child 
 still running `TIMEOUT_GRACE_S` after its `--timeout` expired (native code that never
 returns to Python cannot be interrupted otherwise).
 
-The parent imports nothing heavy: its cost is one interpreter start.
+The parent imports only the standard library: its cost is one interpreter start.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ TIMEOUT_GRACE_S = 10.0
 STEP_ERROR = 3
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_AFTER_SIGNALS = 3
+
+
+def main() -> None:
+    """The console script. Only the child imports the command line and what it needs."""
+    if STATUS_FD_ENV not in os.environ:
+        sys.exit(supervise(sys.argv[1:]))
+    from parityspec.cli import main as command
+
+    run_child(command)
 
 
 # --- the child's side --------------------------------------------------------------------
@@ -103,10 +112,6 @@ class _BrokenPipeTolerant:
 
 
 # --- the parent's side -------------------------------------------------------------------
-
-
-def wanted() -> bool:
-    return STATUS_FD_ENV not in os.environ
 
 
 def supervise(argv: list[str]) -> int:
