@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from parityspec.report.messages import TERMINAL_CHARS, clip
+
 log = logging.getLogger("parityspec.run")
 
 MARKS = {"ok": "ok", "cached": "cached", "error": "ERROR", "skipped": "skipped"}
@@ -121,8 +123,8 @@ def append_step_summary(outcome) -> Path | None:
 
 def _mark(outcome) -> tuple[str, str]:
     if outcome.step.action == "check" and outcome.status == "ok":
-        return CHECK_MARKS[outcome.value.status], outcome.value.reason
-    return MARKS[outcome.status], outcome.reason or ""
+        return CHECK_MARKS[outcome.value.status], clip(outcome.value.reason, TERMINAL_CHARS)
+    return MARKS[outcome.status], clip(outcome.reason or "", TERMINAL_CHARS)
 
 
 def _rate(outcome) -> str:
@@ -165,4 +167,5 @@ def _log_only(outcome) -> None:
 
 
 def _log(outcome, mark: str) -> None:
-    log.info("%s %s in %.3fs %s", outcome.step.id, mark, outcome.seconds, outcome.reason or "")
+    reason = clip(outcome.reason or "", TERMINAL_CHARS)
+    log.info("%s %s in %.3fs %s", outcome.step.id, mark, outcome.seconds, reason)

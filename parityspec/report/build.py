@@ -127,6 +127,8 @@ def _step_entry(outcome) -> dict[str, Any]:
     }
     if outcome.reason:
         entry["reason"] = outcome.reason
+    if outcome.status == "error" and outcome.exit_code is not None:
+        entry["exit_code"] = int(outcome.exit_code)  # whose fault: the input's (2) or not (3)
     return entry
 
 
