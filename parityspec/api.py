@@ -13,7 +13,7 @@ from parityspec.errors import ExitCode, InputError
 from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import Plan, Step
 from parityspec.report.build import build_report, now
-from parityspec.report.render import write_reports
+from parityspec.report.render import compile_templates, write_reports
 from parityspec.run.cache import StepCache, default_cache_dir
 from parityspec.run.context import RunContext
 from parityspec.run.executor import RunState, StepOutcome, execute, exit_code
@@ -81,6 +81,10 @@ def _run(
     cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     out_dir = (options.out or loaded.directory / loaded.spec.report.dir).resolve()
     _require_writable_folder(out_dir, "--out" if options.out else "report.dir")
+    templates = (
+        loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
+    )
+    compile_templates(loaded.spec.report.formats, templates)
     with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
         ctx = RunContext(
             loaded.spec, loaded.directory, out_dir, Path(work_dir), options.trust_models
@@ -88,9 +92,6 @@ def _run(
         started = now()
         state = execute(plan, ctx, on_step, cache, on_start=on_start, timeout=options.timeout)
         report = build_report(loaded, state, ctx, started, now())
-    templates = (
-        loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
-    )
     written = write_reports(report, ctx.out_dir, list(loaded.spec.report.formats), templates)
     return RunOutcome(report, state, exit_code(state), ctx.out_dir, written)
 

@@ -89,6 +89,22 @@ def render(
         raise located from error
 
 
+def compile_templates(formats: Iterable[str], user_dir: Path | None) -> None:
+    """Compile the user's templates before the run: a syntax error costs no run."""
+    if user_dir is None:
+        return
+    for fmt in formats:
+        if fmt not in FORMAT_FILES:
+            continue
+        try:
+            environment(user_dir).get_template(FORMAT_FILES[fmt][0])
+        except Exception as error:
+            located = _template_error(error, user_dir)
+            if located is None:
+                raise
+            raise located from error
+
+
 def write_reports(
     report: dict[str, Any], out_dir: Path, formats: list[str], user_dir: Path | None = None
 ) -> list[Path]:

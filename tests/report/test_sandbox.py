@@ -95,3 +95,15 @@ def test_a_template_cannot_change_the_report_the_next_format_renders(tmp_path):
     (templates / "report.md.j2").write_text("{{ report.checks.clear() }}\n")
     with pytest.raises(InputError, match="template tried to reach Python internals"):
         write_reports(REPORT, tmp_path / "out", ["markdown", "json"], templates)
+
+
+def test_a_template_syntax_error_is_found_before_any_step_runs(invoke, tmp_path, model_files):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "report.md.j2").write_text("ok\n{% if %}\n")
+    spec = model_file_spec(model_files)
+    spec["report"]["templates"] = "templates"
+    result = invoke("run", write_spec(tmp_path, spec))
+    assert result.exit_code == 2, result.output
+    assert "report.md.j2:2: template syntax error" in result.output
+    assert "data:load" not in result.output  # refused before the first step
