@@ -416,6 +416,8 @@ def _only_layout(root: Path) -> bool:
     """Whether a folder holds nothing but parityspec entries (`v1/ab/<key>`): an empty
     folder, or a cache written before the tag existed."""
     for layout in root.iterdir():
+        if layout.name.startswith(f".{TAG_FILE}."):
+            continue  # the tag's temporary file, left by a run killed while writing it
         if layout.name not in FORMATS or layout.is_symlink() or not layout.is_dir():
             return False
         for shard in layout.iterdir():

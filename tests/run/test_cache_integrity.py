@@ -169,6 +169,13 @@ def test_a_cache_written_before_the_tag_is_cleared_and_tagged_on_store(tmp_path,
     assert list(untagged.iterdir()) == []
 
 
+def test_a_tag_write_cut_short_does_not_disown_the_cache(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / f".{TAG_FILE}.4194305.abc.tmp").write_text("Signature")  # a killed writer's
+    assert _stored(tmp_path, root, "onnx").has(_step())
+
+
 def test_a_tag_of_another_tool_is_not_parityspecs(tmp_path, invoke):
     root = tmp_path / "target"
     root.mkdir()
