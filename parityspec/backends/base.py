@@ -39,6 +39,9 @@ class Predictions:
     outputs: dict[str, Any]
     """Array-likes by output name: numpy arrays, or `StoredArray`s read from disk in slices."""
     inert: str | None = None
+    classes: list | None = None
+    """A classifier's class labels in the order of its probability columns, when the model
+    says them (its `classes` fact); the data's classes cannot stand in: rows may lack one."""
 
 
 class BackendModule(Protocol):

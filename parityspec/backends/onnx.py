@@ -95,7 +95,27 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
     features_file = files.get(FEATURES_FILE[:-5])
     features = json.loads(features_file.read_text()) if features_file else None
     runner = OnnxRunner.open(path, ctx, features, spec.threads)
-    return LoadedModel(name, KIND, runner, files, {"model_sha256": file_sha256(path)})
+    facts = {"model_sha256": file_sha256(path)}
+    if ctx.spec.model.task in ("binary", "multiclass") and (classes := class_labels(path)):
+        facts["classes"] = classes
+    return LoadedModel(name, KIND, runner, files, facts)
+
+
+def class_labels(path: Path) -> list | None:
+    """The classes the graph's ai.onnx.ml classifier names (`classlabels_*`), in the order of
+    its probability columns; None when no node names them, or nodes name different ones."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    found: list[list] = []
+    for node in graph.node:
+        for attribute in node.attribute if node.domain == "ai.onnx.ml" else ():
+            if attribute.name.startswith("classlabels_"):
+                values = onnx.helper.get_attribute_value(attribute)
+                labels = [v.decode() if isinstance(v, bytes) else v for v in values]
+                if labels and labels not in found:
+                    found.append(labels)
+    return found[0] if len(found) == 1 else None
 
 
 def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:

@@ -66,12 +66,11 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
         estimator = load_sklearn_model(path, trusted=spec.trusted or ctx.trust_models)
     else:
         estimator = _train(ctx, spec, data)
-    return LoadedModel(
-        backend=name,
-        kind=KIND,
-        predictor=estimator,
-        facts={"estimator": type(estimator).__name__, "model_sha256": model_digest(estimator)},
-    )
+    facts = {"estimator": type(estimator).__name__, "model_sha256": model_digest(estimator)}
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:  # predict_proba's columns, in this order
+        facts["classes"] = np.asarray(classes).tolist()
+    return LoadedModel(backend=name, kind=KIND, predictor=estimator, facts=facts)
 
 
 def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
@@ -116,14 +117,39 @@ def judge(gates: list[Gate], *, extra_failures: list[str | None] = ()) -> tuple[
     return verdict(failures, "; ".join(g.describe() for g in gates))
 
 
-def nonfinite_failure(stats: DiffStats, reference: str, candidate: str) -> str | None:
-    """NaN or Inf in an output fails whatever the tolerances."""
-    parts = []
-    if stats.nonfinite_ref:
-        parts.append(f"{stats.nonfinite_ref} in {reference}")
-    if stats.nonfinite_other:
-        parts.append(f"{stats.nonfinite_other} in {candidate}")
-    return f"non-finite outputs (NaN/Inf): {', '.join(parts)}" if parts else None
+def nonfinite_failure(inputs: CheckInputs, rows_reference: int, rows_candidate: int) -> str | None:
+    """NaN or Inf in an output fails whatever the tolerances: how many rows, on which side."""
+    sides = ((rows_reference, inputs.reference.backend), (rows_candidate, inputs.candidate.backend))
+    parts = [
+        f"{rows} row{'' if rows == 1 else 's'} of {backend}" for rows, backend in sides if rows
+    ]
+    return f"non-finite outputs (NaN/Inf) in {' and '.join(parts)}" if parts else None
+
+
+def outputs_nonfinite(inputs: CheckInputs) -> str | None:
+    """`nonfinite_failure` over every output of both backends, for checks that do not read
+    them element by element themselves."""
+    batch_size = inputs.spec.data.batch_size
+    return nonfinite_failure(
+        inputs,
+        nonfinite_rows(inputs.reference.outputs.values(), batch_size),
+        nonfinite_rows(inputs.candidate.outputs.values(), batch_size),
+    )
+
+
+def nonfinite_rows(outputs: Iterable[Any], batch_size: int) -> int:
+    """Rows with a NaN or Inf in any of `outputs` (aligned by row), read batch by batch."""
+    numeric = [o for o in outputs if np.dtype(o.dtype).kind in "fc"]
+    total = len(numeric[0]) if numeric else 0
+    rows = 0
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        bad = np.zeros(stop - start, dtype=bool)
+        for output in numeric:
+            batch = np.asarray(output[start:stop])
+            bad |= ~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
+        rows += int(bad.sum())
+    return rows
 
 
 def worst_samples(stats: DiffStats, data: Dataset, ref: np.ndarray, other: np.ndarray) -> list:

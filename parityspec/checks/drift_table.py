@@ -9,8 +9,15 @@ from parityspec.checks.base import CheckResult, Gate, judge
 MATCHED = ("ok", "over", "nonfinite")
 
 
-def drift_result(table, kind: str, tolerance: float, extra_gates: list[Gate] = ()) -> CheckResult:
-    """`table`: rows with name/status/stats/reason (LayerTable or StepTable) and `origin`."""
+def drift_result(
+    table,
+    kind: str,
+    tolerance: float,
+    extra_gates: list[Gate] = (),
+    outputs_failure: str | None = None,
+) -> CheckResult:
+    """`table`: rows with name/status/stats/reason (LayerTable or StepTable) and `origin`;
+    `outputs_failure`: what is wrong with the backends' final outputs (NaN or Inf)."""
     rows = [_row_entry(r) for r in table.rows]
     matched = [r for r in table.rows if r.status in MATCHED and r.stats is not None]
     worst = max((r.stats.max_abs for r in matched), default=0.0)
@@ -18,10 +25,12 @@ def drift_result(table, kind: str, tolerance: float, extra_gates: list[Gate] = (
     nonfinite = [r.name for r in table.rows if r.status == "nonfinite"]
     status, reason = judge(
         gates,
-        extra_failures=[f"non-finite values in {', '.join(nonfinite)}" if nonfinite else None],
+        extra_failures=[
+            None if matched else f"no {kind} could be matched between the two backends",
+            outputs_failure,
+            f"non-finite values in {', '.join(nonfinite)}" if nonfinite else None,
+        ],
     )
-    if not matched:
-        status, reason = "failed", f"no {kind} could be matched between the two backends"
     if table.origin:
         reason = f"drift origin: {kind} {table.origin!r}; {reason}"
     unmatched = [r for r in rows if r["status"] == "unmatched"]

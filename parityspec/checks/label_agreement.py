@@ -6,8 +6,16 @@ from typing import Literal
 
 import numpy as np
 
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.checks.base import (
+    CheckInputs,
+    CheckResult,
+    CheckSpecBase,
+    Gate,
+    judge,
+    nonfinite_failure,
+)
 from parityspec.checks.batching import aligned_batches
+from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import Fraction, Tolerances
 
 TYPE = "label_agreement"
@@ -28,6 +36,11 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     if ref.shape != other.shape:
         return CheckResult("failed", f"probability shapes differ: {ref.shape} vs {other.shape}")
     n_classes = ref.shape[1]
+    try:
+        classes = model_classes(inputs, n_classes)
+    except ClassMismatch as error:
+        return CheckResult("failed", str(error))
+    other = classes.candidate(other)
     confusion = _confusion(ref, other, n_classes, inputs.spec.data.batch_size)
     total = int(confusion.sum())
     # The extra "no label" cell is not an agreement: NaN on both sides is no prediction.
@@ -35,16 +48,20 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     agreement = agree / total if total else 1.0
     minimum = tolerances.min_label_agreement
     gates = [Gate("agreement", agreement, ">=", "min_label_agreement", minimum)]
-    status, reason = judge(gates)
+    # Rows without a label are the rows with a NaN or Inf.
+    nonfinite = nonfinite_failure(
+        inputs, int(confusion[n_classes:].sum()), int(confusion[:, n_classes:].sum())
+    )
+    status, reason = judge(gates, extra_failures=[nonfinite])
     reason += f" ({agree} of {total} labels agree)"
-    classes = inputs.data.class_names(n_classes)
     return CheckResult(
         status,
         reason,
         figures={"samples": total, "agreement": agreement, "disagreements": total - agree},
         tolerances={"min_label_agreement": minimum},
         details={
-            "classes": classes,
+            "classes": classes.names(n_classes),
+            "classes_from": classes.source,
             "confusion_matrix": confusion.tolist(),
             "confusion_rows": f"{inputs.reference.backend} (rows) vs "
             f"{inputs.candidate.backend} (columns)",
@@ -61,19 +78,18 @@ def _labels(probabilities: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _confusion(ref: np.ndarray, other: np.ndarray, n: int, batch_size: int) -> np.ndarray:
+def _confusion(ref, other, n: int, batch_size: int) -> np.ndarray:
     # One extra row/column (index n) holds the samples without a label.
     confusion = np.zeros((n + 1, n + 1), dtype=np.int64)
-    for start in range(0, len(ref), batch_size):
-        a = _labels(ref[start : start + batch_size])
-        b = _labels(other[start : start + batch_size])
+    for _, batch_ref, batch_other in aligned_batches(ref, other, batch_size):
+        a, b = _labels(batch_ref), _labels(batch_other)
         np.add.at(confusion, (np.where(a < 0, n, a), np.where(b < 0, n, b)), 1)
     if confusion[n].any() or confusion[:, n].any():
         return confusion
     return confusion[:n, :n]
 
 
-def _disagreeing_rows(ref: np.ndarray, other: np.ndarray, k: int) -> list[int]:
+def _disagreeing_rows(ref, other, k: int) -> list[int]:
     rows: list[int] = []
     for start, batch_ref, batch_other in aligned_batches(ref, other, 65536):
         a, b = _labels(batch_ref), _labels(batch_other)

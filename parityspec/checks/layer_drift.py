@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import drift_result
 from parityspec.errors import InputError
 from parityspec.spec.profiles import NonNegative, Tolerances
@@ -48,4 +48,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         tolerance=tolerances.layer_tol,
         input_names=[b.name for b in onnx_model.predictor.inputs],
     )
-    return drift_result(table, "layer", tolerances.layer_tol)
+    return drift_result(
+        table, "layer", tolerances.layer_tol, outputs_failure=outputs_nonfinite(inputs)
+    )

@@ -3,6 +3,13 @@
 The drop is measured in the metric's own units, signed so that positive means worse:
 `reference - candidate` for accuracy, ROC AUC, F1 and R2; `candidate - reference` for
 log loss, RMSE and MAE.
+
+A classifier's ground truth is mapped onto the model's own classes (`checks/classes.py`),
+not onto those the rows happen to hold. Accuracy and log loss cover every class the model
+knows; ROC AUC (one-vs-rest) and F1 average over the classes present in the rows, and
+`classes_absent_from_truth` names the others. A metric no model can score on these rows (ROC
+AUC of a single class, the positive class's F1 without a positive row) is `undefined`, not a
+drop.
 """
 
 from __future__ import annotations
@@ -12,7 +19,15 @@ from typing import Literal
 
 import numpy as np
 
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.checks.base import (
+    CheckInputs,
+    CheckResult,
+    CheckSpecBase,
+    Gate,
+    judge,
+    nonfinite_failure,
+)
+from parityspec.checks.classes import ClassMismatch, ModelClasses, model_classes
 from parityspec.errors import InputError
 from parityspec.spec.profiles import NonNegative, Tolerances
 
@@ -52,31 +67,82 @@ def problems(spec: Spec, task: str) -> list[tuple[str, str, str | None]]:
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     task = inputs.spec.model.task
-    truth = inputs.data.target_codes() if task != "regression" else inputs.data.target
-    truth = None if truth is None else np.asarray(truth)
-    if truth is None:
+    if inputs.data.target is None:
         raise InputError("metric_delta needs ground truth: set data.target")
     names = spec.metrics or DEFAULT_METRICS[task]
-    scores = {}
-    for backend in (inputs.reference, inputs.candidate):
-        scores[backend.backend] = {
-            m: _score(m, task, truth, backend.outputs, inputs.spec.model.threshold) for m in names
-        }
-    ref, cand = scores[inputs.reference.backend], scores[inputs.candidate.backend]
-    # ROC AUC of a single-class ground truth is undefined for any model: not a drop.
-    undefined = [m for m in names if m == "roc_auc" and len(np.unique(truth)) < 2]
+    # The metrics need every row at once (ROC AUC sorts them): read the outputs whole.
+    output = "prediction" if task == "regression" else "probabilities"
+    ref_values = np.asarray(inputs.reference.outputs[output])
+    cand_values = np.asarray(inputs.candidate.outputs[output])
+    truth, details = np.asarray(inputs.data.target), {}
+    if task != "regression":
+        try:
+            classes = _known_classes(inputs, ref_values.shape[1])
+        except ClassMismatch as error:
+            return CheckResult("failed", str(error))
+        truth = classes.codes(truth)
+        cand_values = np.asarray(classes.candidate(cand_values))
+        details = _class_details(classes, truth, ref_values.shape[1])
+    undefined = _undefined(names, task, truth)
+    threshold = inputs.spec.model.threshold
+    ref = {m: _score(m, task, truth, ref_values, threshold, undefined) for m in names}
+    cand = {m: _score(m, task, truth, cand_values, threshold, undefined) for m in names}
     drops = {m: _drop(m, ref[m], cand[m]) for m in names if m not in undefined}
     limit = tolerances.max_metric_drop
     gates = [Gate(f"{m}_drop", drop, "<=", "max_metric_drop", limit) for m, drop in drops.items()]
-    status, reason = judge(gates)
+    nonfinite = nonfinite_failure(inputs, _nonfinite_rows(ref_values), _nonfinite_rows(cand_values))
+    status, reason = judge(gates, extra_failures=[nonfinite])
+    scores = {inputs.reference.backend: ref, inputs.candidate.backend: cand}
     return CheckResult(
         status,
         reason,
         figures={"samples": len(truth), "drops": drops},
         tolerances={"max_metric_drop": limit},
-        details={"scores": scores, "undefined": undefined},
+        details={"scores": scores, "undefined": undefined, **details},
         gates=gates,
     )
+
+
+def _known_classes(inputs: CheckInputs, n_columns: int) -> ModelClasses:
+    classes = model_classes(inputs, n_columns)
+    if classes.labels is None:
+        raise InputError(
+            f"cannot tell which class each of the {n_columns} probability columns stands for: "
+            f"neither model says its classes, and the data holds {len(inputs.data.classes)}",
+            hint="evaluate on rows holding every class the model knows",
+        )
+    return classes
+
+
+def _class_details(classes: ModelClasses, codes: np.ndarray, n_columns: int) -> dict:
+    """Which classes each metric covers: accuracy and log loss all the model's, ROC AUC and
+    F1 those present in the ground truth (a class without rows has no ranking, no recall)."""
+    names = classes.names(n_columns)
+    present = np.zeros(n_columns, dtype=bool)
+    present[np.unique(codes)] = True
+    return {
+        "classes": names,
+        "classes_from": classes.source,
+        "classes_absent_from_truth": [n for n, p in zip(names, present, strict=True) if not p],
+    }
+
+
+def _undefined(names: list[str], task: str, truth: np.ndarray) -> list[str]:
+    """Metrics no model can score on this ground truth: ROC AUC with a single class; the
+    positive class's F1 when the rows hold none of it."""
+    if task == "regression":
+        return []
+    present = np.unique(truth)
+    undefined = set()
+    if len(present) < 2:
+        undefined.add("roc_auc")
+    if task == "binary" and 1 not in present:
+        undefined.add("f1")
+    return [m for m in names if m in undefined]
+
+
+def _nonfinite_rows(values: np.ndarray) -> int:
+    return int((~np.isfinite(values.reshape(len(values), -1)).all(axis=1)).sum())
 
 
 def _skm():
@@ -90,31 +156,30 @@ def _drop(metric: str, reference: float, candidate: float) -> float:
     return candidate - reference if metric in LOWER_IS_BETTER else reference - candidate
 
 
-def _score(metric: str, task: str, truth: np.ndarray, outputs: dict, threshold: float) -> float:
-    # The metrics need every row at once (ROC AUC sorts them): read the outputs whole.
-    outputs = {name: np.asarray(values) for name, values in outputs.items()}
-    if task == "regression":
-        prediction = outputs["prediction"]
-        if not np.isfinite(prediction).all():
-            return float("nan")
-        return float(_REGRESSION[metric](truth, prediction))
-    probabilities = outputs["probabilities"]
-    if not np.isfinite(probabilities).all():
+def _score(metric, task, truth, values, threshold: float, undefined: list[str]) -> float:
+    if metric in undefined or not np.isfinite(values).all():
         return float("nan")
-    if task == "binary":
-        labels = (probabilities[:, 1] >= threshold).astype(int)
-    else:
-        labels = probabilities.argmax(axis=1)
-    return float(_CLASSIFICATION[metric](truth, labels, probabilities, task))
+    if task == "regression":
+        return float(_REGRESSION[metric](truth, values))
+    binary = task == "binary"
+    labels = (values[:, 1] >= threshold).astype(int) if binary else values.argmax(axis=1)
+    return float(_CLASSIFICATION[metric](truth, labels, values, task))
 
 
 def _roc_auc(truth, _labels, probabilities, task) -> float:
-    if len(np.unique(truth)) < 2:
-        return float("nan")
     if task == "binary":
         return _skm().roc_auc_score(truth, probabilities[:, 1])
-    labels = np.arange(probabilities.shape[1])
-    return _skm().roc_auc_score(truth, _normalised(probabilities), multi_class="ovr", labels=labels)
+    # One-vs-rest, macro-averaged over the classes present: an absent class has no ranking.
+    normalised = _normalised(probabilities)
+    present = np.unique(truth)
+    return float(np.mean([_skm().roc_auc_score(truth == c, normalised[:, c]) for c in present]))
+
+
+def _f1(truth, labels, _probabilities, task) -> float:
+    if task == "binary":
+        return _skm().f1_score(truth, labels, average="binary", pos_label=1, zero_division=0)
+    # Macro-averaged over the classes present: the same classes for both backends.
+    return _skm().f1_score(truth, labels, labels=np.unique(truth), average="macro", zero_division=0)
 
 
 def _normalised(probabilities: np.ndarray) -> np.ndarray:
@@ -124,9 +189,8 @@ def _normalised(probabilities: np.ndarray) -> np.ndarray:
 
 _CLASSIFICATION: dict[str, Callable] = {
     "accuracy": lambda t, lab, p, task: _skm().accuracy_score(t, lab),
-    "f1": lambda t, lab, p, task: _skm().f1_score(
-        t, lab, average="binary" if task == "binary" else "macro", zero_division=0
-    ),
+    "f1": _f1,
+    # Over every class the model knows, present in the rows or not.
     "log_loss": lambda t, lab, p, task: _skm().log_loss(
         t, _normalised(p), labels=np.arange(p.shape[1])
     ),

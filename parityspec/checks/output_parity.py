@@ -103,7 +103,7 @@ def _compare(
     fraction = violations / elements if elements else 0.0
     figure = f"{name}.violation_fraction" if prefixed else "violation_fraction"
     gate = Gate(figure, fraction, "<=", "max_violation_fraction", tol["max_violation_fraction"])
-    nonfinite = nonfinite_failure(stats, inputs.reference.backend, inputs.candidate.backend)
+    nonfinite = nonfinite_failure(inputs, stats.nonfinite_rows_ref, stats.nonfinite_rows_other)
     status, reason = judge([gate], extra_failures=[nonfinite])
     if status == "failed":
         reason += (

@@ -1,8 +1,16 @@
 """Mergeable statistics of the difference between two outputs.
 
 Each batch updates a `DiffStats`; two `DiffStats` merge exactly (counts, maxima,
-histogram, worst samples) or up to float rounding (sums), so memory does not grow
+histograms, worst samples) or up to float rounding (sums), so memory does not grow
 with the data and sharded runs combine.
+
+Quantiles come from a histogram keyed by the float64 bit pattern of each |diff|: its
+exponent and its top MANTISSA_BITS mantissa bits. The key is exact (no logarithm), covers
+every float64 from the smallest subnormal to the largest finite value, and no value in a bin
+is more than 2**-MANTISSA_BITS below the bin's upper end. A quantile read from it is the
+largest float64 in its bin: never below the true value, less than QUANTILE_REL_ERROR above
+it, 0 exactly when the true value is 0. Only bins that hold values are stored, as sorted
+(key, count) pairs, so the histogram's size follows the spread of the data, not its rows.
 """
 
 from __future__ import annotations
@@ -11,33 +19,100 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Log-scale histogram of |diff|: bin 0 holds exact zeros, then BINS_PER_DECADE bins per
-# decade from 1e-12 to 1e+6, then one overflow bin. A quantile read from it is the upper
-# edge of its bin: never below the true value, at most 10**(1/BINS_PER_DECADE) above it.
+MANTISSA_BITS = 7
+QUANTILE_REL_ERROR = 2.0**-MANTISSA_BITS
+_SHIFT = 52 - MANTISSA_BITS
+# A subnormal times 2**64 is a normal float, exactly: its key then has every mantissa bit.
+_SUBNORMAL_SCALE = 64
+_SUBNORMAL_OFFSET = _SUBNORMAL_SCALE << MANTISSA_BITS
+_FIRST_NORMAL_KEY = (1 << MANTISSA_BITS) - 1  # the bin whose upper end is 2**-1022
+_ZERO_KEY = -(1 << 31)  # below every subnormal's key
+_INF_KEY = 2047 << MANTISSA_BITS  # above the largest finite float's key
+_LARGEST = float(np.finfo(np.float64).max)
+_EMPTY = np.zeros((2, 0), dtype=np.int64)
+
+# The histogram drawn in reports: BINS_PER_DECADE bins per decade over the whole float64
+# range, bin j holding (PLOT_EDGES[j-1], PLOT_EDGES[j]]; exact zeros and infinities apart.
 BINS_PER_DECADE = 20
-HIST_LOW_EXP, HIST_HIGH_EXP = -12, 6
-HIST_EDGES = np.logspace(
-    HIST_LOW_EXP, HIST_HIGH_EXP, (HIST_HIGH_EXP - HIST_LOW_EXP) * BINS_PER_DECADE + 1
-)
-HIST_BINS = len(HIST_EDGES) + 2
-QUANTILE_REL_ERROR = float(10 ** (1 / BINS_PER_DECADE) - 1)
+HIST_LOW_EXP, HIST_HIGH_EXP = -323, 308
+_PLOT_STEPS = np.arange(HIST_LOW_EXP * BINS_PER_DECADE, HIST_HIGH_EXP * BINS_PER_DECADE + 1)
+PLOT_EDGES = np.append(10.0 ** (_PLOT_STEPS / BINS_PER_DECADE), _LARGEST)
+_PLOT_ZERO, _PLOT_INF = -1, len(PLOT_EDGES)
 
 
-def _histogram(abs_diff: np.ndarray) -> np.ndarray:
-    counts = np.zeros(HIST_BINS, dtype=np.int64)
-    # Bin 0: exact zeros; bin j >= 1: (HIST_EDGES[j-2], HIST_EDGES[j-1]]; the last: overflow.
-    idx = np.searchsorted(HIST_EDGES, abs_diff, side="left") + 1
-    idx[abs_diff == 0] = 0
-    np.add.at(counts, idx, 1)
-    return counts
+def bin_keys(values: np.ndarray) -> np.ndarray:
+    """The quantile histogram's key of each value (float64, >= 0, finite or +inf)."""
+    subnormal = (values > 0) & (values < np.finfo(np.float64).tiny)
+    scaled = values.copy()
+    scaled[subnormal] *= 2.0**_SUBNORMAL_SCALE
+    # Minus one: a value exactly on a bin's upper end belongs to that bin, not the next.
+    keys = (scaled.view(np.int64) - 1) >> _SHIFT
+    keys[subnormal] -= _SUBNORMAL_OFFSET
+    keys[values == 0] = _ZERO_KEY
+    keys[np.isinf(values)] = _INF_KEY
+    return keys
 
 
-def _bin_upper_edge(index: int) -> float:
-    if index == 0:
+def bin_upper(keys: np.ndarray) -> np.ndarray:
+    """The largest float64 in each bin: the quantile a bin stands for."""
+    keys = np.asarray(keys, dtype=np.int64)
+    out = np.empty(keys.shape, dtype=np.float64)
+    normal = (keys >= _FIRST_NORMAL_KEY) & (keys < _INF_KEY)
+    out[normal] = ((keys[normal] + 1) << _SHIFT).view(np.float64)
+    out[keys == _INF_KEY - 1] = _LARGEST  # that bin's upper end, 2**1024, is not a float
+    subnormal = (keys > _ZERO_KEY) & (keys < _FIRST_NORMAL_KEY)
+    scaled = ((keys[subnormal] + _SUBNORMAL_OFFSET + 1) << _SHIFT).view(np.float64)
+    # In units of the smallest subnormal (exact: below 2**52); floor: the largest one in the bin.
+    units = np.floor(scaled * 2.0 ** (1074 - _SUBNORMAL_SCALE)).astype(np.int64)
+    out[subnormal] = units.view(np.float64)
+    out[keys == _ZERO_KEY] = 0.0
+    out[keys == _INF_KEY] = np.inf
+    return out
+
+
+def _tally(keys: np.ndarray) -> np.ndarray:
+    """Sorted keys as (key, count) pairs in a 2 x K array."""
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    counts = np.diff(np.append(starts, len(keys)))
+    return np.stack([keys[starts], counts]).astype(np.int64)
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two tallies merged into a new one; neither operand is changed."""
+    if not b.shape[1]:
+        return a.copy()
+    if not a.shape[1]:
+        return b.copy()
+    unique, inverse = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    counts = np.zeros(len(unique), dtype=np.int64)
+    np.add.at(counts, inverse, np.concatenate([a[1], b[1]]))
+    return np.stack([unique, counts])
+
+
+def _plot_tally(values: np.ndarray) -> np.ndarray:
+    """Sorted values tallied on PLOT_EDGES: counting the values at or below each edge takes
+    one search per edge in their range rather than one per value."""
+    zeros = int(np.searchsorted(values, 0.0, side="right"))
+    infinite = len(values) - int(np.searchsorted(values, np.inf, side="left"))
+    positive = values[zeros : len(values) - infinite]
+    keys, counts = [_PLOT_ZERO], [zeros]
+    if positive.size:
+        low, high = np.searchsorted(PLOT_EDGES, positive[[0, -1]], side="left")
+        at_or_below = np.searchsorted(positive, PLOT_EDGES[low : high + 1], side="right")
+        keys += range(low, high + 1)
+        counts += np.diff(at_or_below, prepend=0).tolist()
+    keys.append(_PLOT_INF)
+    counts.append(infinite)
+    tally = np.array([keys, counts], dtype=np.int64)
+    return tally[:, tally[1] > 0]
+
+
+def _plot_upper(key: int) -> float:
+    if key == _PLOT_ZERO:
         return 0.0
-    if index > len(HIST_EDGES):
+    if key == _PLOT_INF:
         return float("inf")
-    return float(HIST_EDGES[index - 1])
+    return float(PLOT_EDGES[key])
 
 
 @dataclass
@@ -69,12 +144,18 @@ class DiffStats:
     count: int = 0
     nonfinite_ref: int = 0
     nonfinite_other: int = 0
+    nonfinite_rows_ref: int = 0
+    """Samples with at least one NaN or Inf element in the reference."""
+    nonfinite_rows_other: int = 0
     sum_abs: float = 0.0
     max_abs: float = 0.0
     max_rel: float = 0.0
-    hist: np.ndarray = field(default_factory=lambda: np.zeros(HIST_BINS, np.int64))
-    rel_hist: np.ndarray = field(default_factory=lambda: np.zeros(HIST_BINS, np.int64))
+    hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
+    """|a - b| tallied by `bin_keys`, for quantiles."""
+    rel_hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
     """|a - b| / |a| on the same bins; a difference against an exact 0 is infinite."""
+    plot_hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
+    """|a - b| tallied on PLOT_EDGES, for the report's histogram."""
     worst: Worst | None = None
 
     def __post_init__(self) -> None:
@@ -92,6 +173,8 @@ class DiffStats:
         finite_ref, finite_other = np.isfinite(ref), np.isfinite(other)
         self.nonfinite_ref += int((~finite_ref).sum())
         self.nonfinite_other += int((~finite_other).sum())
+        self.nonfinite_rows_ref += int((~finite_ref.reshape(len(ref), -1).all(axis=1)).sum())
+        self.nonfinite_rows_other += int((~finite_other.reshape(len(ref), -1).all(axis=1)).sum())
         both = finite_ref & finite_other
         with np.errstate(invalid="ignore", over="ignore"):  # non-finite elements are masked
             abs_diff = np.where(both, np.abs(ref - other), 0.0)
@@ -100,14 +183,19 @@ class DiffStats:
         self.count += int(both.sum())
         if both.any():
             finite_diff = abs_diff[both]
-            self.sum_abs += float(finite_diff.sum())
+            self.sum_abs += float(finite_diff.sum())  # before sorting: the same rounding
             self.max_abs = max(self.max_abs, float(finite_diff.max()))
             denom = np.abs(ref[both])
-            rel = np.divide(finite_diff, denom, out=np.zeros_like(finite_diff), where=denom > 0)
+            with np.errstate(over="ignore"):  # a huge ratio is an infinite one
+                rel = np.divide(finite_diff, denom, out=np.zeros_like(finite_diff), where=denom > 0)
             rel[(denom == 0) & (finite_diff > 0)] = np.inf
             self.max_rel = max(self.max_rel, float(rel.max()))
-            self.hist += _histogram(finite_diff)
-            self.rel_hist += _histogram(rel)
+            # Sorted, keys come out sorted and tallying them is one pass.
+            finite_diff.sort()
+            rel.sort()
+            self.hist = _add(self.hist, _tally(bin_keys(finite_diff)))
+            self.rel_hist = _add(self.rel_hist, _tally(bin_keys(rel)))
+            self.plot_hist = _add(self.plot_hist, _plot_tally(finite_diff))
         per_sample = sample_diff.max(axis=1) if sample_diff.size else np.zeros(len(ref))
         self.worst.update(per_sample, np.arange(first_index, first_index + len(ref)))
 
@@ -117,11 +205,14 @@ class DiffStats:
             count=self.count + other.count,
             nonfinite_ref=self.nonfinite_ref + other.nonfinite_ref,
             nonfinite_other=self.nonfinite_other + other.nonfinite_other,
+            nonfinite_rows_ref=self.nonfinite_rows_ref + other.nonfinite_rows_ref,
+            nonfinite_rows_other=self.nonfinite_rows_other + other.nonfinite_rows_other,
             sum_abs=self.sum_abs + other.sum_abs,
             max_abs=max(self.max_abs, other.max_abs),
             max_rel=max(self.max_rel, other.max_rel),
-            hist=self.hist + other.hist,
-            rel_hist=self.rel_hist + other.rel_hist,
+            hist=_add(self.hist, other.hist),
+            rel_hist=_add(self.rel_hist, other.rel_hist),
+            plot_hist=_add(self.plot_hist, other.plot_hist),
             worst=self.worst.merge(other.worst),
         )
 
@@ -134,11 +225,11 @@ class DiffStats:
         return self.sum_abs / self.count if self.count else 0.0
 
     def histogram(self) -> list[list[float]]:
-        """Non-empty bins as [upper edge, count], for plots."""
-        return [[_bin_upper_edge(i), int(c)] for i, c in enumerate(self.hist) if c]
+        """Non-empty bins on PLOT_EDGES as [upper edge, count], for plots."""
+        return [[_plot_upper(int(key)), int(count)] for key, count in self.plot_hist.T]
 
     def quantile(self, q: float) -> float:
-        """Upper bound of the q-quantile of |diff| (relative error <= QUANTILE_REL_ERROR)."""
+        """Upper bound of the q-quantile of |diff| (relative error < QUANTILE_REL_ERROR)."""
         return self._quantile(self.hist, q)
 
     def rel_quantile(self, q: float) -> float:
@@ -148,5 +239,6 @@ class DiffStats:
     def _quantile(self, hist: np.ndarray, q: float) -> float:
         if self.count == 0:
             return 0.0
-        rank = int(np.ceil(q * self.count))
-        return _bin_upper_edge(int(np.searchsorted(np.cumsum(hist), max(rank, 1))))
+        rank = max(int(np.ceil(q * self.count)), 1)
+        index = int(np.searchsorted(np.cumsum(hist[1]), rank))
+        return float(bin_upper(hist[0, index : index + 1])[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import drift_result
 from parityspec.errors import InputError
 from parityspec.spec.profiles import NonNegative, Tolerances
@@ -43,7 +43,9 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         tolerance=tolerances.layer_tol,
         batch_size=inputs.spec.data.batch_size,
     )
-    result = drift_result(table, "step", tolerances.layer_tol)
+    result = drift_result(
+        table, "step", tolerances.layer_tol, outputs_failure=outputs_nonfinite(inputs)
+    )
     result.details["float32_probe"] = table.float32_probe
     result.details["sample_rows"] = len(frame)
     return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, outputs_nonfinite
 from parityspec.checks.drift_table import drift_result
 from parityspec.errors import InputError
 from parityspec.spec.profiles import NonNegative, Tolerances
@@ -47,4 +47,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
                 spec.min_sqnr_db,
             )
         )
-    return drift_result(table, "tensor", tolerances.layer_tol, gates)
+    return drift_result(
+        table, "tensor", tolerances.layer_tol, gates, outputs_failure=outputs_nonfinite(inputs)
+    )

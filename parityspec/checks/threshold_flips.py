@@ -6,8 +6,16 @@ from typing import Literal
 
 import numpy as np
 
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.checks.base import (
+    CheckInputs,
+    CheckResult,
+    CheckSpecBase,
+    Gate,
+    judge,
+    nonfinite_failure,
+)
 from parityspec.checks.batching import aligned_batches
+from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import Fraction, NonNegative, Tolerances
 
 TYPE = "threshold_flips"
@@ -27,13 +35,22 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     threshold = inputs.spec.model.threshold
     ref_all = inputs.reference.outputs["probabilities"]
     other_all = inputs.candidate.outputs["probabilities"]
+    try:
+        # The positive class is the model's last; the candidate's columns follow the reference's.
+        classes = model_classes(inputs, ref_all.shape[1])
+    except ClassMismatch as error:
+        return CheckResult("failed", str(error))
+    other_all = classes.candidate(other_all)
     samples, flips, near, flips_near, flip_rows = len(ref_all), 0, 0, 0, []
+    nonfinite_ref = nonfinite_other = 0
     k = inputs.spec.report.worst_samples
     for start, a, b in aligned_batches(ref_all, other_all, inputs.spec.data.batch_size):
         ref, other = a[:, -1], b[:, -1]
-        # NaN compares False on both sides of the threshold: a non-finite sample always flips.
-        finite = np.isfinite(ref) & np.isfinite(other)
-        flipped = ((ref >= threshold) != (other >= threshold)) | ~finite
+        # A row with NaN or Inf in any column has no decision: it always flips.
+        finite_ref, finite_other = np.isfinite(a).all(axis=1), np.isfinite(b).all(axis=1)
+        nonfinite_ref += int((~finite_ref).sum())
+        nonfinite_other += int((~finite_other).sum())
+        flipped = ((ref >= threshold) != (other >= threshold)) | ~(finite_ref & finite_other)
         close = np.abs(ref - threshold) <= tolerances.flip_margin
         flips += int(flipped.sum())
         near += int(close.sum())
@@ -42,7 +59,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         flip_rows = flip_rows[:k]
     rate = flips / samples if samples else 0.0
     gates = [Gate("flip_rate", rate, "<=", "max_flip_rate", tolerances.max_flip_rate)]
-    status, reason = judge(gates)
+    nonfinite = nonfinite_failure(inputs, nonfinite_ref, nonfinite_other)
+    status, reason = judge(gates, extra_failures=[nonfinite])
     reason += f" ({flips} of {samples} decisions flip at threshold {threshold:g})"
     features = inputs.data.describe_rows([row for row, _, _ in flip_rows])
     return CheckResult(
@@ -61,6 +79,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             "flip_margin": tolerances.flip_margin,
         },
         details={
+            "positive_class": classes.names(ref_all.shape[1])[-1],
+            "classes_from": classes.source,
             "flipped_rows": [
                 {
                     "row": row,
@@ -69,7 +89,7 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
                     "features": features[row],
                 }
                 for row, reference, candidate in flip_rows
-            ]
+            ],
         },
         gates=gates,
     )

@@ -18,7 +18,8 @@ class Dataset:
     features: Features
     target: np.ndarray | None = None
     classes: np.ndarray | None = None
-    """Sorted distinct target values of a classification task; label i means classes[i]."""
+    """Sorted distinct target values of a classification task: the classes these rows hold,
+    not necessarily the model's (checks take those from the model, see checks/classes.py)."""
 
     def __len__(self) -> int:
         if isinstance(self.features, pd.DataFrame):
@@ -63,17 +64,6 @@ class Dataset:
             row = self.features.iloc[index]
             return {str(k): _plain(v) for k, v in row.items()}
         return {name: f"<{a.dtype} {list(a.shape[1:])}>" for name, a in self.features.items()}
-
-    def class_names(self, n_classes: int) -> list[str]:
-        if self.classes is not None and len(self.classes) == n_classes:
-            return [str(c) for c in self.classes]
-        return [str(i) for i in range(n_classes)]
-
-    def target_codes(self) -> np.ndarray | None:
-        """The target as label indices into `classes`."""
-        if self.target is None or self.classes is None:
-            return None
-        return np.searchsorted(self.classes, self.target)
 
     def fingerprint(self) -> str:
         """A content hash of features and target, for lineage and cache keys."""

@@ -239,9 +239,11 @@ def test_nonfinite_probabilities_fail_whatever_the_tolerances(run, case, how):
         bad_rows = ~(np.isfinite(ref) & np.isfinite(cand)).all(axis=1)
         assert result.figures["samples_over_abs_tol"] == int(bad_rows.sum())
     if sides == "ref":
-        assert "in ref" in result.reason and "in cand" not in result.reason
+        assert "in 1 row of ref" in result.reason and "of cand" not in result.reason
     if sides == "cand":
-        assert "in cand" in result.reason and "in ref" not in result.reason
+        assert "in 1 row of cand" in result.reason and "of ref" not in result.reason
+    if sides == "both":
+        assert "in 1 row of ref and 1 row of cand" in result.reason
 
 
 @SETTINGS
