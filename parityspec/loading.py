@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
+import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,54 @@ an empty array read with `allow_pickle=False`, never by calling a named type. Ev
 SimpleImputer holds one (`_fit_dtype`), so without this no imputing pipeline loads. Trees
 (`sklearn.tree._tree.Tree`) stay untrusted, as skops has them: they are rebuilt by calling the
 type on arguments and a state read from the file."""
+
+
+# What `stat` says a path is, for the message refusing it.
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFile(Exception):
+    """A path that is missing or is not a regular file; the message says which, in words."""
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be read as a regular file, or None. Asks `stat` only: a FIFO or a
+    device is never opened (opening a FIFO blocks until a writer comes)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "no such file"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "is a symlink loop, not a regular file"
+        return f"cannot read: {error.strerror or first_line(error)}"
+    except ValueError:  # an embedded NUL byte
+        return "not a valid path"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+    return f"is {kind}, not a regular file"
+
+
+def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file: counted as they are read, never taken
+    from the size the file reports (a /proc file says 0, a device says nothing)."""
+    problem = file_problem(path)
+    if problem:
+        raise NotRegularFile(problem)
+    # O_NONBLOCK: should the path have become a FIFO since the stat, opening it cannot hang;
+    # fstat then judges what was opened.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile("is not a regular file")
+        return stream.read(limit + 1)
 
 
 def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
@@ -52,8 +103,10 @@ def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
 
 
 def load_sklearn_model(path: Path, trusted: bool) -> Any:
-    if not path.is_file():
-        raise InputError("model file does not exist", file=str(path))
+    problem = file_problem(path)
+    if problem:
+        message = "model file does not exist" if problem == "no such file" else problem
+        raise InputError(message, file=str(path))
     if path.suffix == ".skops":
         model = _load_skops(path, trusted)
     elif path.suffix in PICKLE_SUFFIXES:
@@ -79,14 +132,33 @@ def load_sklearn_model(path: Path, trusted: bool) -> Any:
     return model
 
 
-def _load_skops(path: Path, trusted: bool) -> Any:
+def needs_trust(path: Path) -> bool:
+    """Whether loading the model file takes `trusted: true`, by the rules loading it applies:
+    a pickle always, a skops file when it holds types outside skops's own trusted list and
+    `SAFE_SKOPS_TYPES`."""
+    if path.suffix in PICKLE_SUFFIXES:
+        return True
+    return bool(_untrusted(_skops_types(path)))
+
+
+def _skops_types(path: Path) -> list[str]:
     import skops.io as sio
 
     try:
-        found = sio.get_untrusted_types(file=path)
+        return sio.get_untrusted_types(file=path)
     except Exception as error:
         raise InputError(f"not a valid skops file: {first_line(error)}", file=str(path)) from error
-    untrusted = [t for t in found if t not in SAFE_SKOPS_TYPES]
+
+
+def _untrusted(found: list[str]) -> list[str]:
+    return [t for t in found if t not in SAFE_SKOPS_TYPES]
+
+
+def _load_skops(path: Path, trusted: bool) -> Any:
+    import skops.io as sio
+
+    found = _skops_types(path)
+    untrusted = _untrusted(found)
     if untrusted and not trusted:
         raise UntrustedModelError(
             f"skops file holds types that are not known to be safe: {', '.join(untrusted)}",

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from parityspec.errors import InputError
-from parityspec.loading import PICKLE_SUFFIXES
+from parityspec.loading import PICKLE_SUFFIXES, file_problem
 from parityspec.spec.base import CALLABLE_PATTERN, is_name
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def scaffold(options: InitOptions) -> Scaffold:
 
 
 def _sklearn(options: InitOptions) -> Scaffold:
-    from parityspec.loading import load_sklearn_model
+    from parityspec.loading import load_sklearn_model, needs_trust
 
     path = _existing(options.model, "model file")
     estimator = load_sklearn_model(path, trusted=options.trust_models)
@@ -103,8 +103,10 @@ def _sklearn(options: InitOptions) -> Scaffold:
     data.update(_features(estimator, dataset))
     _try_predict(estimator, dataset, data.get("features"))
     backends = {"sklearn": {"kind": "sklearn", "path": _relative(path, options.spec_dir)}}
-    if _needs_trust(path):
-        backends["sklearn"]["trusted"] = True  # the user vouched for it with --trust-models
+    if options.trust_models and needs_trust(path):
+        # Only what the loader would refuse, and only when the user vouched for it: a
+        # `trusted: true` in the spec would let a model file swapped later load unchecked.
+        backends["sklearn"]["trusted"] = True
     backends["onnx"] = {"kind": "onnx", "from": "sklearn"}
     notes = []
     if _quantizable(estimator):
@@ -300,14 +302,6 @@ def _try_predict(estimator, dataset, features: list[str] | None) -> None:
         ) from None
 
 
-def _needs_trust(path: Path) -> bool:
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        return True
-    import skops.io as sio
-
-    return bool(sio.get_untrusted_types(file=path))
-
-
 def _final(estimator):
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
@@ -358,10 +352,12 @@ def _top_level_functions(path: Path) -> set[str]:
 
 
 def _existing(text: str, what: str) -> Path:
-    path = Path(text).resolve()
-    if not path.is_file():
+    problem = file_problem(text)
+    if problem == "no such file":
         raise InputError(f"{what} does not exist", file=text)
-    return path
+    if problem:
+        raise InputError(problem, file=text, hint=f"give the path of a {what}")
+    return Path(text).resolve()
 
 
 def _relative(path: Path, spec_dir: Path) -> str:

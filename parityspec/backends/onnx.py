@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -12,7 +13,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
-from parityspec.errors import InputError, first_line
+from parityspec.errors import InputError, StepError, first_line
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name, StrictModel
 
@@ -94,7 +95,7 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
         }
     features_file = files.get(FEATURES_FILE[:-5])
     features = json.loads(features_file.read_text()) if features_file else None
-    runner = OnnxRunner.open(path, ctx, features, spec.threads)
+    runner = OnnxRunner.open(path, ctx, features, spec.threads, made_here=spec.from_ is not None)
     facts = {"model_sha256": file_sha256(path)}
     if ctx.spec.model.task in ("binary", "multiclass") and (classes := class_labels(path)):
         facts["classes"] = classes
@@ -148,8 +149,15 @@ class OnnxRunner:
     output_names: list[str] | None
 
     @classmethod
-    def open(cls, path: Path, ctx: RunContext, features: dict | None, threads: int) -> OnnxRunner:
-        session = open_session(path, threads)
+    def open(
+        cls,
+        path: Path,
+        ctx: RunContext,
+        features: dict | None,
+        threads: int,
+        made_here: bool = False,
+    ) -> OnnxRunner:
+        session = open_session(path, threads, made_here)
         bindings = (
             _bindings_from_features(features) if features else _bindings_from_session(session, ctx)
         )
@@ -166,7 +174,9 @@ class OnnxRunner:
         return interpret_outputs(self.task, names, outputs, self.output_names)
 
 
-def open_session(path: Path, threads: int = 0):
+def open_session(path: Path, threads: int = 0, made_here: bool = False):
+    """`made_here`: parityspec wrote the model (an export, a quantization), so a model ONNX
+    Runtime cannot load is a fault of that conversion (exit 3), not of the user's input."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -175,9 +185,33 @@ def open_session(path: Path, threads: int = 0):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:
+        if made_here:
+            raise StepError(
+                f"onnxruntime {ort.__version__} cannot load the model parityspec made: "
+                f"{_unloadable(error)}"
+            ) from error
         raise InputError(
             f"not a loadable ONNX model: {first_line(error)}", file=str(path)
         ) from error
+
+
+# How onnxruntime names an operator it does not have.
+_UNKNOWN_OP = (
+    re.compile(r"(?P<domain>[\w.]+):(?P<op>\w+)\(-?\d+\) is not a registered function/op"),
+    re.compile(
+        r'In Node, \("[^"]*", (?P<op>\w+), "(?P<domain>[^"]*)".*(No Op registered|No opset import)'
+    ),
+)
+
+
+def _unloadable(error: Exception) -> str:
+    text = first_line(error)
+    for pattern in _UNKNOWN_OP:
+        found = pattern.search(text)
+        if found:
+            domain = found["domain"] or "ai.onnx"
+            return f"it has no operator {found['op']} of domain {domain} ({text})"
+    return text
 
 
 def interpret_outputs(task: str, names: list[str], outputs: list, declared: list[str] | None):

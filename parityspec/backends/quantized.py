@@ -115,7 +115,7 @@ def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
 def _session(path: Path, threads: int):
     from parityspec.backends.onnx import open_session
 
-    return open_session(path, threads)
+    return open_session(path, threads, made_here=True)
 
 
 def _quantize(spec: Spec, fp32, out: Path, runner: OnnxRunner, data: Dataset | None) -> None:

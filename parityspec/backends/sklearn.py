@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 KIND = "sklearn"
 DEFAULT_OPSET = 17
+MIN_TRAIN_ROWS = 2
 
 
 class Spec(StrictModel):
@@ -111,10 +112,28 @@ def _train(ctx: RunContext, spec: Spec, data: Dataset):
         )
     if data.target is None:
         raise InputError("training needs a target column", hint="set data.target")
+    _require_trainable(data, ctx.spec.model.task, ctx.spec.data.path or ctx.spec.data.sklearn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter belongs to the builder's author
         estimator.fit(data.features, data.target)
     return estimator
+
+
+def _require_trainable(data: Dataset, task: str, shown: str | None) -> None:
+    """scikit-learn refuses these from deep inside `fit`, in terms of its arrays."""
+    if len(data) < MIN_TRAIN_ROWS:
+        raise InputError(
+            f"{len(data)} training row(s): too few to train a model",
+            file=shown,
+            hint="use more rows; with a split, a smaller data.split.test_size trains on more",
+        )
+    classes = np.unique(data.target) if task in ("binary", "multiclass") else None
+    if classes is not None and len(classes) < 2:
+        raise InputError(
+            f"every training row is of class {classes[0]}: a classifier needs two classes",
+            file=shown,
+            hint="use rows of every class; is data.target the right column?",
+        )
 
 
 def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, data: Dataset):

@@ -29,8 +29,9 @@ class ChunkedDataset:
     def __init__(
         self, path: Path, kind: str, shown: str, rows: int | None, to_dataset, work_dir: Path
     ):
-        """`to_dataset(frame, first_row)`: a raw chunk to a validated in-memory Dataset;
-        `rows`: read at most this many."""
+        """`to_dataset(frame, first_row, text_columns)`: a raw chunk to a validated in-memory
+        Dataset, given the columns the first rows hold as text; `rows`: read at most this
+        many."""
         self.path, self.kind, self.shown, self.rows = path, kind, shown, rows
         self._to_dataset = to_dataset
         self._length, classes, self._sample = 0, set(), None
@@ -106,7 +107,8 @@ class ChunkedDataset:
     def _parts(self, size: int) -> Iterator[tuple[int, Dataset]]:
         start = 0
         for frame in self._frames(size):
-            yield start, self._to_dataset(frame, start)
+            text = frozenset(self._text_columns() or ())  # known once the first part is read
+            yield start, self._to_dataset(frame, start, text)
             start += len(frame)
 
     def _frames(self, size: int) -> Iterator[pd.DataFrame]:
@@ -137,9 +139,10 @@ class ChunkedDataset:
                 if left <= 0:
                     return
 
-    def _text_columns(self) -> dict[str, str] | None:
-        # Text columns stay text in every chunk, even one where a column is all empty.
+    def _text_columns(self) -> dict[str, Any] | None:
+        # Text columns stay text in every chunk, even one where a column is all empty. Kind
+        # "O" covers object and pandas' own string dtype alike.
         if self._sample is None:
             return None
         frame = self._sample.features
-        return {str(c): "object" for c in frame.columns if frame[c].dtype == object} or None
+        return {str(c): frame[c].dtype for c in frame.columns if frame[c].dtype.kind == "O"} or None

@@ -18,6 +18,7 @@ import pandas as pd
 
 from parityspec.data import Dataset
 from parityspec.errors import InputError, first_line
+from parityspec.loading import NotRegularFile, file_problem, read_regular_file
 from parityspec.spec.models import DataSpec, ModelSpec, Split
 
 TORCH_ONLY_DTYPES = {"bfloat16"}
@@ -27,6 +28,9 @@ holds a parsing copy; string cells take more, so this is a floor, not a bound.""
 MEMORY_FALLBACK = 4 << 30
 """Bytes assumed available where the operating system cannot say."""
 SAMPLE_BYTES = 1 << 20
+NUMERIC_SHARE = 0.9
+"""A text column with at least this share of numbers is numeric, and its other cells faults."""
+STRAY_PROBE = 100
 ROWS_HINT = "set data.rows to read only the first rows, or use a smaller file"
 
 
@@ -69,9 +73,9 @@ def require_data_fits(data: DataSpec, model: ModelSpec, spec_dir: Path) -> None:
             hint="lower data.synthetic.rows or the shapes in model.inputs",
         )
     elif data.path is not None:
-        path = (spec_dir / data.path).resolve()
+        path = spec_dir / data.path
         kind = data.format or path.suffix.lstrip(".").lower()
-        if path.is_file() and kind in ("csv", "parquet", "npz"):
+        if file_problem(path) is None and kind in ("csv", "parquet", "npz"):
             needed = _estimated_bytes(path, data.path, kind, data.rows)
             require_memory(needed, "the data", data.path)
 
@@ -84,6 +88,14 @@ def split_dataset(dataset: Dataset, split: Split | None, task: str) -> tuple[Dat
 
     indices = np.arange(len(dataset))
     stratify = dataset.target if split.stratify and task in ("binary", "multiclass") else None
+    if stratify is not None:
+        values, counts = np.unique(stratify, return_counts=True)
+        if counts.min() < 2:
+            raise InputError(
+                f"cannot split the data with every class in both parts: class "
+                f"{values[counts.argmin()]} has {counts.min()} row",
+                hint="use more rows, or set data.split.stratify: false",
+            )
     try:
         train, test = train_test_split(
             indices, test_size=split.test_size, random_state=split.seed, stratify=stratify
@@ -105,21 +117,31 @@ def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path):
         kind,
         data.path,
         data.rows,
-        lambda frame, first_row: _frame_dataset(frame, data.path, data, model, first_row),
+        lambda frame, first_row, text: _frame_dataset(
+            frame, data.path, data, model, first_row, text
+        ),
         work_dir,
     )
 
 
 def _checked_file(data: DataSpec, spec_dir: Path) -> tuple[Path, str]:
-    path = (spec_dir / data.path).resolve()
     shown = data.path
-    if path.is_dir():
-        raise InputError("is a directory, not a data file", file=shown)
-    if not path.is_file():
+    problem = file_problem(spec_dir / data.path)
+    if problem == "no such file":
         raise InputError(
             "data file does not exist", file=shown, hint="paths are relative to the spec"
         )
-    if path.stat().st_size == 0:
+    if problem:
+        raise InputError(problem, file=shown, hint="data.path names a CSV, Parquet or NPZ file")
+    path = (spec_dir / data.path).resolve()
+    try:
+        # One byte read, not the size reported: a /proc file reports 0 and holds text.
+        empty = not read_regular_file(path, 0)
+    except NotRegularFile as error:
+        raise InputError(str(error), file=shown) from error
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", file=shown) from error
+    if empty:
         raise InputError("the data file is empty (0 bytes)", file=shown)
     kind = data.format or path.suffix.lstrip(".").lower()
     if kind not in ("csv", "parquet", "npz"):
@@ -128,7 +150,29 @@ def _checked_file(data: DataSpec, spec_dir: Path) -> tuple[Path, str]:
             file=shown,
             hint="use .csv, .parquet or .npz, or set format",
         )
+    if kind == "parquet":
+        _require_flat_parquet(path, data)
     return path, kind
+
+
+def _require_flat_parquet(path: Path, data: DataSpec) -> None:
+    """A struct or list column reaches a model as Python objects it cannot read."""
+    import pyarrow.parquet as pq
+    import pyarrow.types as pat
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # not a Parquet file: reading it says so, with pyarrow's reason
+        return
+    used = None if data.features is None else {*data.features, data.target}
+    for field in schema:
+        if pat.is_nested(field.type) and (used is None or field.name in used):
+            raise InputError(
+                f"column {field.name!r} is nested ({field.type}), not one value per row",
+                file=data.path,
+                hint="flatten it into columns of numbers or text, or list the other columns "
+                "in data.features",
+            )
 
 
 def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
@@ -204,9 +248,15 @@ def _tail(path: Path, shown: str, size: int = 65536) -> bytes:
 
 
 def _frame_dataset(
-    frame: pd.DataFrame, shown: str, data: DataSpec, model: ModelSpec, first_row: int = 0
+    frame: pd.DataFrame,
+    shown: str,
+    data: DataSpec,
+    model: ModelSpec,
+    first_row: int = 0,
+    text_columns: frozenset[str] = frozenset(),
 ) -> Dataset:
-    """`first_row`: where `frame` starts in the file, so that errors name the file's rows."""
+    """`first_row`: where `frame` starts in the file, so that errors name the file's rows;
+    `text_columns`: columns known to hold text (in earlier rows), whatever this frame holds."""
     target = None
     if data.target is not None:
         if data.target not in frame.columns:
@@ -225,7 +275,14 @@ def _frame_dataset(
             file=shown,
             hint=f"columns are: {', '.join(map(str, frame.columns))}",
         )
+    if not features:
+        raise InputError(
+            f"the data has no feature columns, only {', '.join(map(repr, frame.columns))}",
+            file=shown,
+            hint="the file must hold the model's input columns beside the target",
+        )
     features_frame = frame[features].reset_index(drop=True)
+    _require_numbers(features_frame, shown, first_row, text_columns)
     _require_no_infinity(features_frame, shown, first_row)
     return _with_classes(features_frame, target, model.task, shown)
 
@@ -243,6 +300,43 @@ def _require_complete_target(target: np.ndarray, name: str, shown: str, first_ro
             file=shown,
             hint="drop those rows",
         )
+
+
+def _require_numbers(
+    frame: pd.DataFrame, shown: str, first_row: int, text_columns: frozenset[str]
+) -> None:
+    """pandas reads a column as text when one cell is not a number, and the model then fails
+    deep inside its library. A text column whose cells are numbers but for a few is refused
+    here, naming the first stray cell; a column of text, such as categories, is left alone."""
+    for column in frame.columns:
+        if str(column) in text_columns or frame[column].dtype.kind in "biufcmM":
+            continue
+        strays = _stray_text(frame[column])
+        if strays is None or not strays.any():
+            continue
+        position = int(np.flatnonzero(strays)[0])
+        more = int(strays.sum()) - 1
+        raise InputError(
+            f"column {column!r} data row {first_row + position + 1}: "
+            f"{frame[column].iloc[position]!r} is not a number"
+            + (f" (nor are {more} more of its cells)" if more else ""),
+            file=shown,
+            hint="the column's other cells are numbers: fix the cell, or leave it empty for a "
+            "missing value",
+        )
+
+
+def _stray_text(values: pd.Series) -> np.ndarray | None:
+    """Which cells are not numbers, in a column of numbers but for at most one cell in ten;
+    None for a column of text. A first look at a few cells keeps text columns cheap."""
+    present = values.notna().to_numpy()
+    if not present.any():
+        return None
+    head = values[present][:STRAY_PROBE]
+    if pd.to_numeric(head, errors="coerce").notna().mean() < NUMERIC_SHARE:
+        return None
+    strays = present & pd.isna(pd.to_numeric(values, errors="coerce")).to_numpy()
+    return strays if strays.sum() <= (1 - NUMERIC_SHARE) * present.sum() else None
 
 
 def _require_no_infinity(frame: pd.DataFrame, shown: str, first_row: int) -> None:

@@ -30,8 +30,8 @@ class LoadedSpec:
 
 def load_spec(path: str | os.PathLike, *, check_files: bool = True) -> LoadedSpec:
     shown = str(path)
-    resolved = Path(path).resolve()
     data, source = read_document(Path(path), shown)
+    resolved = Path(path).resolve()  # after the read: a symlink loop is refused there
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:

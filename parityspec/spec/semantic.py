@@ -7,6 +7,7 @@ from pathlib import Path
 from parityspec.backends import BACKENDS
 from parityspec.checks import CHECKS
 from parityspec.errors import Problem
+from parityspec.loading import file_problem
 from parityspec.spec.locate import did_you_mean
 from parityspec.spec.models import Spec
 from parityspec.spec.profiles import BUILTIN_PROFILES
@@ -175,12 +176,13 @@ def _check_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
     for name, backend in spec.backends.items():
         for key, value in BACKENDS[backend.kind].referenced_files(backend):
             referenced.append((("backends", name, key), value))
-    if spec.report.templates:
-        referenced.append((("report", "templates"), spec.report.templates))
+    relative = f"paths are relative to the spec's folder ({spec_dir.name}/)"
     for path, value in referenced:
-        if not (spec_dir / value).exists():
-            found.add(
-                path,
-                f"file not found: {value}",
-                f"paths are relative to the spec's folder ({spec_dir.name}/)",
-            )
+        problem = file_problem(spec_dir / value)
+        if problem == "no such file":
+            found.add(path, f"file not found: {value}", relative)
+        elif problem:
+            found.add(path, f"{value} {problem}", f"name a file; {relative}")
+    templates = spec.report.templates
+    if templates and not (spec_dir / templates).exists():  # a folder, not a file
+        found.add(("report", "templates"), f"file not found: {templates}", relative)

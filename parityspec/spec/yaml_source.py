@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from parityspec.errors import Problem, SpecError
+from parityspec.loading import NotRegularFile, read_regular_file
 
 MAX_NODES = 20_000
 MAX_DEPTH = 50
@@ -26,6 +27,7 @@ CORE_TAGS = {
 }
 MAP_TAG, SEQ_TAG, MERGE_TAG = YAML_TAG + "map", YAML_TAG + "seq", YAML_TAG + "merge"
 TIMESTAMP_TAG = YAML_TAG + "timestamp"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Path_ = tuple[str | int, ...]
 
@@ -81,25 +83,23 @@ _EXAMPLE_HINT = "a spec is a mapping that starts with `parityspec: 1`"
 
 
 def _read_text(path: Path, shown: str) -> str:
-    if path.is_dir():
-        raise SpecError([Problem(shown, message="is a directory, not a spec file")])
-    if not path.exists():
-        raise SpecError([Problem(shown, message="no such file")])
-    size = path.stat().st_size
-    if size > MAX_BYTES:
+    try:
+        raw = read_regular_file(path, MAX_BYTES)
+    except NotRegularFile as error:
+        hint = None if str(error) == "no such file" else "give the path of a spec file"
+        raise SpecError([Problem(shown, message=str(error), hint=hint)]) from None
+    except OSError as error:
+        raise SpecError([Problem(shown, message=f"cannot read: {error.strerror}")]) from error
+    if len(raw) > MAX_BYTES:
         raise SpecError(
             [
                 Problem(
                     shown,
-                    message=f"spec file too large ({size} bytes)",
+                    message=f"spec file too large (more than {MAX_BYTES} bytes)",
                     hint=f"a spec is at most {MAX_BYTES} bytes",
                 )
             ]
         )
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise SpecError([Problem(shown, message=f"cannot read: {error.strerror}")]) from error
     if b"\x00" in raw:
         raise SpecError([Problem(shown, message="binary file, not YAML text")])
     try:
@@ -267,13 +267,34 @@ class _Builder:
         if node.tag == TIMESTAMP_TAG:
             return node.value  # a date stays text, as in YAML 1.2 and the JSON Schema
         try:
-            return self._scalars.construct_object(node, deep=True)
+            value = self._scalars.construct_object(node, deep=True)
         except Exception:  # PyYAML's int(), float(), bool lookups raise what they raise
             self._problem(
                 node,
                 path,
                 f"{node.value!r} is not a valid {_shown_tag(node.tag)}",
                 "remove the tag, or fix the value",
+            )
+            return None
+        return self._text(node, path, value) if isinstance(value, str) else value
+
+    def _text(self, node, path: Path_, value: str) -> str | None:
+        """Escaped surrogate pairs (`"\\uD83D\\uDE00"`, JSON's way) become the character they
+        encode; a lone surrogate is no character, and no report could be written with it."""
+        if not _SURROGATE.search(value):
+            return value
+        units = value.encode("utf-16-le", "surrogatepass")
+        try:
+            return units.decode("utf-16-le")
+        except UnicodeDecodeError as error:
+            unit = int.from_bytes(units[error.start : error.start + 2], "little")
+            key = path[-1:] == ("<key>",)
+            self._problem(
+                node,
+                path[:-1] if key else path,
+                f"lone surrogate U+{unit:04X} in a {'key' if key else 'string'}: "
+                "it encodes no character",
+                "write the character itself, or one escape per character (\\U0001F600)",
             )
             return None
 

@@ -127,11 +127,12 @@ def test_missing_data_file_is_a_spec_problem_and_writes_nothing(invoke, tmp_path
     no_report(out)
 
 
-def test_data_path_that_is_a_directory(invoke, tmp_path, assets):
+def test_data_path_that_is_a_directory_is_a_spec_problem(invoke, tmp_path, assets):
+    """Other special files (FIFOs, devices, symlink loops): test_special_files.py."""
     (tmp_path / "folder.csv").mkdir()
     result, out = _run(invoke, tmp_path, _with_data(assets, tmp_path / "folder.csv"))
-    expect(result, 2, "folder.csv", "is a directory")
-    complete_report(out, 2)
+    expect(result, 2, "data.path", "folder.csv is a directory, not a regular file")
+    no_report(out)
 
 
 def test_listed_feature_missing_from_the_data(invoke, tmp_path, assets):

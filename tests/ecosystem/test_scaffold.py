@@ -12,7 +12,8 @@ import skops.io as sio
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.linear_model import Ridge
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -44,6 +45,7 @@ def test_sklearn_scaffold_validates_and_runs(invoke, breast_cancer, tmp_path):
     result = invoke(*args, "--trust-models")
     assert result.exit_code == 0, result.output
     written = yaml.safe_load(spec.read_text())
+    assert written["backends"]["sklearn"]["trusted"] is True  # vouched for: AdamOptimizer
     assert written["model"] == {"task": "binary", "threshold": 0.5}
     assert written["data"]["features"][0] == "mean radius"  # row_id is not a model feature
     assert set(written["backends"]) == {"sklearn", "onnx", "int8"}
@@ -65,6 +67,25 @@ def test_joblib_needs_trust_and_then_says_so(invoke, breast_cancer):
     spec = yaml.safe_load(trusted.stdout)
     assert spec["backends"]["sklearn"]["trusted"] is True
     assert "onnx-metrics" not in {c["id"] for c in spec["checks"]}  # no --target, no metrics
+
+
+@pytest.mark.parametrize("trust", [False, True], ids=["plain", "trust-models"])
+def test_imputing_pipeline_is_never_marked_trusted(invoke, breast_cancer, tmp_path, trust):
+    """skops lists the imputer's `numpy.dtype` as untrusted; the loader knows it is safe, and
+    init judges by the same list: `trusted: true` would let a model file swapped later load
+    without the trust check."""
+    frame = load_breast_cancer(as_frame=True).frame
+    model = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500))
+    model.fit(frame.drop(columns="target"), frame["target"])
+    assert "numpy.dtype" in sio.get_untrusted_types(data=sio.dumps(model))
+    sio.dump(model, tmp_path / "imputing.skops")
+    spec = tmp_path / "imputing.yaml"
+    args = ("--data", breast_cancer / "cancer.csv", "--target", "target", "-o", spec)
+    result = invoke("init", tmp_path / "imputing.skops", *args, *(["--trust-models"] * trust))
+    assert result.exit_code == 0, result.output
+    assert "trusted" not in spec.read_text()
+    run = invoke("run", spec, "--out", tmp_path / "out")
+    assert run.exit_code == 0, run.output
 
 
 def test_tabular_model_without_data_exits_2_with_a_hint(invoke, breast_cancer):
