@@ -58,7 +58,7 @@ def predict(ctx: RunContext, step: Step, inputs: Inputs) -> Predictions:
                 f"backend {name!r} returned {len(values)} rows of {output!r} "
                 f"for {len(evaluation)} input rows"
             )
-    return Predictions(name, outputs, inert=model.inert)
+    return Predictions(name, outputs, inert=model.inert, classes=model.facts.get("classes"))
 
 
 def run_check(ctx: RunContext, step: Step, inputs: Inputs) -> CheckResult:

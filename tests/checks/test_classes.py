@@ -315,11 +315,6 @@ def iris_model(request, tmp_path_factory):
     return folder, model.classes_.tolist(), absent, expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the predict step (run/steps.py) and the step cache (run/cache.py) to carry "
-    "the model's `classes` fact into Predictions.classes; remove this mark with that change",
-)
 def test_run_scores_a_model_on_rows_lacking_one_of_its_classes(invoke, iris_model):
     folder, classes, absent, expected_accuracy = iris_model
     spec = {
