@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 
-from parityspec import __version__
-from parityspec.errors import ExitCode, ParitySpecError
+from parityspec import __version__, cli_supervisor
+from parityspec.errors import ExitCode, ParitySpecError, first_line
+from parityspec.report.messages import TERMINAL_CHARS, clip
+from parityspec.run.interrupts import Interrupted, stop_handled
 
 EPILOG_RUN = """\b
 Example:
@@ -33,21 +35,23 @@ def _guarded(command):
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return command(*args, **kwargs)
+        except Interrupted as interrupt:
+            stop_handled()
+            click.echo(f"error: {interrupt.describe()}", err=True)
+            sys.exit(interrupt.exit_code)
         except ParitySpecError as error:
             if debug:
                 traceback.print_exc()
             for line in error.lines():
-                click.echo(f"error: {line}", err=True)
+                click.echo(f"error: {clip(line, TERMINAL_CHARS)}", err=True)
             sys.exit(int(error.exit_code))
         except (click.ClickException, click.exceptions.Exit, SystemExit):
             raise
         except Exception as error:
             if debug:
                 traceback.print_exc()
-            click.echo(
-                f"error: {type(error).__name__}: {error} (rerun with --debug for a traceback)",
-                err=True,
-            )
+            message = clip(f"{type(error).__name__}: {first_line(error)}", TERMINAL_CHARS)
+            click.echo(f"error: {message} (rerun with --debug for a traceback)", err=True)
             sys.exit(int(ExitCode.STEP_ERROR))
 
     return wrapper
@@ -183,10 +187,27 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     type=click.Path(path_type=Path),
     help="Step cache [default: $PARITYSPEC_CACHE_DIR or ~/.cache/parityspec].",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Bound the steps' total time: on expiry the running step errors (exit 3), the rest "
+    "are skipped, and the reports are written for what finished.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @_guarded
 def run(
-    spec: Path, profile, checks, rows, batch_size, out, trust_models, no_cache, cache_dir, quiet
+    spec: Path,
+    profile,
+    checks,
+    rows,
+    batch_size,
+    out,
+    trust_models,
+    no_cache,
+    cache_dir,
+    timeout,
+    quiet,
 ) -> None:
     """Run the checks of a spec and write its reports.
 
@@ -198,10 +219,31 @@ def run(
     from parityspec.cli_output import append_step_summary, print_outcome, step_reporter
 
     options = RunOptions(
-        profile, tuple(checks), rows, batch_size, out, trust_models, not no_cache, cache_dir
+        profile,
+        tuple(checks),
+        rows,
+        batch_size,
+        out,
+        trust_models,
+        not no_cache,
+        cache_dir,
+        timeout,
     )
-    with step_reporter(spec, options.checks, quiet) as on_step:
-        outcome = run_spec(spec, options, on_step=on_step)
+
+    def on_start(step) -> None:
+        if timeout is not None and not started:
+            cli_supervisor.send("deadline", str(timeout))
+        started.append(step.id)
+        cli_supervisor.send("start", step.id)
+
+    started: list[str] = []
+    with step_reporter(spec, options.checks, quiet) as show:
+
+        def on_step(outcome) -> None:
+            cli_supervisor.send("done", outcome.step.id)
+            show(outcome)
+
+        outcome = run_spec(spec, options, on_step=on_step, on_start=on_start)
     print_outcome(outcome, quiet)
     append_step_summary(outcome)
     if click.get_current_context().find_root().params.get("debug"):
@@ -292,7 +334,17 @@ def init(model: str, output: Path | None, data, target, inputs, trust_models) ->
         raise InputError("will not overwrite an existing file", file=str(output))
     spec_dir = output.parent if output else Path.cwd()
     options = InitOptions(model, spec_dir, data, target, tuple(inputs), trust_models)
-    result = scaffold(options)
+    try:
+        result = scaffold(options)
+    except (Interrupted, Exception):
+        raise
+    except BaseException as error:  # SystemExit or KeyboardInterrupt from the user's factory
+        from parityspec.errors import StepError
+
+        raise StepError(
+            f"{model}: loading the model raised {type(error).__name__}"
+            f"({getattr(error, 'code', '')!r}); user code may not end the process"
+        ) from None
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if output is None:
@@ -432,4 +484,6 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
 
 
 def main() -> None:
+    """The command in this process; the console script reaches it through
+    `cli_supervisor.main`, in a watched child."""
     cli(prog_name="parityspec")

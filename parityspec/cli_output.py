@@ -95,6 +95,9 @@ def _step_row(mark: str, outcome, detail: str):
 def print_outcome(outcome, quiet: bool) -> None:
     report = outcome.report
     summary = report["summary"]
+    if not quiet:
+        for note in report["run"]["notes"]:  # what the run recovered from, once each
+            click.echo(f"note: {clip(note, TERMINAL_CHARS)}", err=True)
     click.echo(
         f"{report['spec']['name']}: {report['verdict']} ({summary['passed']} of "
         f"{summary['total']} checks passed) -> exit {int(outcome.exit_code)}"

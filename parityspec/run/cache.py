@@ -161,7 +161,9 @@ class StepCache:
                     name: StoredArray(entry / f"{name}.bin", spec["dtype"], tuple(spec["shape"]))
                     for name, spec in value["outputs"].items()
                 }
-                return Predictions(step.subject, outputs, inert=value["inert"])
+                return Predictions(
+                    step.subject, outputs, inert=value["inert"], classes=value.get("classes")
+                )
             files = {}
             for role, name in value["files"].items():
                 destination = ctx.artifact_dir(step.subject) / name
@@ -462,4 +464,8 @@ def _store_predictions(predictions: Predictions, staging: Path) -> tuple[dict, d
     for name, values in predictions.outputs.items():
         content[f"{name}.bin"] = _copy_hashed(values.path, staging / f"{name}.bin")
         outputs[name] = {"dtype": values.dtype.str, "shape": list(values.shape)}
-    return content, {"outputs": outputs, "inert": predictions.inert}
+    return content, {
+        "outputs": outputs,
+        "inert": predictions.inert,
+        "classes": predictions.classes,
+    }
