@@ -191,7 +191,7 @@ def open_session(path: Path, threads: int = 0, made_here: bool = False):
                 f"{_unloadable(error)}"
             ) from error
         raise InputError(
-            f"not a loadable ONNX model: {first_line(error)}", file=str(path)
+            f"not a loadable ONNX model: {_unloadable(error)}", file=str(path)
         ) from error
 
 
