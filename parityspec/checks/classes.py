@@ -3,8 +3,8 @@
 A model knows its classes (scikit-learn's `classes_`, an ONNX classifier's `classlabels_*`)
 whatever rows it is evaluated on; the distinct target values of those rows are only a guess
 at them, wrong as soon as the rows lack a class. The reference model's classes are used,
-else the candidate's; the data's only when neither model says and their count matches the
-columns. When the candidate orders the same classes differently, its columns are reordered
+else the candidate's, else the spec's `model.classes`; the data's only when none of them says
+and their count matches the columns. When the candidate orders the same classes differently, its columns are reordered
 to the reference's.
 """
 
@@ -93,7 +93,18 @@ def model_classes(inputs: CheckInputs, n_columns: int) -> ModelClasses:
     """The classes of `n_columns` probability columns; ClassMismatch when the backends
     disagree on them or a backend's classes do not match its columns."""
     reference, candidate = inputs.reference, inputs.candidate
+    declared = inputs.spec.model.classes
+    if declared is not None and len(declared) != n_columns:
+        raise ClassMismatch(
+            f"model.classes lists {len(declared)} classes for {n_columns} probability columns"
+        )
     for side in (reference, candidate):
+        if declared is not None and side.classes is not None:
+            if _order(declared, side.classes) is None:
+                raise ClassMismatch(
+                    f"model.classes ({_listed(declared)}) are not {side.backend}'s own "
+                    f"({_listed(side.classes)})"
+                )
         if side.classes is not None and len(side.classes) != n_columns:
             raise ClassMismatch(
                 f"{side.backend} returns {n_columns} probability columns for its "
@@ -111,6 +122,8 @@ def model_classes(inputs: CheckInputs, n_columns: int) -> ModelClasses:
     for side in (reference, candidate):
         if side.classes is not None:
             return ModelClasses(list(side.classes), side.backend)
+    if declared is not None:
+        return ModelClasses(list(declared), "model.classes")
     data = inputs.data.classes
     if data is not None and len(data) == n_columns:
         return ModelClasses(np.asarray(data).tolist(), "data")

@@ -85,6 +85,9 @@ class ModelSpec(StrictModel):
     """Tensor inputs (task `tensor`); tabular models take the data's feature columns."""
     outputs: list[Name] | None = None
     """Names of the tensor outputs, in the order the model returns them."""
+    classes: Annotated[list[int | str], Field(min_length=2)] | None = None
+    """A classifier's classes in the order of its probability columns, for models that do not
+    say them (a torch classifier); a model's own classes must agree with them."""
 
 
 class ReportSpec(StrictModel):
