@@ -3,9 +3,9 @@
 A model knows its classes (scikit-learn's `classes_`, an ONNX classifier's `classlabels_*`)
 whatever rows it is evaluated on; the distinct target values of those rows are only a guess
 at them, wrong as soon as the rows lack a class. The reference model's classes are used,
-else the candidate's, else the spec's `model.classes`; the data's only when none of them says
-and their count matches the columns. When the candidate orders the same classes differently, its columns are reordered
-to the reference's.
+else the candidate's, else the spec's `model.classes`; the data's only when none of them
+says and their count matches the columns. When the candidate orders the same classes
+differently, its columns are reordered to the reference's.
 """
 
 from __future__ import annotations
@@ -99,12 +99,12 @@ def model_classes(inputs: CheckInputs, n_columns: int) -> ModelClasses:
             f"model.classes lists {len(declared)} classes for {n_columns} probability columns"
         )
     for side in (reference, candidate):
-        if declared is not None and side.classes is not None:
-            if _order(declared, side.classes) is None:
-                raise ClassMismatch(
-                    f"model.classes ({_listed(declared)}) are not {side.backend}'s own "
-                    f"({_listed(side.classes)})"
-                )
+        known = side.classes
+        if declared is not None and known is not None and _order(declared, known) is None:
+            raise ClassMismatch(
+                f"model.classes ({_listed(declared)}) are not {side.backend}'s own "
+                f"({_listed(known)})"
+            )
         if side.classes is not None and len(side.classes) != n_columns:
             raise ClassMismatch(
                 f"{side.backend} returns {n_columns} probability columns for its "
