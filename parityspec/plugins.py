@@ -22,6 +22,7 @@ GROUPS = {
         ("Spec", "verb", "source", "referenced_files", "needs_data", "make", "predict"),
     ),
     "parityspec.checks": ("TYPE", ("Spec", "TASKS", "NEEDS_MODELS", "run")),
+    "parityspec.formats": ("FORMAT", ("FILE", "render")),
 }
 
 
