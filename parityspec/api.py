@@ -18,6 +18,7 @@ from parityspec.run.cache import StepCache, default_cache_dir
 from parityspec.run.context import RunContext
 from parityspec.run.executor import RunState, StepOutcome, execute, exit_code
 from parityspec.run.interrupts import stop_signals_raise
+from parityspec.run.steps import HANDLERS
 from parityspec.spec.load import LoadedSpec, load_spec
 from parityspec.spec.locate import did_you_mean
 from parityspec.spec.profiles import BUILTIN_PROFILES
@@ -54,45 +55,71 @@ def plan_for(loaded: LoadedSpec, checks: tuple[str, ...] = ()) -> Plan:
     return compile_plan(loaded.spec, list(checks) or None, loaded.directory)
 
 
-def run(
-    spec_path: str | Path,
-    options: RunOptions = RunOptions(),
-    on_step: Callable[[StepOutcome], None] | None = None,
-    on_start: Callable[[Step], None] | None = None,
-) -> RunOutcome:
-    """Run a spec. In the main thread, SIGINT and SIGTERM raise `Interrupted` (a
-    KeyboardInterrupt naming the running step) and write no report."""
-    with stop_signals_raise():
-        return _run(spec_path, options, on_step, on_start)
+@dataclass(frozen=True)
+class PreparedRun:
+    """A spec loaded, checked against memory and planned, once: what `run` executes."""
+
+    loaded: LoadedSpec
+    plan: Plan
+    options: RunOptions
+    out_dir: Path
+    templates: Path | None
+
+    @property
+    def step_ids(self) -> list[str]:
+        """The steps the executor will run and report, in order (not the final report)."""
+        return [s.id for s in self.plan.steps if s.action in HANDLERS]
 
 
-def _run(
-    spec_path: str | Path,
-    options: RunOptions,
-    on_step: Callable[[StepOutcome], None] | None,
-    on_start: Callable[[Step], None] | None,
-) -> RunOutcome:
+def prepare(spec_path: str | Path, options: RunOptions = RunOptions()) -> PreparedRun:
+    """Load, guard memory, plan, and check the report folder and templates; runs no step."""
     loaded = _with_options(load_spec(spec_path), options)
     if not streams(loaded.spec):
         # Before planning: the plan hashes the data file, which a file larger than memory
         # would make slow for nothing.
         require_data_fits(loaded.spec.data, loaded.spec.model, loaded.directory)
     plan = plan_for(loaded, options.checks)
-    cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     out_dir = (options.out or loaded.directory / loaded.spec.report.dir).resolve()
     _require_writable_folder(out_dir, "--out" if options.out else "report.dir")
     templates = (
         loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
     )
     compile_templates(loaded.spec.report.formats, templates)
+    return PreparedRun(loaded, plan, options, out_dir, templates)
+
+
+def run(
+    spec: str | Path | PreparedRun,
+    options: RunOptions = RunOptions(),
+    on_step: Callable[[StepOutcome], None] | None = None,
+    on_start: Callable[[Step], None] | None = None,
+) -> RunOutcome:
+    """Run a spec (a path, with `options`, or what `prepare` made of one). In the main
+    thread, SIGINT and SIGTERM raise `Interrupted` (a KeyboardInterrupt naming the running
+    step) and write no report."""
+    with stop_signals_raise():
+        prepared = spec if isinstance(spec, PreparedRun) else prepare(spec, options)
+        return _execute(prepared, on_step, on_start)
+
+
+def _execute(
+    prepared: PreparedRun,
+    on_step: Callable[[StepOutcome], None] | None,
+    on_start: Callable[[Step], None] | None,
+) -> RunOutcome:
+    loaded, options = prepared.loaded, prepared.options
+    cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
     with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
         ctx = RunContext(
-            loaded.spec, loaded.directory, out_dir, Path(work_dir), options.trust_models
+            loaded.spec, loaded.directory, prepared.out_dir, Path(work_dir), options.trust_models
         )
         started = now()
-        state = execute(plan, ctx, on_step, cache, on_start=on_start, timeout=options.timeout)
+        state = execute(
+            prepared.plan, ctx, on_step, cache, on_start=on_start, timeout=options.timeout
+        )
         report = build_report(loaded, state, ctx, started, now())
-    written = write_reports(report, ctx.out_dir, list(loaded.spec.report.formats), templates)
+    formats = list(loaded.spec.report.formats)
+    written = write_reports(report, ctx.out_dir, formats, prepared.templates)
     return RunOutcome(report, state, exit_code(state), ctx.out_dir, written)
 
 

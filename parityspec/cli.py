@@ -214,7 +214,7 @@ def run(
     On a terminal a live line shows the running step; elsewhere each step prints one line.
     With $GITHUB_STEP_SUMMARY set, the Markdown report is appended to it.
     """
-    from parityspec.api import RunOptions
+    from parityspec.api import RunOptions, prepare
     from parityspec.api import run as run_spec
     from parityspec.cli_output import append_step_summary, print_outcome, step_reporter
 
@@ -237,13 +237,14 @@ def run(
         cli_supervisor.send("start", step.id)
 
     started: list[str] = []
-    with step_reporter(spec, options.checks, quiet) as show:
+    prepared = prepare(spec, options)
+    with step_reporter(prepared.step_ids, quiet) as show:
 
         def on_step(outcome) -> None:
             cli_supervisor.send("done", outcome.step.id)
             show(outcome)
 
-        outcome = run_spec(spec, options, on_step=on_step, on_start=on_start)
+        outcome = run_spec(prepared, on_step=on_step, on_start=on_start)
     print_outcome(outcome, quiet)
     append_step_summary(outcome)
     if click.get_current_context().find_root().params.get("debug"):

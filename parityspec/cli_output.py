@@ -33,9 +33,7 @@ STYLES = {
 
 
 @contextlib.contextmanager
-def step_reporter(
-    spec: Path, checks: tuple[str, ...], quiet: bool, console=None
-) -> Iterator[Callable]:
+def step_reporter(step_ids: list[str], quiet: bool, console=None) -> Iterator[Callable]:
     """The `on_step` callback for `api.run`, live while the run lasts."""
     if quiet:
         yield _log_only
@@ -46,7 +44,7 @@ def step_reporter(
     if not console.is_terminal:
         yield step_printer()
         return
-    with live_steps(_planned_steps(spec, checks), console) as show:
+    with live_steps(step_ids, console) as show:
         yield show
 
 
@@ -154,15 +152,6 @@ def _running(step_ids: list[str], done: int) -> str:
     if done >= len(step_ids):
         return "writing reports"
     return f"[{done + 1}/{len(step_ids)}] {step_ids[done]}"
-
-
-def _planned_steps(spec: Path, checks: tuple[str, ...]) -> list[str]:
-    """The steps the executor will report, in order (the plan's, less the final report)."""
-    from parityspec.api import plan_for
-    from parityspec.run.steps import HANDLERS
-    from parityspec.spec.load import load_spec
-
-    return [s.id for s in plan_for(load_spec(spec), checks).steps if s.action in HANDLERS]
 
 
 def _log_only(outcome) -> None:

@@ -65,8 +65,11 @@ def run_child(command: Callable[[], Any]) -> None:
         _Channel.fd = int(fd)
         os.set_inheritable(_Channel.fd, False)
     sys.stdout = _BrokenPipeTolerant(sys.stdout)
+    from parityspec.run.interrupts import stop_signals_raise
+
     try:
-        command()
+        with stop_signals_raise():  # a stop before a step runs is exit 130/143 too
+            command()
     except SystemExit as finished:
         send("exit", str(_code_of(finished)))
         raise
