@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from parityspec.checks.base import (
     CheckInputs,
@@ -72,3 +72,17 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         },
         gates=gates,
     )
+
+
+def artifacts(entry: dict[str, Any]) -> dict[str, Any]:
+    """The seed pipeline's `parity_report.json`, made from this check's report entry; none
+    when the check has no figures (it errored, was skipped or could not compare)."""
+    if not entry["figures"]:
+        return {}
+    seed = {k: entry["figures"][k] for k in ("samples", "max_abs_diff", "mean_abs_diff")}
+    seed.update(
+        abs_tol=entry["tolerances"]["abs_tol"],
+        mean_tol=entry["tolerances"]["mean_tol"],
+        passed=entry["passed"],
+    )
+    return {"parity_report.json": seed}
