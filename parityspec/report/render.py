@@ -7,28 +7,23 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from parityspec.artifacts import dump_json, write_json, write_text
+from parityspec.artifacts import dump_json, write_text
+from parityspec.checks import CHECKS
 from parityspec.errors import InputError, first_line
-from parityspec.report.fit import fit_markdown
-from parityspec.report.messages import TERMINAL_CHARS, clip, for_display, long_messages
-from parityspec.report.plots import build_plots
+from parityspec.report.formats import FORMATS
+from parityspec.report.formats.base import FormatContext, ReportFormat
+from parityspec.report.messages import TERMINAL_CHARS, clip, long_messages
 
 SOURCE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PACKAGED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-FORMAT_FILES = {
-    "markdown": ("report.md.j2", "report.md"),
-    "junit": ("junit.xml.j2", "junit.xml"),
-    "html": ("report.html.j2", "report.html"),
-}
-SEED_PARITY_KEYS = ("samples", "max_abs_diff", "mean_abs_diff")
-WHOLE_REPORTS = {"json": "report.json", "html": "report.html"}
 
 
 def template_dirs(user_dir: Path | None) -> list[Path]:
@@ -71,22 +66,10 @@ def render(
 ) -> str:
     """`formats`: those written with this one; the Markdown names them when it must leave
     something out."""
-    if fmt == "json":
-        return dump_json(report)
-    template_name, _ = FORMAT_FILES[fmt]
-    env = environment(user_dir, autoescape=fmt in ("html", "junit"))
-    shown = for_display(report)
-    try:
-        template = env.get_template(template_name)
-        if fmt == "markdown":
-            return fit_markdown(_markdown_renderer(template), shown, _whole(formats))
-        extra = {"plots": build_plots(report)} if fmt == "html" else {}
-        return template.render(report=shown, **extra)
-    except Exception as error:
-        located = _template_error(error, user_dir)
-        if located is None:
-            raise
-        raise located from error
+    declared = FORMATS[fmt]
+    with _located(user_dir):
+        compiled = _compile(declared, user_dir)
+        return declared.render(report, FormatContext(compiled, _whole(formats)))
 
 
 def compile_templates(formats: Iterable[str], user_dir: Path | None) -> None:
@@ -94,45 +77,62 @@ def compile_templates(formats: Iterable[str], user_dir: Path | None) -> None:
     if user_dir is None:
         return
     for fmt in formats:
-        if fmt not in FORMAT_FILES:
-            continue
-        try:
-            environment(user_dir).get_template(FORMAT_FILES[fmt][0])
-        except Exception as error:
-            located = _template_error(error, user_dir)
-            if located is None:
-                raise
-            raise located from error
+        with _located(user_dir):
+            _compile(FORMATS[fmt], user_dir)
 
 
 def write_reports(
     report: dict[str, Any], out_dir: Path, formats: list[str], user_dir: Path | None = None
 ) -> list[Path]:
-    """Render every format first, so that a template error writes nothing."""
-    texts = {
-        ("report.json" if fmt == "json" else FORMAT_FILES[fmt][1]): render(
-            report, fmt, user_dir, formats
-        )
-        for fmt in formats
-    }
-    if set(formats) & set(FORMAT_FILES):  # the formats that link to the whole messages
+    """Render every format and every check's artifacts first, so that an error writes
+    nothing."""
+    texts = {FORMATS[fmt].file: render(report, fmt, user_dir, formats) for fmt in formats}
+    # Templates show long reasons cut, with a link to the whole text.
+    if any(FORMATS[fmt].template for fmt in formats):
         texts.update(long_messages(report))
-    written = [write_text(out_dir / name, text) for name, text in texts.items()]
-    return written + _seed_parity_reports(report, out_dir)
+    texts.update(check_artifacts(report))
+    return [write_text(out_dir / name, text) for name, text in texts.items()]
 
 
-def _markdown_renderer(template: jinja2.Template):
-    def render_with(report: dict[str, Any], cut: str | None) -> str:
-        text = template.render(report=report, cut=cut)
-        if cut and cut not in text:  # a user's template that does not show the note
-            text += f"\n{cut}\n"
-        return text
+def check_artifacts(report: dict[str, Any]) -> dict[str, str]:
+    """The JSON files each check's module makes from its report entry (its optional
+    `artifacts` hook), by their path under the report folder: `artifacts/<check id>/...`."""
+    files: dict[str, str] = {}
+    for check in report["checks"]:
+        # Optional: most checks make no files of their own.
+        hook = getattr(CHECKS.get(check["type"]), "artifacts", None)
+        for name, content in (hook(check) if hook else {}).items():
+            relative = PurePosixPath(name)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ValueError(
+                    f"check type {check['type']}: artifact {name!r} is outside its folder"
+                )
+            files[f"artifacts/{check['id']}/{relative}"] = dump_json(content)
+    return files
 
-    return render_with
+
+def _compile(declared: ReportFormat, user_dir: Path | None) -> jinja2.Template | None:
+    """The format's template, if it has one."""
+    if declared.template is None:
+        return None
+    return environment(user_dir, declared.autoescape).get_template(declared.template)
+
+
+@contextmanager
+def _located(user_dir: Path | None) -> Iterator[None]:
+    """An error in a user's template becomes one line naming its file and line."""
+    try:
+        yield
+    except Exception as error:
+        located = _template_error(error, user_dir)
+        if located is None:
+            raise
+        raise located from error
 
 
 def _whole(formats: Iterable[str]) -> str:
-    files = [WHOLE_REPORTS[f] for f in WHOLE_REPORTS if f in formats]
+    names = set(formats)
+    files = [f.file for name, f in FORMATS.items() if f.whole and name in names]
     return " and ".join(files) if files else "report.json, once `report.formats` lists json"
 
 
@@ -184,19 +184,3 @@ def _shown(filename: str) -> str:
     """Relative to the current directory when under it, as a user would type it."""
     relative = os.path.relpath(filename)
     return filename if relative.startswith("..") else relative
-
-
-def _seed_parity_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
-    """The seed pipeline's parity_report.json, one per probability parity check."""
-    written = []
-    for check in report["checks"]:
-        if check["type"] != "probability_parity" or not check["figures"]:
-            continue
-        seed = {k: check["figures"][k] for k in SEED_PARITY_KEYS}
-        seed.update(
-            abs_tol=check["tolerances"]["abs_tol"],
-            mean_tol=check["tolerances"]["mean_tol"],
-            passed=check["passed"],
-        )
-        written.append(write_json(out_dir / "artifacts" / check["id"] / "parity_report.json", seed))
-    return written

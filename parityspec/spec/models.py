@@ -8,12 +8,13 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from parityspec.backends import BACKENDS
 from parityspec.checks import CHECKS
+from parityspec.report.formats import FORMATS
 from parityspec.spec.base import NAME_PATTERN, Name, StrictModel
 from parityspec.spec.profiles import Profile
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
 TASKS = ("binary", "multiclass", "regression", "tensor")
-REPORT_FORMATS = ("json", "markdown", "junit", "html")
+REPORT_FORMATS = tuple(FORMATS)
 PositiveInt = Annotated[int, Field(gt=0)]
 # pydantic keeps the length of a dict's key type in the schema but not its pattern.
 NAMED_KEYS = {"propertyNames": {"pattern": NAME_PATTERN, "maxLength": 64}}
