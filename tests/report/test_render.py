@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 
 import pytest
 
+from parityspec.checks import CHECKS
 from parityspec.report.render import render, write_reports
 from tests.conftest import REPO
 
@@ -64,3 +67,29 @@ def test_a_broken_template_writes_nothing(tmp_path):
     with pytest.raises(Exception, match="no_such_key"):
         write_reports(REPORT, tmp_path / "out", ["json", "markdown"], templates)
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_each_probability_parity_check_writes_its_seed_artifact(tmp_path):
+    """Declared by the check module (`artifacts`), written with any format."""
+    report = copy.deepcopy(REPORT)
+    skipped = next(c for c in report["checks"] if c["id"] == "int8-parity")
+    skipped.update(status="skipped", figures={}, gates=[])
+    written = write_reports(report, tmp_path, ["markdown"])
+    seed = tmp_path / "artifacts" / "onnx-parity" / "parity_report.json"
+    assert seed in written and not (tmp_path / "artifacts" / "int8-parity").exists()
+    assert json.loads(seed.read_text()) == {
+        "samples": 1200,
+        "max_abs_diff": 0.07999982118606569,
+        "mean_abs_diff": 0.0031000122876837827,
+        "abs_tol": 0.04,
+        "mean_tol": 0.01,
+        "passed": False,
+    }
+
+
+def test_a_check_artifact_outside_its_folder_writes_nothing(tmp_path, monkeypatch):
+    module = SimpleNamespace(artifacts=lambda entry: {"../../report.json": {}})
+    monkeypatch.setitem(CHECKS, "label_agreement", module)
+    with pytest.raises(ValueError, match=r"artifact '../../report.json' is outside"):
+        write_reports(REPORT, tmp_path / "out", ["json"])
+    assert not (tmp_path / "out").exists()
