@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
 from typing import Any
 
 TERMINAL_CHARS = 300
@@ -51,7 +52,7 @@ def for_display(report: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _reasons(report: dict[str, Any]):
+def _reasons(report: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
     """Every entry with a reason, and the step it belongs to: an errored check's reason is
     its step's, so both name the same file."""
     for step in report.get("steps", []):

@@ -4,6 +4,7 @@ only draws what it is given: `lines`, `texts`, and each plot's own shapes."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from parityspec.checks.stats import BINS_PER_DECADE, HIST_HIGH_EXP
@@ -63,7 +64,7 @@ def histogram_plot(bins: list, tolerance: tuple[str, float] | None) -> dict[str,
     plot["bars"] = bars
     plot["limit"] = (
         _vmark(x(math.log10(limit)), top, base, f"{tolerance[0]} {limit:g}", width / 2)
-        if limit
+        if limit and tolerance
         else None
     )
     return plot
@@ -178,7 +179,7 @@ def _decade(exponent: int) -> str:
     return "1" if exponent == 0 else f"10{str(exponent).translate(SUPERSCRIPT)}"
 
 
-def _scale(d0: float, d1: float, r0: float, r1: float):
+def _scale(d0: float, d1: float, r0: float, r1: float) -> Callable[[float], float]:
     span = (d1 - d0) or 1.0
     return lambda v: round(r0 + (v - d0) * (r1 - r0) / span, 1)
 
@@ -188,12 +189,14 @@ def _axes(width: int, height: int, left: int, right: int, top: int, base: int) -
     return {"width": width, "height": height, "lines": lines, "grid": [], "texts": []}
 
 
-def _ytick(plot: dict, at: float, label: str, x0: float, x1: float) -> None:
+def _ytick(plot: dict[str, Any], at: float, label: str, x0: float, x1: float) -> None:
     plot["grid"].append(_line(x0, at, x1, at))
     plot["texts"].append(_text(x0 - 6, at + 4, label, "end"))
 
 
-def _bar(x0: float, x1: float, y, count: int, title: str, kind: str = "") -> dict[str, Any]:
+def _bar(
+    x0: float, x1: float, y: Callable[[float], float], count: int, title: str, kind: str = ""
+) -> dict[str, Any]:
     return {
         "x": x0,
         "y": y(count),

@@ -141,6 +141,7 @@ def _template_error(error: Exception, user_dir: Path | None) -> InputError | Non
     for one in a built-in template, which is a bug of parityspec's."""
     if user_dir is None:
         return None
+    where: tuple[str, int | None] | None
     if isinstance(error, jinja2.TemplateSyntaxError) and error.filename:
         where = (error.filename, error.lineno)
     else:

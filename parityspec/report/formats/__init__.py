@@ -4,7 +4,7 @@ from parityspec.plugins import load_plugins
 from parityspec.report.formats import html, json, junit, markdown
 from parityspec.report.formats.base import FormatModule, ReportFormat
 
-# In this order in the JSON Schema and in `report.formats`'s documentation.
+# This order is the JSON Schema's (its enum of `report.formats`).
 BUILTIN: dict[str, FormatModule] = {m.FORMAT: m for m in (json, markdown, junit, html)}
 FORMATS: dict[str, ReportFormat] = {
     name: ReportFormat.of(module)
