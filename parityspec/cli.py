@@ -385,19 +385,25 @@ def _schema_from(spec_dir: Path) -> str | None:
 def schema(check_file: bool, write: bool, reference: bool, path: Path) -> None:
     """Print the JSON Schema of specs, generated from the models.
 
+    Printed, it covers installed plugins too (named on stderr); the committed file, written
+    with --write and compared with --check, covers the built-in backends and checks only.
+
     \b
     Example:
       parityspec schema --check
       parityspec schema --write
     """
-    from parityspec.spec.schema import schema_text
+    from parityspec.spec.schema import registries, schema_text
 
+    printing = not (check_file or write)
+    for plugin in registries(plugins=True).plugins if printing else ():
+        click.echo(f"includes plugin {plugin}", err=True)
     if reference:
         from parityspec.spec.reference import reference_markdown
 
-        click.echo(reference_markdown(), nl=False)
+        click.echo(reference_markdown(plugins=printing), nl=False)
         return
-    text = schema_text()
+    text = schema_text(plugins=printing)
     if check_file:
         current = path.read_text() if path.is_file() else None
         if current != text:

@@ -10,19 +10,23 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 import numpy as np
 from pydantic import Field
 
-from parityspec.spec.base import Name, StrictModel
+from parityspec.spec.base import Name
+from parityspec.spec.profiles import ToleranceOverrides
 
 if TYPE_CHECKING:
     from parityspec.backends.base import LoadedModel, Predictions
     from parityspec.checks.stats import DiffStats
     from parityspec.data import Dataset
     from parityspec.spec.models import Spec
-    from parityspec.spec.profiles import Tolerances
 
 Status = Literal["passed", "failed", "error", "skipped"]
 
 
-class CheckSpecBase(StrictModel):
+class CheckSpecBase(ToleranceOverrides):
+    """A check in the spec. A check type with tolerances names them with
+    `class Spec(CheckSpecBase, tolerances=Tolerances)`: each becomes an optional field of the
+    spec that overrides the check's profile."""
+
     id: Name
     """A unique id: it names the check in reports and on the command line (`--check`)."""
     between: Annotated[list[Name], Field(min_length=2, max_length=2)]
@@ -101,8 +105,10 @@ class CheckModule(Protocol):
     """Whether the check needs the loaded models, not only their predictions."""
     # Optional: NEEDS_PREDICTIONS = False for a check that reads no predictions.
     Spec: type[CheckSpecBase]
+    """Its tolerances are `Spec.TOLERANCES`, a `CheckTolerances` subclass."""
 
-    def run(self, spec: Any, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult: ...
+    # `tolerances`: a `Spec.TOLERANCES` resolved from the check's profile and overrides.
+    def run(self, spec: Any, tolerances: Any, inputs: CheckInputs) -> CheckResult: ...
 
 
 def verdict(failures: list[str], passed_reason: str) -> tuple[Status, str]:

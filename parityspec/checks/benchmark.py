@@ -17,7 +17,7 @@ from pydantic import Field
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
-from parityspec.spec.profiles import Tolerances
+from parityspec.spec.profiles import CheckTolerances
 
 TYPE = "benchmark"
 TASKS = ("binary", "multiclass", "regression", "tensor")
@@ -43,7 +43,7 @@ class Spec(CheckSpecBase):
     """The candidate's model file may be at most this fraction of the reference's."""
 
 
-def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+def run(spec: Spec, tolerances: CheckTolerances, inputs: CheckInputs) -> CheckResult:
     reference, candidate = (inputs.models[b] for b in spec.between)
     sizes = {m.backend: model_bytes(m) for m in (reference, candidate)}
     size_ratio = sizes[candidate.backend] / sizes[reference.backend]

@@ -5,8 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from parityspec.checks.base import CheckResult, Gate, judge
+from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 
 MATCHED = ("ok", "over", "nonfinite")
+
+
+class DriftTolerances(CheckTolerances):
+    """One declaration for the three drift checks: they read `layer_tol` alike."""
+
+    layer_tol: NonNegative = tolerance(
+        strict=1e-5,
+        default=1e-4,
+        lenient=1e-2,
+        doc="Per-layer / per-step checks: the largest allowed max |a - b| of one layer's output.",
+    )
 
 
 def drift_result(

@@ -16,18 +16,26 @@ from parityspec.checks.base import (
 )
 from parityspec.checks.batching import aligned_batches
 from parityspec.checks.classes import ClassMismatch, model_classes
-from parityspec.spec.profiles import Fraction, Tolerances
+from parityspec.spec.profiles import CheckTolerances, Fraction, tolerance
 
 TYPE = "label_agreement"
 TASKS = ("binary", "multiclass")
 NEEDS_MODELS = False
 
 
-class Spec(CheckSpecBase):
+class Tolerances(CheckTolerances):
+    min_label_agreement: Fraction = tolerance(
+        strict=1.0,
+        default=0.999,
+        lenient=0.99,
+        doc="Labels: the smallest allowed fraction of samples with the same predicted label.",
+    )
+
+
+class Spec(CheckSpecBase, tolerances=Tolerances):
     """Labels are the arg-max of each backend's probabilities, on every backend alike."""
 
     type: Literal["label_agreement"]
-    min_label_agreement: Fraction | None = None
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

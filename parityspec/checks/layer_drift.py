@@ -8,20 +8,19 @@ from typing import Literal
 import numpy as np
 
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
+from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 from parityspec.errors import InputError
-from parityspec.spec.profiles import NonNegative, Tolerances
 
 TYPE = "layer_drift"
 TASKS = ("tensor",)
 NEEDS_MODELS = True
 
 
-class Spec(CheckSpecBase):
+class Spec(CheckSpecBase, tolerances=Tolerances):
     """`between`: a torch backend, then an ONNX backend exported with the dynamo exporter."""
 
     type: Literal["layer_drift"]
-    layer_tol: NonNegative | None = None
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

@@ -29,7 +29,7 @@ from parityspec.checks.base import (
 )
 from parityspec.checks.classes import ClassMismatch, ModelClasses, model_classes
 from parityspec.errors import InputError
-from parityspec.spec.profiles import NonNegative, Tolerances
+from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 
 TYPE = "metric_delta"
 TASKS = ("binary", "multiclass", "regression")
@@ -44,11 +44,19 @@ DEFAULT_METRICS = {
 }
 
 
-class Spec(CheckSpecBase):
+class Tolerances(CheckTolerances):
+    max_metric_drop: NonNegative = tolerance(
+        strict=0.001,
+        default=0.005,
+        lenient=0.01,
+        doc="Metrics: the largest allowed worsening of a task metric against the reference.",
+    )
+
+
+class Spec(CheckSpecBase, tolerances=Tolerances):
     type: Literal["metric_delta"]
     metrics: list[Metric] | None = None
     """Default: accuracy, roc_auc, f1, log_loss for classifiers; rmse, mae, r2 for regressors."""
-    max_metric_drop: NonNegative | None = None
 
 
 def problems(spec: Spec, task: str) -> list[tuple[str, str, str | None]]:

@@ -23,27 +23,48 @@ from parityspec.checks.base import (
 )
 from parityspec.checks.batching import aligned_batches, shape_mismatch
 from parityspec.checks.stats import DiffStats, Worst
-from parityspec.spec.base import StrictModel
-from parityspec.spec.profiles import Fraction, NonNegative, Tolerances
+from parityspec.spec.profiles import (
+    CheckTolerances,
+    Fraction,
+    NonNegative,
+    ToleranceOverrides,
+    tolerance,
+)
 
 TYPE = "output_parity"
 TASKS = ("regression", "tensor")
 NEEDS_MODELS = False
 
 
-class OutputTolerance(StrictModel):
-    atol: NonNegative | None = None
-    rtol: NonNegative | None = None
-    max_violation_fraction: Fraction | None = None
+class Tolerances(CheckTolerances):
+    atol: NonNegative = tolerance(
+        strict=1e-6,
+        default=1e-5,
+        lenient=1e-3,
+        doc="Outputs (regression, tensors): an element passes when |a - b| <= atol + rtol * |a|.",
+    )
+    rtol: NonNegative = tolerance(
+        strict=1e-5,
+        default=1e-4,
+        lenient=1e-2,
+        doc="Outputs (regression, tensors): the relative part of the element rule, scaled by |a|.",
+    )
+    max_violation_fraction: Fraction = tolerance(
+        strict=0.0,
+        default=0.0,
+        lenient=1e-4,
+        doc="Outputs: the fraction of elements allowed to break the element rule.",
+    )
 
 
-class Spec(CheckSpecBase):
+class OutputTolerance(ToleranceOverrides, tolerances=Tolerances):
+    """One output's tolerances, over the check's own."""
+
+
+class Spec(CheckSpecBase, tolerances=Tolerances):
     """Element-wise allclose of every output both backends return."""
 
     type: Literal["output_parity"]
-    atol: NonNegative | None = None
-    rtol: NonNegative | None = None
-    max_violation_fraction: Fraction | None = None
     per_output: dict[str, OutputTolerance] = {}
     """Tolerances for one output by name, over the check's own."""
 
@@ -137,14 +158,10 @@ def _compare(
     }
 
 
-def _tolerances_for(spec: Spec, tolerances: Tolerances, name: str) -> dict:
-    tol = {
-        "atol": tolerances.atol,
-        "rtol": tolerances.rtol,
-        "max_violation_fraction": tolerances.max_violation_fraction,
-    }
+def _tolerances_for(spec: Spec, tolerances: Tolerances, name: str) -> dict[str, float]:
+    tol = tolerances.model_dump()
     if name in spec.per_output:
-        tol.update(spec.per_output[name].model_dump(exclude_none=True))
+        tol.update(spec.per_output[name].tolerance_overrides())
     return tol
 
 

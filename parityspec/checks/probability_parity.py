@@ -16,7 +16,7 @@ from parityspec.checks.base import (
 from parityspec.checks.batching import count_samples_over, diff_stats, shape_mismatch
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.checks.stats import QUANTILE_REL_ERROR
-from parityspec.spec.profiles import NonNegative, Tolerances
+from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 
 TYPE = "probability_parity"
 TASKS = ("binary", "multiclass")
@@ -24,12 +24,25 @@ NEEDS_MODELS = False
 P99_NOTE = f"p99 is an upper bound, at most {QUANTILE_REL_ERROR:.2%} above the true p99"
 
 
-class Spec(CheckSpecBase):
+class Tolerances(CheckTolerances):
+    abs_tol: NonNegative = tolerance(
+        strict=0.01,
+        default=0.04,
+        lenient=0.08,
+        doc="Probabilities: the largest allowed |a - b| of any element.",
+    )
+    mean_tol: NonNegative = tolerance(
+        strict=0.005,
+        default=0.01,
+        lenient=0.02,
+        doc="Probabilities: the largest allowed mean |a - b| over all elements.",
+    )
+
+
+class Spec(CheckSpecBase, tolerances=Tolerances):
     """Passes when max |diff| <= abs_tol and mean |diff| <= mean_tol, with no NaN or Inf."""
 
     type: Literal["probability_parity"]
-    abs_tol: NonNegative | None = None
-    mean_tol: NonNegative | None = None
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

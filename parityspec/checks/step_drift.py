@@ -10,20 +10,19 @@ from __future__ import annotations
 from typing import Literal
 
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
+from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 from parityspec.errors import InputError
-from parityspec.spec.profiles import NonNegative, Tolerances
 
 TYPE = "step_drift"
 TASKS = ("binary", "multiclass", "regression")
 NEEDS_MODELS = True
 
 
-class Spec(CheckSpecBase):
+class Spec(CheckSpecBase, tolerances=Tolerances):
     """`between`: a sklearn backend (a Pipeline), then the ONNX backend exported from it."""
 
     type: Literal["step_drift"]
-    layer_tol: NonNegative | None = None
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Literal
 
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, outputs_nonfinite
+from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 from parityspec.errors import InputError
-from parityspec.spec.profiles import NonNegative, Tolerances
 
 TYPE = "tensor_drift"
 TASKS = ("binary", "multiclass", "regression", "tensor")
@@ -17,9 +17,8 @@ NEEDS_MODELS = True
 ONNX_KINDS = ("onnx", "quantized")
 
 
-class Spec(CheckSpecBase):
+class Spec(CheckSpecBase, tolerances=Tolerances):
     type: Literal["tensor_drift"]
-    layer_tol: NonNegative | None = None
     min_sqnr_db: float | None = None
     """Also require every matched tensor's SQNR to be at least this many dB."""
 

@@ -16,19 +16,32 @@ from parityspec.checks.base import (
 )
 from parityspec.checks.batching import aligned_batches
 from parityspec.checks.classes import ClassMismatch, model_classes
-from parityspec.spec.profiles import Fraction, NonNegative, Tolerances
+from parityspec.spec.profiles import CheckTolerances, Fraction, NonNegative, tolerance
 
 TYPE = "threshold_flips"
 TASKS = ("binary",)
 NEEDS_MODELS = False
 
 
-class Spec(CheckSpecBase):
+class Tolerances(CheckTolerances):
+    max_flip_rate: Fraction = tolerance(
+        strict=0.0,
+        default=0.001,
+        lenient=0.01,
+        doc="Decision threshold: the largest allowed fraction of samples whose decision flips.",
+    )
+    flip_margin: NonNegative = tolerance(
+        strict=0.01,
+        default=0.01,
+        lenient=0.02,
+        doc="Decision threshold: samples within this distance of the threshold are counted apart.",
+    )
+
+
+class Spec(CheckSpecBase, tolerances=Tolerances):
     """A sample flips when p >= threshold on one backend and not on the other."""
 
     type: Literal["threshold_flips"]
-    max_flip_rate: Fraction | None = None
-    flip_margin: NonNegative | None = None
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

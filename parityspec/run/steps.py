@@ -8,7 +8,7 @@ from typing import Any
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions
 from parityspec.checks import CHECKS
-from parityspec.checks.base import CheckInputs, CheckResult
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
 from parityspec.data import Dataset
 from parityspec.data.sources import load_dataset, split_dataset, streams
 from parityspec.errors import InputError
@@ -16,7 +16,7 @@ from parityspec.plan.compile import DATA_SPLIT, model_step_id
 from parityspec.plan.graph import Step
 from parityspec.run.context import RunContext
 from parityspec.run.outputs import OutputWriter
-from parityspec.spec.profiles import Tolerances, apply_overrides, resolve_profile
+from parityspec.spec.profiles import CheckTolerances, resolve_tolerances
 
 Inputs = dict[str, Any]
 
@@ -78,10 +78,11 @@ def run_check(ctx: RunContext, step: Step, inputs: Inputs) -> CheckResult:
     return _refuse_inert(result, reference, candidate)
 
 
-def check_tolerances(ctx: RunContext, check) -> Tolerances:
-    tolerances = resolve_profile(check.profile, ctx.spec.profiles)
-    overrides = {f: getattr(check, f, None) for f in Tolerances.model_fields}
-    return apply_overrides(tolerances, overrides)
+def check_tolerances(ctx: RunContext, check: CheckSpecBase) -> CheckTolerances:
+    """The check's own tolerances: its profile's, then the fields set on the check."""
+    return resolve_tolerances(
+        check.TOLERANCES, check.profile, ctx.spec.profiles, check.tolerance_overrides()
+    )
 
 
 def _refuse_inert(result: CheckResult, *predictions: Predictions) -> CheckResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
@@ -10,7 +10,7 @@ from parityspec.backends import BACKENDS
 from parityspec.checks import CHECKS
 from parityspec.report.formats import FORMATS
 from parityspec.spec.base import NAME_PATTERN, Name, StrictModel
-from parityspec.spec.profiles import Profile
+from parityspec.spec.profiles import ProfileBase, ToleranceRegistry
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
 TASKS = ("binary", "multiclass", "regression", "tensor")
@@ -108,6 +108,12 @@ def _tagged_union(registry: dict[str, Any], tag_field: str) -> Any:
 
 BackendSpec = _tagged_union(BACKENDS, "kind")
 CheckSpec = _tagged_union(CHECKS, "type")
+# The registered checks' tolerance fields: two declaring one name differently fail here.
+TOLERANCES = ToleranceRegistry({t: m.Spec.TOLERANCES for t, m in CHECKS.items()})
+if TYPE_CHECKING:
+    Profile = ProfileBase
+else:
+    Profile = TOLERANCES.profile
 
 
 class Spec(StrictModel):

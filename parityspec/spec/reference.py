@@ -6,50 +6,53 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from parityspec.backends import BACKENDS
-from parityspec.checks import CHECKS
 from parityspec.spec.models import (
     DataSpec,
     ModelSpec,
-    ReportSpec,
-    Spec,
     Split,
     Synthetic,
     TensorSpec,
 )
-from parityspec.spec.profiles import BUILTIN_PROFILES, Profile, Tolerances
+from parityspec.spec.profiles import BUILTIN_PROFILES, ToleranceRegistry
+from parityspec.spec.schema import registries
 
 START, END = "<!-- spec-reference:start -->", "<!-- spec-reference:end -->"
 
 
-def reference_markdown() -> str:
-    sections = [
-        ("Top level", Spec),
+def reference_markdown(*, plugins: bool = False) -> str:
+    """The README's reference (built-in kinds and types), or with every registered plugin."""
+    covered = registries(plugins=plugins)
+    sections: list[tuple[str, type[BaseModel]]] = [
+        ("Top level", covered.spec),
         ("`data`", DataSpec),
         ("`data.split`", Split),
         ("`data.synthetic`", Synthetic),
         ("`model`", ModelSpec),
         ("`model.inputs[]`", TensorSpec),
-        ("`report`", ReportSpec),
-        ("`profiles.<name>`", Profile),
+        ("`report`", covered.report),
+        ("`profiles.<name>`", covered.tolerances.profile),
     ]
-    sections += [(f"backend `kind: {k}`", m.Spec) for k, m in sorted(BACKENDS.items())]
-    sections += [(f"check `type: {t}`", m.Spec) for t, m in sorted(CHECKS.items())]
-    parts = [_profiles_table()] + [_model_table(title, model) for title, model in sections]
-    return "\n\n".join(parts) + "\n"
+    sections += [(f"backend `kind: {k}`", m.Spec) for k, m in sorted(covered.backends.items())]
+    sections += [(f"check `type: {t}`", m.Spec) for t, m in sorted(covered.checks.items())]
+    tables = [_model_table(title, model) for title, model in sections]
+    return "\n\n".join([_profiles_table(covered.tolerances), *tables]) + "\n"
 
 
-def _profiles_table() -> str:
-    names = list(BUILTIN_PROFILES)
+def _profiles_table(tolerances: ToleranceRegistry) -> str:
+    """Each check's tolerances, declared in its module, with their built-in values."""
     lines = [
         "### Built-in tolerance profiles",
         "",
-        "| field | " + " | ".join(names) + " | meaning |",
-        "|---|" + "---|" * len(names) + "---|",
+        "Each check type declares its tolerances; a user profile or the check itself may set "
+        "any of them.",
+        "",
+        "| field | " + " | ".join(BUILTIN_PROFILES) + " | read by | meaning |",
+        "|---|" + "---|" * len(BUILTIN_PROFILES) + "---|---|",
     ]
-    for field, info in Tolerances.model_fields.items():
-        values = " | ".join(f"{getattr(BUILTIN_PROFILES[n], field):g}" for n in names)
-        lines.append(f"| `{field}` | {values} | {_one_line(info.description)} |")
+    for name, field in tolerances.fields.items():
+        values = " | ".join(f"{field.values.value(p):g}" for p in BUILTIN_PROFILES)
+        checks = ", ".join(f"`{t}`" for t in field.checks)
+        lines.append(f"| `{name}` | {values} | {checks} | {_one_line(field.doc)} |")
     return "\n".join(lines)
 
 

@@ -24,18 +24,30 @@ model: {task: binary}
 backends:
   low: {kind: constant, value: 0.30}
   high: {kind: constant, value: 0.35}
+profiles:
+  tight: {extends: lenient, tolerance: 0.04}
 checks:
-  - {id: close, type: always_close, between: [low, high], tolerance: 0.1}
+  - {id: close, type: always_close, between: [low, high]}
+  - {id: close-strict, type: always_close, between: [low, high], profile: strict}
+  - {id: close-tight, type: always_close, between: [low, high], profile: tight}
+  - {id: close-own, type: always_close, between: [low, high], profile: tight, tolerance: 0.06}
   - {id: labels, type: label_agreement, between: [low, high]}
 report: {dir: out}
 """
+# The plugin's own tolerance field, `tolerance`, from each place it can come from.
+EXPECTED = {
+    "close": ("passed", 0.1),  # the plugin's value in the built-in default profile
+    "close-strict": ("failed", 0.01),  # ... in strict
+    "close-tight": ("failed", 0.04),  # a user profile sets it
+    "close-own": ("passed", 0.06),  # the check sets it over its profile
+}
 # Runs in a fresh interpreter: the spec models build their unions from the registries at import.
 SCRIPT = """\
 import json, sys
 from click.testing import CliRunner
 from parityspec.cli import cli
 results = [CliRunner().invoke(cli, args) for args in json.loads(sys.argv[1])]
-print(json.dumps([[r.exit_code, r.output] for r in results]))
+print(json.dumps([[r.exit_code, r.stdout, r.stderr] for r in results]))
 """
 
 
@@ -87,7 +99,7 @@ def test_installed_plugin_extends_schema_validation_and_runs(tmp_path):
     spec = tmp_path / "plugin.yaml"
     spec.write_text(SPEC)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(PLUGIN)])}
-    calls = [["schema"], ["validate", str(spec)], ["run", str(spec)]]
+    calls = [["schema"], ["schema", "--check"], ["validate", str(spec)], ["run", str(spec)]]
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(calls)],
         capture_output=True,
@@ -97,11 +109,20 @@ def test_installed_plugin_extends_schema_validation_and_runs(tmp_path):
         timeout=120,
         check=True,
     )
-    (schema_code, schema), (valid_code, _), (run_code, run_output) = json.loads(done.stdout)
-    assert schema_code == 0 and '"always_close"' in schema and '"constant"' in schema
-    assert valid_code == 0
-    assert run_code == 0, run_output
+    printed, committed, validated, ran = json.loads(done.stdout)
+    assert printed[0] == 0 and '"always_close"' in printed[1] and '"constant"' in printed[1]
+    schema = json.loads(printed[1])
+    assert "tolerance" in schema["$defs"]["Profile"]["properties"]
+    assert "check always_close (parityspec_demo_plugin.always_close)" in schema["description"]
+    assert "includes plugin check always_close" in printed[2]
+    # The committed schema is the built-ins': an installed plugin does not make it stale.
+    assert committed[0] == 0, committed[2]
+    assert validated[0] == 0, validated[2]
+    assert ran[0] == 1, ran[1] + ran[2]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     checks = {c["id"]: c for c in report["checks"]}
     assert checks["close"]["figures"]["max_abs_diff"] == pytest.approx(0.05)
+    got = {i: (checks[i]["status"], checks[i]["tolerances"]["tolerance"]) for i in EXPECTED}
+    assert got == EXPECTED
+    assert checks["labels"]["status"] == "passed"
     assert report["backends"]["low"]["kind"] == "constant"
