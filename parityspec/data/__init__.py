@@ -5,12 +5,36 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 Features = pd.DataFrame | dict[str, np.ndarray]
+
+
+class Rows(Protocol):
+    """What steps, backends and checks read of the evaluation data: a `Dataset` in memory, or
+    a `data.chunked.ChunkedDataset` read from its file a batch at a time (whose `features`
+    raises: read them with `batches`)."""
+
+    @property
+    def features(self) -> Features: ...
+    @property
+    def target(self) -> npt.ArrayLike | None: ...
+    @property
+    def classes(self) -> np.ndarray | None: ...
+    @property
+    def is_tabular(self) -> bool: ...
+    @property
+    def columns(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def sample(self) -> Features: ...
+    def slice(self, start: int, stop: int) -> Features: ...
+    def batches(self, size: int) -> Iterator[tuple[int, Features]]: ...
+    def describe_rows(self, indices: list[int]) -> dict[int, dict[str, Any]]: ...
+    def fingerprint(self) -> str: ...
 
 
 @dataclass
@@ -70,7 +94,8 @@ class Dataset:
         digest = hashlib.sha256()
         if isinstance(self.features, pd.DataFrame):
             digest.update(",".join(map(str, self.features.columns)).encode())
-            digest.update(pd.util.hash_pandas_object(self.features, index=False).values.tobytes())
+            hashes = pd.util.hash_pandas_object(self.features, index=False)
+            digest.update(hashes.to_numpy().tobytes())
         else:
             for name in sorted(self.features):
                 array = np.ascontiguousarray(self.features[name])

@@ -7,17 +7,17 @@ truth is kept on disk, and everything else is read again when a step iterates th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from parityspec.data import Dataset
+from parityspec.data import Dataset, Features
 from parityspec.errors import InputError
 from parityspec.loading import file_sha256
-from parityspec.run.outputs import OutputWriter
+from parityspec.run.outputs import OutputWriter, StoredArray
 
 SAMPLE_ROWS = 10_000
 SCAN_ROWS = 65_536
@@ -27,16 +27,24 @@ class ChunkedDataset:
     is_tabular = True
 
     def __init__(
-        self, path: Path, kind: str, shown: str, rows: int | None, to_dataset, work_dir: Path
+        self,
+        path: Path,
+        kind: str,
+        shown: str,
+        rows: int | None,
+        to_dataset: Callable[[pd.DataFrame, int, frozenset[str]], Dataset],
+        work_dir: Path,
     ):
         """`to_dataset(frame, first_row, text_columns)`: a raw chunk to a validated in-memory
         Dataset, given the columns the first rows hold as text; `rows`: read at most this
         many."""
         self.path, self.kind, self.shown, self.rows = path, kind, shown, rows
         self._to_dataset = to_dataset
-        self._length, classes, self._sample = 0, set(), None
+        self._length = 0
+        self._sample: Dataset | None = None
+        classes: set[Any] = set()  # whatever `tolist()` gives: numbers, text, ...
         targets = OutputWriter(work_dir)
-        in_memory_targets = []
+        in_memory_targets: list[np.ndarray] = []
         for _, part in self._parts(SCAN_ROWS):
             if self._sample is None:
                 self._sample = part.take(np.arange(min(len(part), SAMPLE_ROWS)))
@@ -47,7 +55,7 @@ class ChunkedDataset:
                 in_memory_targets.append(part.target)
             classes.update([] if part.classes is None else part.classes.tolist())
         stored = targets.close()
-        self.target: Any = stored.get("target")
+        self.target: np.ndarray | StoredArray | None = stored.get("target")
         if in_memory_targets:
             self.target = np.concatenate(in_memory_targets)
         self.classes = np.array(sorted(classes)) if classes else None
@@ -56,7 +64,7 @@ class ChunkedDataset:
 
     @property
     def columns(self) -> list[str]:
-        return [str(c) for c in self._sample.features.columns]
+        return self._head.columns
 
     @property
     def features(self) -> pd.DataFrame:
@@ -67,15 +75,15 @@ class ChunkedDataset:
 
     def sample(self) -> pd.DataFrame:
         """The first rows: enough for input schemas and calibration, not for statistics."""
-        return self._sample.features
+        return _frame(self._head.features)
 
     def batches(self, size: int) -> Iterator[tuple[int, pd.DataFrame]]:
         for start, part in self._parts(size):
-            yield start, part.features
+            yield start, _frame(part.features)
 
     def slice(self, start: int, stop: int) -> pd.DataFrame:
-        if stop <= len(self._sample):
-            return self._sample.slice(start, stop)
+        if stop <= len(self._head):
+            return _frame(self._head.slice(start, stop))
         rows = [
             f.iloc[max(0, start - s) : stop - s]
             for s, f in self.batches(SCAN_ROWS)
@@ -84,7 +92,8 @@ class ChunkedDataset:
         return pd.concat(rows, ignore_index=True)
 
     def describe_rows(self, indices: list[int]) -> dict[int, dict[str, Any]]:
-        wanted, found = sorted(set(indices)), {}
+        wanted = sorted(set(indices))
+        found: dict[int, dict[str, Any]] = {}
         for start, part in self._parts(SCAN_ROWS):
             for index in wanted:
                 if start <= index < start + len(part):
@@ -93,16 +102,15 @@ class ChunkedDataset:
                 break
         return found
 
-    def class_names(self, n_classes: int) -> list[str]:
-        return Dataset(self._sample.features, classes=self.classes).class_names(n_classes)
-
-    def target_codes(self) -> np.ndarray | None:
-        if self.target is None or self.classes is None:
-            return None
-        return np.searchsorted(self.classes, np.asarray(self.target))
-
     def fingerprint(self) -> str:
         return file_sha256(self.path)
+
+    @property
+    def _head(self) -> Dataset:
+        """The sample: `__init__` reads it, and refuses data without rows."""
+        if self._sample is None:
+            raise InputError("the data has no rows", file=self.shown)
+        return self._sample
 
     def _parts(self, size: int) -> Iterator[tuple[int, Dataset]]:
         start = 0
@@ -144,5 +152,12 @@ class ChunkedDataset:
         # "O" covers object and pandas' own string dtype alike.
         if self._sample is None:
             return None
-        frame = self._sample.features
+        frame = _frame(self._sample.features)
         return {str(c): frame[c].dtype for c in frame.columns if frame[c].dtype.kind == "O"} or None
+
+
+def _frame(features: Features) -> pd.DataFrame:
+    """A part's features: always a frame, read from a CSV or Parquet file."""
+    if not isinstance(features, pd.DataFrame):
+        raise TypeError("a chunked data set holds frames, not named tensors")
+    return features

@@ -12,14 +12,18 @@ import math
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import pandas as pd
 
-from parityspec.data import Dataset
+from parityspec.data import Dataset, Rows
 from parityspec.errors import InputError, first_line
 from parityspec.loading import NotRegularFile, file_problem, read_regular_file
-from parityspec.spec.models import DataSpec, ModelSpec, Split
+from parityspec.spec.models import DataSpec, ModelSpec, Spec, Split, Synthetic, TensorSpec
+
+if TYPE_CHECKING:
+    from parityspec.data.chunked import ChunkedDataset
 
 TORCH_ONLY_DTYPES = {"bfloat16"}
 CSV_EXPANSION = 2
@@ -34,7 +38,7 @@ STRAY_PROBE = 100
 ROWS_HINT = "set data.rows to read only the first rows, or use a smaller file"
 
 
-def streams(spec) -> bool:
+def streams(spec: Spec) -> bool:
     """Whether the data can be read a batch at a time on each pass, never whole: a CSV or
     Parquet file, with no split and nothing trained on it in the run."""
     data = spec.data
@@ -45,13 +49,23 @@ def streams(spec) -> bool:
     return kind in ("csv", "parquet") and not trains
 
 
-def load_dataset(data: DataSpec, model: ModelSpec, spec_dir: Path, stream_dir: Path | None = None):
+@overload
+def load_dataset(
+    data: DataSpec, model: ModelSpec, spec_dir: Path, stream_dir: None = None
+) -> Dataset: ...
+@overload
+def load_dataset(
+    data: DataSpec, model: ModelSpec, spec_dir: Path, stream_dir: Path | None
+) -> Dataset | ChunkedDataset: ...
+def load_dataset(
+    data: DataSpec, model: ModelSpec, spec_dir: Path, stream_dir: Path | None = None
+) -> Dataset | ChunkedDataset:
     """In memory, or, given `stream_dir` (see `streams`), a `ChunkedDataset`."""
     if stream_dir is not None:
         return _chunked(data, model, spec_dir, stream_dir)
     require_data_fits(data, model, spec_dir)
     if data.synthetic is not None:
-        dataset = _synthetic(data, model)
+        dataset = _synthetic(data.synthetic, data, model)
     elif data.sklearn is not None:
         dataset = _sklearn(data.sklearn, data, model)
     else:
@@ -67,8 +81,8 @@ def require_data_fits(data: DataSpec, model: ModelSpec, spec_dir: Path) -> None:
     if data.synthetic is not None and model.inputs:
         rows = min(data.synthetic.rows, data.rows or data.synthetic.rows)
         require_memory(
-            _synthetic_bytes(rows, model),
-            f"synthetic data ({rows} rows of {_shapes(model)})",
+            _synthetic_bytes(rows, model.inputs),
+            f"synthetic data ({rows} rows of {_shapes(model.inputs)})",
             None,
             hint="lower data.synthetic.rows or the shapes in model.inputs",
         )
@@ -80,10 +94,13 @@ def require_data_fits(data: DataSpec, model: ModelSpec, spec_dir: Path) -> None:
             require_memory(needed, "the data", data.path)
 
 
-def split_dataset(dataset: Dataset, split: Split | None, task: str) -> tuple[Dataset, Dataset]:
-    """(train, evaluation). Without a split both are the whole data set."""
+def split_dataset(dataset: Rows, split: Split | None, task: str) -> tuple[Rows, Rows]:
+    """(train, evaluation). Without a split both are the whole data set, which is the only way
+    a chunked one comes (see `streams`)."""
     if split is None:
         return dataset, dataset
+    if not isinstance(dataset, Dataset):
+        raise TypeError("only a data set in memory can be split")
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(len(dataset))
@@ -108,32 +125,38 @@ def split_dataset(dataset: Dataset, split: Split | None, task: str) -> tuple[Dat
 # --- files -----------------------------------------------------------------------------------
 
 
-def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path):
+def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path) -> ChunkedDataset:
     from parityspec.data.chunked import ChunkedDataset
 
     path, kind = _checked_file(data, spec_dir)
+    shown = _shown_path(data)
     return ChunkedDataset(
         path,
         kind,
-        data.path,
+        shown,
         data.rows,
-        lambda frame, first_row, text: _frame_dataset(
-            frame, data.path, data, model, first_row, text
-        ),
+        lambda frame, first_row, text: _frame_dataset(frame, shown, data, model, first_row, text),
         work_dir,
     )
 
 
+def _shown_path(data: DataSpec) -> str:
+    """`data.path`, for the readers of a data file: a spec has exactly one data source."""
+    if data.path is None:
+        raise ValueError("the data is not a file")
+    return data.path
+
+
 def _checked_file(data: DataSpec, spec_dir: Path) -> tuple[Path, str]:
-    shown = data.path
-    problem = file_problem(spec_dir / data.path)
+    shown = _shown_path(data)
+    problem = file_problem(spec_dir / shown)
     if problem == "no such file":
         raise InputError(
             "data file does not exist", file=shown, hint="paths are relative to the spec"
         )
     if problem:
         raise InputError(problem, file=shown, hint="data.path names a CSV, Parquet or NPZ file")
-    path = (spec_dir / data.path).resolve()
+    path = (spec_dir / shown).resolve()
     try:
         # One byte read, not the size reported: a /proc file reports 0 and holds text.
         empty = not read_regular_file(path, 0)
@@ -177,7 +200,7 @@ def _require_flat_parquet(path: Path, data: DataSpec) -> None:
 
 def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
     path, kind = _checked_file(data, spec_dir)
-    shown = data.path
+    shown = _shown_path(data)
     if kind == "npz":
         return _npz(path, shown, data, model)
     frame = _read_frame(path, shown, kind, data.rows)
@@ -356,7 +379,9 @@ def _require_no_infinity(frame: pd.DataFrame, shown: str, first_row: int) -> Non
             )
 
 
-def _with_classes(features, target, task: str, shown: str) -> Dataset:
+def _with_classes(
+    features: pd.DataFrame, target: np.ndarray | None, task: str, shown: str
+) -> Dataset:
     classes = None
     if target is not None and task in ("binary", "multiclass"):
         classes = np.unique(target)
@@ -400,7 +425,9 @@ def _npz(path: Path, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
     return _frame_dataset(pd.DataFrame(columns), shown, data, model)
 
 
-def _npz_tensors(arrays: dict, target, shown: str, model: ModelSpec) -> Dataset:
+def _npz_tensors(
+    arrays: dict[str, np.ndarray], target: np.ndarray | None, shown: str, model: ModelSpec
+) -> Dataset:
     names = [t.name for t in model.inputs or []]
     missing = [n for n in names if n not in arrays]
     if missing:
@@ -439,19 +466,20 @@ def _sklearn(name: str, data: DataSpec, model: ModelSpec) -> Dataset:
     return _frame_dataset(frame, f"sklearn:{name}", data, model)
 
 
-def _synthetic(data: DataSpec, model: ModelSpec) -> Dataset:
+def _synthetic(synthetic: Synthetic, data: DataSpec, model: ModelSpec) -> Dataset:
     if not model.inputs:
         raise InputError("synthetic data needs model.inputs", hint="declare the input tensors")
-    rng = np.random.default_rng(data.synthetic.seed)
-    rows = min(data.synthetic.rows, data.rows or data.synthetic.rows)
+    rng = np.random.default_rng(synthetic.seed)
+    rows = min(synthetic.rows, data.rows or synthetic.rows)
     arrays = {}
     for tensor in model.inputs:
         shape = (rows, *tensor.shape)
+        values: np.ndarray
         if tensor.dtype in ("int64", "int32"):
             values = rng.integers(0, 10, size=shape)
         elif tensor.dtype == "bool":
             values = rng.random(shape) < 0.5
-        elif data.synthetic.distribution == "uniform":
+        elif synthetic.distribution == "uniform":
             values = rng.random(shape)
         else:
             values = rng.standard_normal(shape)
@@ -461,17 +489,17 @@ def _synthetic(data: DataSpec, model: ModelSpec) -> Dataset:
     return Dataset(arrays)
 
 
-def _synthetic_bytes(rows: int, model: ModelSpec) -> int:
+def _synthetic_bytes(rows: int, inputs: list[TensorSpec]) -> int:
     """Values are drawn as 8-byte numbers, then cast: both copies live at once."""
     total = 0
-    for tensor in model.inputs:
+    for tensor in inputs:
         dtype = "float32" if tensor.dtype in TORCH_ONLY_DTYPES else tensor.dtype
         total += rows * math.prod(tensor.shape) * (8 + np.dtype(dtype).itemsize)
     return total
 
 
-def _shapes(model: ModelSpec) -> str:
-    return ", ".join(f"{t.name} {list(t.shape)}" for t in model.inputs)
+def _shapes(inputs: list[TensorSpec]) -> str:
+    return ", ".join(f"{t.name} {list(t.shape)}" for t in inputs)
 
 
 # --- memory ----------------------------------------------------------------------------------
