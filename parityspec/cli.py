@@ -8,7 +8,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TextIO, TypedDict, TypeVar
 
 import click
 
@@ -16,6 +18,13 @@ from parityspec import __version__, cli_supervisor
 from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.report.messages import TERMINAL_CHARS, clip
 from parityspec.run.interrupts import Interrupted, stop_handled
+
+if TYPE_CHECKING:
+    from parityspec.plan.graph import Step
+    from parityspec.run.executor import StepOutcome
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 EPILOG_RUN = """\b
 Example:
@@ -27,11 +36,11 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 invalid spec, input or
 usage, 3 a step errored while running."""
 
 
-def _guarded(command):
+def _guarded(command: Callable[P, R]) -> Callable[P, R]:
     """User errors become one line on stderr and their exit code; `--debug` shows tracebacks."""
 
     @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
             return command(*args, **kwargs)
@@ -75,15 +84,15 @@ def cli(debug: bool, verbose: int) -> None:
         _configure_logging(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: TextIO) -> None:
         pass
 
 
@@ -96,6 +105,14 @@ def _configure_logging(level: int) -> None:
     logger.handlers = [h for h in logger.handlers if not isinstance(h, _StderrHandler)]
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+class _Validated(TypedDict):
+    """One spec in `validate --format json`."""
+
+    file: str
+    valid: bool
+    problems: list[dict[str, str | int]]
 
 
 @cli.command()
@@ -120,7 +137,8 @@ def validate(specs: tuple[Path, ...], fmt: str) -> None:
     from parityspec.errors import SpecError
     from parityspec.spec.load import load_spec
 
-    results, failed = [], False
+    results: list[_Validated] = []
+    failed = False
     for path in specs:
         try:
             load_spec(path)
@@ -198,16 +216,16 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
 @_guarded
 def run(
     spec: Path,
-    profile,
-    checks,
-    rows,
-    batch_size,
-    out,
-    trust_models,
-    no_cache,
-    cache_dir,
-    timeout,
-    quiet,
+    profile: str | None,
+    checks: tuple[str, ...],
+    rows: int | None,
+    batch_size: int | None,
+    out: Path | None,
+    trust_models: bool,
+    no_cache: bool,
+    cache_dir: Path | None,
+    timeout: float | None,
+    quiet: bool,
 ) -> None:
     """Run the checks of a spec and write its reports.
 
@@ -230,7 +248,7 @@ def run(
         timeout,
     )
 
-    def on_start(step) -> None:
+    def on_start(step: Step) -> None:
         if timeout is not None and not started:
             cli_supervisor.send("deadline", str(timeout))
         started.append(step.id)
@@ -240,7 +258,7 @@ def run(
     prepared = prepare(spec, options)
     with step_reporter(prepared.step_ids, quiet) as show:
 
-        def on_step(outcome) -> None:
+        def on_step(outcome: StepOutcome) -> None:
             cli_supervisor.send("done", outcome.step.id)
             show(outcome)
 
@@ -318,7 +336,14 @@ def diff(old: Path, new: Path, fmt: str, threshold: float) -> None:
     "types); the spec then marks the model `trusted: true`.",
 )
 @_guarded
-def init(model: str, output: Path | None, data, target, inputs, trust_models) -> None:
+def init(
+    model: str,
+    output: Path | None,
+    data: Path | None,
+    target: str | None,
+    inputs: tuple[str, ...],
+    trust_models: bool,
+) -> None:
     """Write a first spec for a model: a scikit-learn file, an ONNX file or a torch factory.
 
     \b

@@ -12,10 +12,20 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from parityspec.report.messages import TERMINAL_CHARS, clip
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from parityspec.api import RunOutcome
+    from parityspec.run.executor import StepOutcome
+
+OnStep = Callable[["StepOutcome"], None]
 
 log = logging.getLogger("parityspec.run")
 
@@ -33,7 +43,9 @@ STYLES = {
 
 
 @contextlib.contextmanager
-def step_reporter(step_ids: list[str], quiet: bool, console=None) -> Iterator[Callable]:
+def step_reporter(
+    step_ids: list[str], quiet: bool, console: Console | None = None
+) -> Iterator[OnStep]:
     """The `on_step` callback for `api.run`, live while the run lasts."""
     if quiet:
         yield _log_only
@@ -48,8 +60,8 @@ def step_reporter(step_ids: list[str], quiet: bool, console=None) -> Iterator[Ca
         yield show
 
 
-def step_printer() -> Callable:
-    def show(outcome) -> None:
+def step_printer() -> OnStep:
+    def show(outcome: StepOutcome) -> None:
         mark, detail = _mark(outcome)
         _log(outcome, mark)
         click.echo(f"  {mark:<7} {outcome.step.id:<28} {outcome.seconds:6.2f}s  {detail}".rstrip())
@@ -58,13 +70,13 @@ def step_printer() -> Callable:
 
 
 @contextlib.contextmanager
-def live_steps(step_ids: list[str], console) -> Iterator[Callable]:
+def live_steps(step_ids: list[str], console: Console) -> Iterator[OnStep]:
     from rich.text import Text
 
     done = 0
     with console.status(Text(_running(step_ids, done))) as status:
 
-        def show(outcome) -> None:
+        def show(outcome: StepOutcome) -> None:
             nonlocal done
             done += 1
             mark, detail = _mark(outcome)
@@ -75,7 +87,7 @@ def live_steps(step_ids: list[str], console) -> Iterator[Callable]:
         yield show
 
 
-def _step_row(mark: str, outcome, detail: str):
+def _step_row(mark: str, outcome: StepOutcome, detail: str) -> Table:
     """One step as a grid row: a long detail wraps within its own column."""
     from rich.table import Table
     from rich.text import Text
@@ -90,7 +102,7 @@ def _step_row(mark: str, outcome, detail: str):
     return row
 
 
-def print_outcome(outcome, quiet: bool) -> None:
+def print_outcome(outcome: RunOutcome, quiet: bool) -> None:
     report = outcome.report
     summary = report["summary"]
     if not quiet:
@@ -105,7 +117,7 @@ def print_outcome(outcome, quiet: bool) -> None:
             click.echo(f"  wrote {path}")
 
 
-def append_step_summary(outcome) -> Path | None:
+def append_step_summary(outcome: RunOutcome) -> Path | None:
     """GitHub Actions shows what a step appends to $GITHUB_STEP_SUMMARY on the run's page."""
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
@@ -122,13 +134,13 @@ def append_step_summary(outcome) -> Path | None:
     return Path(target)
 
 
-def _mark(outcome) -> tuple[str, str]:
+def _mark(outcome: StepOutcome) -> tuple[str, str]:
     if outcome.step.action == "check" and outcome.status == "ok":
         return CHECK_MARKS[outcome.value.status], clip(outcome.value.reason, TERMINAL_CHARS)
     return MARKS[outcome.status], clip(outcome.reason or "", TERMINAL_CHARS)
 
 
-def _rate(outcome) -> str:
+def _rate(outcome: StepOutcome) -> str:
     """`1200 rows, 85,000 rows/s  ` for predictions and checks over rows, else ''."""
     rows = _rows(outcome)
     if not rows or outcome.status != "ok" or outcome.seconds <= 0:  # cached: no work done
@@ -136,7 +148,7 @@ def _rate(outcome) -> str:
     return f"{rows} rows, {rows / outcome.seconds:,.0f} rows/s  "
 
 
-def _rows(outcome) -> int | None:
+def _rows(outcome: StepOutcome) -> int | None:
     from parityspec.backends.base import Predictions
     from parityspec.checks.base import CheckResult
 
@@ -154,10 +166,10 @@ def _running(step_ids: list[str], done: int) -> str:
     return f"[{done + 1}/{len(step_ids)}] {step_ids[done]}"
 
 
-def _log_only(outcome) -> None:
+def _log_only(outcome: StepOutcome) -> None:
     _log(outcome, _mark(outcome)[0])
 
 
-def _log(outcome, mark: str) -> None:
+def _log(outcome: StepOutcome, mark: str) -> None:
     reason = clip(outcome.reason or "", TERMINAL_CHARS)
     log.info("%s %s in %.3fs %s", outcome.step.id, mark, outcome.seconds, reason)

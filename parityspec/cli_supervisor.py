@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from types import FrameType
+from typing import Any, TextIO
 
 STATUS_FD_ENV = "PARITYSPEC_STATUS_FD"
 TIMEOUT_GRACE_S = 10.0
@@ -58,7 +59,7 @@ def send(kind: str, text: str = "") -> None:
         _Channel.fd = None  # the parent is gone; the run goes on
 
 
-def run_child(command: Callable[[], Any]) -> None:
+def run_child(command: Callable[[], object]) -> None:
     """Run the CLI, telling the parent (if any) the exit code it chose."""
     fd = os.environ.pop(STATUS_FD_ENV, None)  # popped: a `parityspec` that user code starts
     if fd is not None and fd.isdigit():  # is not this child
@@ -88,7 +89,7 @@ class _BrokenPipeTolerant:
     """stdout that survives its reader going away (`parityspec run ... | head -1`): the run
     still completes, writes its reports and exits with its verdict's code."""
 
-    def __init__(self, stream: Any):
+    def __init__(self, stream: TextIO):
         self._stream = stream
 
     def write(self, text: str) -> int:
@@ -141,7 +142,7 @@ def supervise(argv: list[str]) -> int:
 
 
 class _Watch:
-    def __init__(self, child: subprocess.Popen):
+    def __init__(self, child: subprocess.Popen[bytes]):
         self.child = child
         self.step: str | None = None
         self.finished_step: str | None = None
@@ -151,7 +152,7 @@ class _Watch:
         self.signals: list[int] = []
         self._buffer = b""
 
-    def forward(self, signum: int, _frame: Any) -> None:
+    def forward(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.append(signum)
         if len(self.signals) >= KILL_AFTER_SIGNALS:
             self.killed_for = "it did not stop after repeated stop signals"

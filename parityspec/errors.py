@@ -38,7 +38,7 @@ class Problem:
             text += f" (hint: {self.hint})"
         return " ".join(text.split())  # one line, whatever the message held
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | int]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
@@ -87,5 +87,5 @@ def first_line(error: BaseException) -> str:
     return (str(error).strip() or type(error).__name__).splitlines()[0]
 
 
-def _problem_order(p: Problem) -> tuple:
+def _problem_order(p: Problem) -> tuple[str, int, int, str, str]:
     return (p.file, p.line or 0, p.col or 0, p.key or "", p.message)

@@ -80,6 +80,8 @@ def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
         raise InputError(f"no such file {file_part!r}", file=str(path))
     module_name = "parityspec_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:  # not a .py file: CALLABLE_PATTERN rules it out
+        raise InputError(f"{file_part} is not a Python file", file=str(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # pickling objects of this module needs it
     try:

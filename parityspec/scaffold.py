@@ -13,9 +13,10 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -23,7 +24,16 @@ from parityspec.errors import InputError
 from parityspec.loading import PICKLE_SUFFIXES, file_problem
 from parityspec.spec.base import CALLABLE_PATTERN, is_name
 
+if TYPE_CHECKING:
+    import onnx
+    import pandas as pd
+
 log = logging.getLogger(__name__)
+
+Estimator = Any
+"""A fitted scikit-learn model: scikit-learn ships no type information."""
+Entries = dict[str, Any]
+"""A mapping of the spec being written, as YAML will show it."""
 
 SKLEARN_SUFFIXES = PICKLE_SUFFIXES | {".skops"}
 DATA_SUFFIXES = {".csv", ".parquet", ".npz"}
@@ -46,7 +56,7 @@ class InitOptions:
 
 @dataclass
 class Scaffold:
-    spec: dict[str, Any]
+    spec: Entries
     notes: list[str] = field(default_factory=list)
     """What the user should know about the choices made, one line each."""
 
@@ -60,20 +70,20 @@ class Scaffold:
 class _Dumper(yaml.SafeDumper):
     """Flat lists and mappings on one line, as in the bundled specs: `- {id: a, type: b}`."""
 
-    def represent_list(self, data):
+    def represent_flat_list(self, data: list[Any]) -> yaml.SequenceNode:
         return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=_flat(data))
 
-    def represent_dict(self, data):
+    def represent_flat_dict(self, data: dict[Any, Any]) -> yaml.MappingNode:
         flat = _flat(data.values())
         return self.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flat)
 
 
-def _flat(values) -> bool:
+def _flat(values: Iterable[Any]) -> bool:
     return all(not isinstance(v, dict | list) or (isinstance(v, list) and _flat(v)) for v in values)
 
 
-_Dumper.add_representer(list, _Dumper.represent_list)
-_Dumper.add_representer(dict, _Dumper.represent_dict)
+_Dumper.add_representer(list, _Dumper.represent_flat_list)
+_Dumper.add_representer(dict, _Dumper.represent_flat_dict)
 
 
 def scaffold(options: InitOptions) -> Scaffold:
@@ -99,16 +109,18 @@ def _sklearn(options: InitOptions) -> Scaffold:
     estimator = load_sklearn_model(path, trusted=options.trust_models)
     task = _sklearn_task(estimator)
     log.info("%s: a %s model", type(estimator).__name__, task)
-    data, dataset = _tabular_data(options, task)
-    data.update(_features(estimator, dataset))
-    _try_predict(estimator, dataset, data.get("features"))
-    backends = {"sklearn": {"kind": "sklearn", "path": _relative(path, options.spec_dir)}}
+    data, frame = _tabular_data(options, task)
+    data.update(_features(estimator, frame))
+    _try_predict(estimator, frame, data.get("features"))
+    backends: dict[str, Entries] = {
+        "sklearn": {"kind": "sklearn", "path": _relative(path, options.spec_dir)}
+    }
     if options.trust_models and needs_trust(path):
         # Only what the loader would refuse, and only when the user vouched for it: a
         # `trusted: true` in the spec would let a model file swapped later load unchecked.
         backends["sklearn"]["trusted"] = True
     backends["onnx"] = {"kind": "onnx", "from": "sklearn"}
-    notes = []
+    notes: list[str] = []
     if _quantizable(estimator):
         backends["int8"] = {"kind": "quantized", "from": "onnx"}
     else:
@@ -116,7 +128,7 @@ def _sklearn(options: InitOptions) -> Scaffold:
             f"no int8 backend: {type(_final(estimator)).__name__} converts to ai.onnx.ml ops, "
             "which dynamic quantization leaves unchanged"
         )
-    checks = []
+    checks: list[Entries] = []
     for candidate, profile in (("onnx", "default"), ("int8", "lenient")):
         if candidate in backends:
             checks += _tabular_checks(task, candidate, profile, options.target is not None)
@@ -139,11 +151,11 @@ def _onnx(options: InitOptions) -> Scaffold:
         for i in graph.input
         if i.name not in initializers
     ]
-    model = {"task": "tensor", "inputs": inputs}
+    model: Entries = {"task": "tensor", "inputs": inputs}
     outputs = [o.name for o in graph.output]
     if all(is_name(n) for n in outputs):
         model["outputs"] = outputs
-    backends = {
+    backends: dict[str, Entries] = {
         "onnx": {"kind": "onnx", "path": _relative(path, options.spec_dir)},
         "int8": {"kind": "quantized", "from": "onnx"},
     }
@@ -186,7 +198,7 @@ def _torch(options: InitOptions) -> Scaffold:
     return Scaffold(_spec(name, f"{path.name}:{function}", data, model, backends, checks))
 
 
-def parse_input(text: str) -> dict[str, Any]:
+def parse_input(text: str) -> Entries:
     """`image:3,32,32` or `tokens:16:int64` -> a `model.inputs` entry."""
     name, _, rest = text.partition(":")
     shape_text, _, dtype = rest.partition(":")
@@ -203,8 +215,14 @@ def parse_input(text: str) -> dict[str, Any]:
 
 
 def _spec(
-    stem: str, source: str, data: dict, model: dict, backends: dict, checks: list, profiles=None
-) -> dict:
+    stem: str,
+    source: str,
+    data: Entries,
+    model: Entries,
+    backends: dict[str, Entries],
+    checks: list[Entries],
+    profiles: dict[str, Entries] | None = None,
+) -> Entries:
     name = _spec_name(stem)
     return {
         "parityspec": 1,
@@ -219,7 +237,7 @@ def _spec(
     }
 
 
-def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -> list[dict]:
+def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -> list[Entries]:
     types = {
         "binary": [
             ("parity", "probability_parity"),
@@ -238,7 +256,7 @@ def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -
     ]
 
 
-def _sklearn_task(estimator) -> str:
+def _sklearn_task(estimator: Estimator) -> str:
     from sklearn.base import is_regressor
 
     if hasattr(estimator, "predict_proba"):
@@ -252,7 +270,10 @@ def _sklearn_task(estimator) -> str:
     )
 
 
-def _tabular_data(options: InitOptions, task: str) -> tuple[dict, Any]:
+def _tabular_data(options: InitOptions, task: str) -> tuple[Entries, pd.DataFrame]:
+    """The spec's `data` and the rows, a table: a tabular task reads one, even from NPZ."""
+    import pandas as pd
+
     from parityspec.data.sources import load_dataset
     from parityspec.spec.models import DataSpec, ModelSpec
 
@@ -264,22 +285,24 @@ def _tabular_data(options: InitOptions, task: str) -> tuple[dict, Any]:
     path = _existing(str(options.data), "data file")
     if path.suffix.lower() not in DATA_SUFFIXES:
         raise InputError("unknown data format", file=str(path), hint="use .csv, .parquet or .npz")
-    data = {"path": _relative(path, options.spec_dir)}
+    data: Entries = {"path": _relative(path, options.spec_dir)}
     if options.target:
         data["target"] = options.target
     dataset = load_dataset(
         DataSpec(path=str(path), target=options.target), ModelSpec(task=task), Path("/")
     )
-    return data, dataset
+    if not isinstance(dataset.features, pd.DataFrame):
+        raise TypeError(f"a {task} task read named tensors")
+    return data, dataset.features
 
 
-def _features(estimator, dataset) -> dict:
+def _features(estimator: Estimator, frame: pd.DataFrame) -> Entries:
     """List the features when the data's columns differ from the fitted ones, in the fitted
     order: the backends feed the data's columns in `features` order."""
     names = getattr(estimator, "feature_names_in_", None)
-    if names is None or list(names) == list(map(str, dataset.features.columns)):
+    if names is None or list(names) == list(map(str, frame.columns)):
         return {}
-    missing = [n for n in names if n not in dataset.features.columns]
+    missing = [n for n in names if n not in frame.columns]
     if missing:
         raise InputError(
             f"the data lacks columns the model was fitted on: {', '.join(missing)}",
@@ -288,9 +311,9 @@ def _features(estimator, dataset) -> dict:
     return {"features": [str(n) for n in names]}
 
 
-def _try_predict(estimator, dataset, features: list[str] | None) -> None:
+def _try_predict(estimator: Estimator, frame: pd.DataFrame, features: list[str] | None) -> None:
     """Fail now, not in CI, when the model cannot read the data."""
-    rows = dataset.features.head(5)
+    rows = frame.head(5)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. feature names: the run decides, not init
@@ -302,16 +325,16 @@ def _try_predict(estimator, dataset, features: list[str] | None) -> None:
         ) from None
 
 
-def _final(estimator):
+def _final(estimator: Estimator) -> Estimator:
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
-def _quantizable(estimator) -> bool:
+def _quantizable(estimator: Estimator) -> bool:
     """Only neural networks export to MatMul/Gemm ops that dynamic INT8 quantizes."""
     return hasattr(_final(estimator), "coefs_")
 
 
-def _graph_input(value, path: Path) -> dict[str, Any]:
+def _graph_input(value: onnx.ValueInfoProto, path: Path) -> Entries:
     import onnx
 
     tensor = value.type.tensor_type
@@ -332,7 +355,7 @@ def _graph_input(value, path: Path) -> dict[str, Any]:
     return {"name": value.name, "shape": dims, "dtype": dtype}
 
 
-def _tensor_data(options: InitOptions) -> dict[str, Any]:
+def _tensor_data(options: InitOptions) -> Entries:
     """Seeded random tensors, unless --data names an NPZ file with one array per input."""
     if options.data is None:
         return {"synthetic": {"rows": 256, "seed": 0}}

@@ -81,7 +81,7 @@ def load_report(path: Path) -> dict[str, Any]:
     return report
 
 
-def diff_reports(old: dict, new: dict, threshold: float = 0.0) -> ReportDiff:
+def diff_reports(old: dict[str, Any], new: dict[str, Any], threshold: float = 0.0) -> ReportDiff:
     """Checks in the new report's order, then the ones that vanished from the old."""
     old_checks = {c["id"]: c for c in old["checks"]}
     new_checks = {c["id"]: c for c in new["checks"]}
@@ -90,10 +90,12 @@ def diff_reports(old: dict, new: dict, threshold: float = 0.0) -> ReportDiff:
     return ReportDiff(old, new, checks, threshold)
 
 
-def _check_diff(check_id: str, old: dict | None, new: dict | None, threshold: float) -> CheckDiff:
+def _check_diff(
+    check_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None, threshold: float
+) -> CheckDiff:
     """Figures are compared only for checks in both reports: a new check has no 'before'."""
     old_figures, new_figures = (_figures(old), _figures(new)) if old and new else ({}, {})
-    changes = []
+    changes: list[FigureChange] = []
     for name in list(new_figures) + [n for n in old_figures if n not in new_figures]:
         (a, op_a), (b, op_b) = (
             old_figures.get(name, (None, None)),
@@ -102,12 +104,17 @@ def _check_diff(check_id: str, old: dict | None, new: dict | None, threshold: fl
         if not _same(a, b):
             op = op_b or op_a
             changes.append(FigureChange(name, a, b, op, _worse_by(op, a, b) > threshold))
-    return CheckDiff(check_id, old and old["status"], new and new["status"], tuple(changes))
+    old_status = None if old is None else old["status"]
+    new_status = None if new is None else new["status"]
+    return CheckDiff(check_id, old_status, new_status, tuple(changes))
 
 
-def _figures(check: dict) -> dict[str, tuple[float, str | None]]:
-    """name -> (value, gate operator or None). A gate figure seen twice gets `#2`, `#3`."""
-    found = {k: (_number(v), None) for k, v in check["figures"].items() if _number(v) is not None}
+def _figures(check: dict[str, Any]) -> dict[str, tuple[float | None, str | None]]:
+    """name -> (value, gate operator or None). A gate figure seen twice gets `#2`, `#3`; a
+    gate's value is None when it is not a number."""
+    found: dict[str, tuple[float | None, str | None]] = {
+        k: (_number(v), None) for k, v in check["figures"].items() if _number(v) is not None
+    }
     for gate in check["gates"]:
         name, n = gate["figure"], 2
         while name in found and found[name][1] is not None:
@@ -183,7 +190,7 @@ def as_markdown(diff: ReportDiff) -> str:
     return "\n".join(lines)
 
 
-def _title(report: dict) -> str:
+def _title(report: dict[str, Any]) -> str:
     name = report.get("spec", {}).get("name", "?")
     return f"{name} ({report.get('verdict', '?')})"
 

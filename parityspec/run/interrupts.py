@@ -14,6 +14,7 @@ import math
 import signal
 import threading
 from collections.abc import Iterator
+from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEADLINE_REPEAT_S = 1.0
@@ -55,7 +56,7 @@ class _Stopping:
     handled = False
 
 
-def _on_signal(signum: int, _frame) -> None:
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
     if not _Stopping.handled:
         raise Interrupted(signum)
 
@@ -89,7 +90,7 @@ class Deadline:
         """Set once the time is up, even if user code swallowed the exception."""
         self.expired = False
 
-    def _fire(self, _signum: int, _frame) -> None:
+    def _fire(self, _signum: int, _frame: FrameType | None) -> None:
         self.fired = True
         if not self.expired:
             raise TimedOut(self.seconds or 0.0)

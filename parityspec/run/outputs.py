@@ -8,9 +8,10 @@ not stay counted in the process's resident memory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
 
 class StoredArray(np.lib.mixins.NDArrayOperatorsMixin):
@@ -46,11 +47,11 @@ class StoredArray(np.lib.mixins.NDArrayOperatorsMixin):
             return self._rows(start, max(start, stop))[(slice(None), *rest)]
         return np.asarray(self)[(key, *rest)]
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         whole = self._rows(0, len(self))
         return whole if dtype is None else whole.astype(dtype)
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         arrays = [np.asarray(i) if isinstance(i, StoredArray) else i for i in inputs]
         return getattr(ufunc, method)(*arrays, **kwargs)
 
@@ -60,7 +61,7 @@ class StoredArray(np.lib.mixins.NDArrayOperatorsMixin):
         out = np.empty((stop - start, *row_shape), dtype=self.dtype)
         with self.path.open("rb") as handle:
             handle.seek(start * per_row)
-            handle.readinto(memoryview(out.reshape(-1).view(np.uint8)))
+            handle.readinto(out.reshape(-1).view(np.uint8).data)
         return out
 
 
@@ -70,7 +71,7 @@ class OutputWriter:
     def __init__(self, folder: Path):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._files: dict[str, Any] = {}
+        self._files: dict[str, BinaryIO] = {}
         self._meta: dict[str, tuple[np.dtype, tuple[int, ...], int]] = {}
 
     def append(self, outputs: dict[str, np.ndarray]) -> None:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import difflib
 import types
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, Tag, ValidationError
 
 from parityspec.errors import Problem
 from parityspec.spec.base import CALLABLE_PATTERN, NAME_PATTERN
-from parityspec.spec.yaml_source import SourceMap, dotted
+from parityspec.spec.yaml_source import Path_, SourceMap, dotted
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+Loc = tuple[int | str, ...]
+"""Where pydantic found an error: fields, list indexes, union tags; `Path_` is the document's."""
 
 # Pydantic's type errors, by what the spec wanted instead.
 EXPECTED = {
@@ -35,7 +41,7 @@ PATTERNS = {
 }
 
 
-def did_you_mean(word: str, choices: list[str] | set[str]) -> str | None:
+def did_you_mean(word: str | int, choices: list[str] | set[str]) -> str | None:
     matches = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
     return f"did you mean {matches[0]!r}?" if matches else None
 
@@ -43,7 +49,7 @@ def did_you_mean(word: str, choices: list[str] | set[str]) -> str | None:
 def problems_from(
     error: ValidationError, root: type[BaseModel], data: Any, shown: str, source: SourceMap
 ) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     for item in error.errors():
         loc = item["loc"]
         path = _data_path(loc[:-1] if _is_key_error(loc, root) else loc, data, root)
@@ -53,7 +59,14 @@ def problems_from(
     return problems
 
 
-def _problem(item: dict, path: tuple, root, data: Any, shown: str, source: SourceMap) -> Problem:
+def _problem(
+    item: ErrorDetails,
+    path: Path_,
+    root: type[BaseModel],
+    data: Any,
+    shown: str,
+    source: SourceMap,
+) -> Problem:
     kind, ctx, loc = item["type"], item.get("ctx") or {}, item["loc"]
     key = dotted(path)
     if kind == "extra_forbidden":
@@ -76,8 +89,10 @@ def _problem(item: dict, path: tuple, root, data: Any, shown: str, source: Sourc
     return Problem(shown, *source.locate(path), key, message, hint)
 
 
-def _message(item: dict, path: tuple, root, data: Any) -> tuple[str, str | None]:
-    kind, ctx, loc, given = item["type"], item.get("ctx") or {}, item["loc"], item.get("input")
+def _message(
+    item: ErrorDetails, path: Path_, root: type[BaseModel], data: Any
+) -> tuple[str, str | None]:
+    kind, ctx, loc, given = item["type"], item.get("ctx") or {}, item["loc"], item["input"]
     if kind == "missing" and isinstance(loc[-1], int):  # a fixed-length list, too short
         size = len(get_args(_type_at(root, loc[:-1])))
         return f"expected {size} items, got {len(given)}", None
@@ -104,7 +119,7 @@ def _message(item: dict, path: tuple, root, data: Any) -> tuple[str, str | None]
     return message, None
 
 
-def _literal(path: tuple, expected: str, given: Any) -> tuple[str, str]:
+def _literal(path: Path_, expected: str, given: Any) -> tuple[str, str]:
     options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
     if path == ("parityspec",):
         return f"unsupported spec version {_shown(given)}", f"write `parityspec: {expected}`"
@@ -113,7 +128,7 @@ def _literal(path: tuple, expected: str, given: Any) -> tuple[str, str]:
     )
 
 
-def _misspelt(path: tuple, parent_type: Any, data: Any) -> str | None:
+def _misspelt(path: Path_, parent_type: Any, data: Any) -> str | None:
     """A hint naming an unknown key beside a missing one that looks like it."""
     parent = _value_at(data, path[:-1])
     if not isinstance(parent, dict):
@@ -136,7 +151,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _value_at(data: Any, path: tuple) -> Any:
+def _value_at(data: Any, path: Path_) -> Any:
     for part in path:
         try:
             data = data[part]
@@ -145,18 +160,18 @@ def _value_at(data: Any, path: tuple) -> Any:
     return data
 
 
-def _data_path(loc: tuple, data: Any, root: type[BaseModel]) -> tuple:
+def _data_path(loc: Loc, data: Any, root: type[BaseModel]) -> Path_:
     """The loc in terms of the document: union tags and missing list items dropped."""
-    path: list = []
+    path: list[str | int] = []
     current, tp = data, _unwrap(root)
     for part in loc:
         if isinstance(tp, dict):  # a tagged union: this part is the tag, not a key
             tp = _unwrap(tp.get(part))
             continue
         tp = _unwrap(_step(tp, part))
-        if (isinstance(current, dict) and part in current) or (
-            isinstance(current, list) and isinstance(part, int) and part < len(current)
-        ):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
         elif isinstance(current, dict):  # a key that is missing or unknown: the last part
@@ -165,7 +180,7 @@ def _data_path(loc: tuple, data: Any, root: type[BaseModel]) -> tuple:
     return tuple(path)
 
 
-def _is_key_error(loc: tuple, root: type[BaseModel]) -> bool:
+def _is_key_error(loc: Loc, root: type[BaseModel]) -> bool:
     """Pydantic ends the loc of a bad mapping key with `[key]`."""
     return loc[-1:] == ("[key]",) and get_origin(_type_at(root, loc[:-2])) is dict
 
@@ -176,12 +191,12 @@ def _fields(tp: Any) -> set[str]:
     return set()
 
 
-def _tags(root: type[BaseModel], loc: tuple) -> list[str]:
+def _tags(root: type[BaseModel], loc: Loc) -> list[str]:
     members = _type_at(root, loc)
     return sorted(members) if isinstance(members, dict) else []
 
 
-def _type_at(root: type[BaseModel], loc: tuple) -> Any:
+def _type_at(root: type[BaseModel], loc: Loc) -> Any:
     """The unwrapped type at `loc`: a model, a {tag: model} dict for a tagged union, ..."""
     current: Any = root
     for part in loc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -121,7 +121,7 @@ def _utf8_problem(raw: bytes, error: UnicodeDecodeError, shown: str) -> Problem:
 
 
 class _TooLarge(Exception):
-    def __init__(self, mark, too_deep: bool):
+    def __init__(self, mark: yaml.Mark, too_deep: bool):
         self.mark, self.too_deep = mark, too_deep
 
 
@@ -131,7 +131,7 @@ class _Loader(yaml.SafeLoader):
 
     depth = nodes = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.depth += 1
         self.nodes += 1
         try:
@@ -151,7 +151,7 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _compose(text: str, shown: str):
+def _compose(text: str, shown: str) -> yaml.Node | None:
     try:
         documents = list(yaml.compose_all(text, Loader=_Loader))
     except _TooLarge as error:
@@ -229,7 +229,7 @@ def _reader_problem(error: yaml.reader.ReaderError, text: str, shown: str) -> Pr
     )
 
 
-def _mark(node) -> tuple[int, int]:
+def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
@@ -247,7 +247,7 @@ class _Builder:
         self.nodes = 0
         self._scalars = yaml.SafeLoader("")
 
-    def build(self, node, path: Path_, depth: int = 1) -> Any:
+    def build(self, node: yaml.Node, path: Path_, depth: int = 1) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES or depth > MAX_DEPTH:
             self._fail_size(node, depth)
@@ -278,7 +278,7 @@ class _Builder:
             return None
         return self._text(node, path, value) if isinstance(value, str) else value
 
-    def _text(self, node, path: Path_, value: str) -> str | None:
+    def _text(self, node: yaml.Node, path: Path_, value: str) -> str | None:
         """Escaped surrogate pairs (`"\\uD83D\\uDE00"`, JSON's way) become the character they
         encode; a lone surrogate is no character, and no report could be written with it."""
         if not _SURROGATE.search(value):
@@ -299,14 +299,14 @@ class _Builder:
             return None
 
     @staticmethod
-    def _tag_fits(node) -> bool:
+    def _tag_fits(node: yaml.Node) -> bool:
         if isinstance(node, yaml.MappingNode):
             return node.tag == MAP_TAG
         if isinstance(node, yaml.SequenceNode):
             return node.tag == SEQ_TAG
         return node.tag in CORE_TAGS - {MAP_TAG, SEQ_TAG}
 
-    def _mapping(self, node, path: Path_, depth: int) -> dict:
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         # Merged keys (`<<: *base`) come first so that the mapping's own keys override them.
         result = self._merged(node, path, depth)
         own: set[str] = set()
@@ -333,8 +333,8 @@ class _Builder:
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
 
-    def _merged(self, node, path: Path_, depth: int) -> dict:
-        merged: dict = {}
+    def _merged(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag != MERGE_TAG:
                 continue
@@ -347,11 +347,11 @@ class _Builder:
                 merged.update(self.build(source, path, depth + 1) or {})
         return merged
 
-    def _fail_size(self, node, depth: int) -> None:
+    def _fail_size(self, node: yaml.Node, depth: int) -> NoReturn:
         line, col = _mark(node)
         raise SpecError([_too_large(self.shown, line, col, depth > MAX_DEPTH)])
 
-    def _problem(self, node, path: Path_, message: str, hint: str | None) -> None:
+    def _problem(self, node: yaml.Node, path: Path_, message: str, hint: str | None) -> None:
         line, col = _mark(node)
         self.problems.append(
             Problem(self.shown, line, col, key=dotted(path) or None, message=message, hint=hint)
@@ -359,7 +359,7 @@ class _Builder:
 
 
 def dotted(path: Path_) -> str:
-    parts = []
+    parts: list[str] = []
     for part in path:
         if isinstance(part, int):
             parts.append(f"[{part}]")
