@@ -10,6 +10,7 @@ from parityspec.checks import (
     step_drift,
     tensor_drift,
     threshold_flips,
+    top_k_agreement,
 )
 from parityspec.checks.base import CheckModule
 from parityspec.plugins import load_plugins
@@ -26,6 +27,7 @@ CHECKS: dict[str, CheckModule] = {
         tensor_drift,
         step_drift,
         benchmark,
+        top_k_agreement,
     )
 }
 CHECKS.update(load_plugins("parityspec.checks", CHECKS))

@@ -44,6 +44,7 @@ LOOSEST = {
     "max_flip_rate": 1.0,
     "flip_margin": 1.0,
     "max_metric_drop": 1e300,
+    "min_top_k_agreement": 0.0,
 }
 READS_PREDICTIONS = sorted(t for t, module in CHECKS.items() if needs_predictions(module))
 
@@ -167,6 +168,7 @@ BUILDERS: dict[str, Callable[[Path], CheckInputs]] = {
     "layer_drift": layer_inputs,
     "tensor_drift": tensor_drift_inputs,
     "step_drift": step_inputs,
+    "top_k_agreement": probability_inputs("multiclass", 4),
 }
 
 
