@@ -7,16 +7,8 @@ import json
 from importlib import metadata
 from typing import Any
 
-CORE_LIBRARIES = (
-    "parityspec",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "skl2onnx",
-    "onnx",
-    "onnxruntime",
-    "torch",
-)
+# Every run uses these; each backend module names its own (`LIBRARIES`).
+CORE_LIBRARIES = ("parityspec", "numpy", "pandas")
 
 
 def library_versions(names: list[str] | tuple[str, ...] = CORE_LIBRARIES) -> dict[str, str]:

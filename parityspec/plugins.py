@@ -16,12 +16,13 @@ from types import ModuleType
 log = logging.getLogger(__name__)
 
 # Per group: the attribute naming a module's kind or type, then what the protocol requires.
+# Optional hooks are left out: `BackendCapabilities` and `CheckCapabilities` give defaults.
 GROUPS = {
     "parityspec.backends": (
         "KIND",
         ("Spec", "verb", "source", "referenced_files", "needs_data", "make", "predict"),
     ),
-    "parityspec.checks": ("TYPE", ("Spec", "TASKS", "NEEDS_MODELS", "run")),
+    "parityspec.checks": ("TYPE", ("Spec", "TASKS", "run")),
     "parityspec.formats": ("FORMAT", ("FILE", "render")),
 }
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 # The verb names the model step in the plan: `build:sklearn`, `export:onnx`, `quantize:int8`.
-Verb = Literal["build", "load", "export", "quantize"]
+Verb = Literal["build", "load", "export", "quantize", "convert"]
 
 
 @dataclass
@@ -45,7 +48,13 @@ class Predictions:
 
 
 class BackendModule(Protocol):
-    """A module under `parityspec/backends/` registered in `BACKENDS`."""
+    """A module under `parityspec/backends/` registered in `BACKENDS`.
+
+    These are required. The optional hooks (`OFFERS`, `DERIVED_FROM`, `LIBRARIES`,
+    `export_onnx`, `reopen`, `model_size`), with their defaults, are the fields of
+    `BackendCapabilities`: a module declares one by defining an attribute of the same name,
+    and everything else reads them through `capabilities(module)`.
+    """
 
     KIND: str
     Spec: type[StrictModel]
@@ -71,6 +80,91 @@ class BackendModule(Protocol):
     ) -> LoadedModel: ...
 
     def predict(self, model: LoadedModel, batch: Any) -> dict[str, np.ndarray]: ...
+
+
+class Offer(StrEnum):
+    """What a backend's models offer to the backends derived from them and to the checks
+    that look inside them. Derivations and checks ask for offers, never for kind names."""
+
+    TABULAR = "tabular"
+    """Predicts from table rows: class probabilities, or a regression prediction."""
+    TENSORS = "tensors"
+    """Predicts named tensors from named input tensors (task `tensor`)."""
+    LAYERS = "layers"
+    """The predictor is a `torch.nn.Module` whose leaf-module calls can be captured."""
+    PIPELINE_STEPS = "pipeline_steps"
+    """The predictor is a fitted scikit-learn estimator: a Pipeline's steps can be run alone."""
+    ONNX_GRAPH = "onnx_graph"
+    """An ONNX file, `files["model"]`, run by an `OnnxRunner` (`path`, `inputs`, `feeds`)."""
+    QUANTIZED_GRAPH = "quantized_graph"
+    """An ONNX graph whose operators were quantized: its tensors no longer match a float
+    conversion's one for one."""
+    ONNX_EXPORT = "onnx_export"
+    """Can be exported to ONNX: offered by every module that defines `export_onnx`."""
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a backend must offer (`all_of`) and must not offer (`none_of`)."""
+
+    all_of: frozenset[Offer] = frozenset()
+    none_of: frozenset[Offer] = frozenset()
+
+    def met_by(self, offers: frozenset[Offer]) -> bool:
+        return self.all_of <= offers and not self.none_of & offers
+
+    def kinds(self, backends: Mapping[str, BackendModule]) -> list[str]:
+        """The registered kinds that meet it, for hints."""
+        return sorted(k for k, m in backends.items() if self.met_by(capabilities(m).offers))
+
+    def __str__(self) -> str:
+        wanted = [str(o) for o in sorted(self.all_of)]
+        return ", ".join(wanted + [f"not {o}" for o in sorted(self.none_of)]) or "anything"
+
+
+# The hooks' signatures: (ctx, source model, the onnx backend's spec, out dir, train rows).
+ExportOnnx = Callable[["RunContext", LoadedModel, Any, Path, "Dataset"], Path]
+Reopen = Callable[["RunContext", LoadedModel, Any], LoadedModel]
+
+
+def stored_size(model: LoadedModel) -> int:
+    """The model file's size; for an in-memory model, its pickled size."""
+    if "model" in model.files:
+        return model.files["model"].stat().st_size
+    return len(pickle.dumps(model.predictor, protocol=5))
+
+
+@dataclass(frozen=True)
+class BackendCapabilities:
+    """A backend module's optional hooks. Each field is read from the module attribute of the
+    same name when the module defines it; the default below stands in when it does not."""
+
+    OFFERS: frozenset[Offer] = frozenset({Offer.TABULAR, Offer.TENSORS})
+    """What its models offer (`ONNX_EXPORT` is added for a module defining `export_onnx`).
+    The default: it predicts for any task, and nothing may look inside its models."""
+    DERIVED_FROM: Needs | None = None
+    """What the backend named by its `from:` must offer; None: the kind takes no `from:`."""
+    LIBRARIES: tuple[str, ...] = ()
+    """Distributions whose versions enter every cache key, beside `lineage.CORE_LIBRARIES`."""
+    export_onnx: ExportOnnx | None = None
+    """Writes the model as ONNX into the out dir and returns the file's path."""
+    reopen: Reopen | None = None
+    """Makes a model restored from the step cache (files and facts, no predictor) predict
+    again; without it a cached model is rebuilt whenever a step it feeds has to run."""
+    model_size: Callable[[LoadedModel], int] = stored_size
+    """The model's size in bytes, as the benchmark check reports it."""
+
+    @property
+    def offers(self) -> frozenset[Offer]:
+        """`OFFERS`, with `ONNX_EXPORT` exactly when there is an `export_onnx` to call."""
+        exports = frozenset({Offer.ONNX_EXPORT} if self.export_onnx else ())
+        return (self.OFFERS - {Offer.ONNX_EXPORT}) | exports
+
+
+def capabilities(module: BackendModule) -> BackendCapabilities:
+    """The module's optional hooks, defaults filled in: the one place that looks them up."""
+    names = (f.name for f in fields(BackendCapabilities))
+    return BackendCapabilities(**{n: getattr(module, n) for n in names if hasattr(module, n)})
 
 
 def tensor_output_names(declared: list[str] | None, count: int) -> list[str]:

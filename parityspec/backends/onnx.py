@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
+from parityspec.backends.base import (
+    LoadedModel,
+    Needs,
+    Offer,
+    Verb,
+    capabilities,
+    tensor_output_names,
+)
 from parityspec.errors import InputError, StepError, first_line
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name, StrictModel
@@ -22,6 +29,9 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 KIND = "onnx"
+OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH})
+DERIVED_FROM = Needs(all_of=frozenset({Offer.ONNX_EXPORT}))  # the source's `export_onnx`
+LIBRARIES = ("onnx", "onnxruntime")
 FEATURES_FILE = "onnx_features.json"
 METADATA_FILE = "onnx_metadata.json"
 ORT_DTYPES = {
@@ -85,9 +95,10 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
         files = {"model": path}
     else:
         out_dir = ctx.artifact_dir(name)
-        exporter = getattr(BACKENDS[source_model.kind], "export_onnx", None)
+        exporter = capabilities(BACKENDS[source_model.kind]).export_onnx
         if exporter is None:
             raise InputError(f"backend kind {source_model.kind!r} cannot be exported to ONNX")
+        assert data is not None  # needs_data(): an export is given the train rows
         path = exporter(ctx, source_model, spec, out_dir, data)
         files = {"model": path}
         files |= {

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from parityspec.backends.base import LoadedModel, Verb
+from parityspec.backends.base import LoadedModel, Needs, Offer, Verb
 from parityspec.backends.onnx import OnnxRunner
 from parityspec.errors import InputError, StepError
 from parityspec.loading import file_sha256
@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 KIND = "quantized"
-SOURCE_KINDS = ("onnx",)
+OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH, Offer.QUANTIZED_GRAPH})
+DERIVED_FROM = Needs(
+    all_of=frozenset({Offer.ONNX_GRAPH}), none_of=frozenset({Offer.QUANTIZED_GRAPH})
+)
+LIBRARIES = ("onnx", "onnxruntime")
 
 
 class Spec(StrictModel):

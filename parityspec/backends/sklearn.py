@@ -6,12 +6,12 @@ import hashlib
 import pickle
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import model_validator
 
-from parityspec.backends.base import LoadedModel, Verb
+from parityspec.backends.base import LoadedModel, Offer, Verb
 from parityspec.errors import InputError, StepError
 from parityspec.loading import load_callable, load_sklearn_model
 from parityspec.spec.base import CallableRef, StrictModel
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 KIND = "sklearn"
+OFFERS = frozenset({Offer.TABULAR, Offer.PIPELINE_STEPS})
+LIBRARIES = ("scikit-learn", "skl2onnx")
 DEFAULT_OPSET = 17
 MIN_TRAIN_ROWS = 2
 
@@ -136,7 +138,9 @@ def _require_trainable(data: Dataset, task: str, shown: str | None) -> None:
         )
 
 
-def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, data: Dataset):
+def export_onnx(
+    ctx: RunContext, model: LoadedModel, onnx_spec: Any, out_dir: Path, data: Dataset
+) -> Path:
     """skl2onnx without ZipMap; writes model.onnx, onnx_features.json, onnx_metadata.json."""
     from skl2onnx import convert_sklearn
 

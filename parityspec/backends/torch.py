@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from parityspec.backends.base import LoadedModel, Verb, tensor_output_names
+from parityspec.backends.base import LoadedModel, Offer, Verb, tensor_output_names
 from parityspec.errors import InputError, first_line
 from parityspec.loading import load_callable
 from parityspec.spec.base import CallableRef, StrictModel
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from parityspec.run.context import RunContext
 
 KIND = "torch"
+OFFERS = frozenset({Offer.TENSORS, Offer.LAYERS})
+LIBRARIES = ("torch",)
 DEFAULT_OPSET = 18
 PRECISIONS = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
@@ -88,7 +90,14 @@ def predict(model: LoadedModel, batch: dict[str, np.ndarray]) -> dict[str, np.nd
     )
 
 
-def export_onnx(ctx: RunContext, model: LoadedModel, onnx_spec, out_dir: Path, data: Dataset):
+def model_size(model: LoadedModel) -> int:
+    """The bytes of its parameters and buffers, as the module lives in memory."""
+    return sum(t.numel() * t.element_size() for t in model.predictor.state_dict().values())
+
+
+def export_onnx(
+    ctx: RunContext, model: LoadedModel, onnx_spec: Any, out_dir: Path, data: Dataset
+) -> Path:
     """torch.onnx.export (dynamo by default), float32 on the CPU, dynamic batch axis."""
     import torch
 

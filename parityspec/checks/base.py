@@ -96,14 +96,16 @@ class CheckResult:
 
 
 class CheckModule(Protocol):
-    """A module under `parityspec/checks/` registered in `CHECKS`."""
+    """A module under `parityspec/checks/` registered in `CHECKS`.
+
+    These are required. The optional hooks (`NEEDS_PREDICTIONS`, `NEEDS_MODELS`,
+    `MODEL_NEEDS`, `problems`), with their defaults, are the fields of
+    `checks.capabilities.CheckCapabilities`, read through `check_capabilities(module)`.
+    """
 
     TYPE: str
     TASKS: tuple[str, ...]
     """The model tasks this check makes sense for."""
-    NEEDS_MODELS: bool
-    """Whether the check needs the loaded models, not only their predictions."""
-    # Optional: NEEDS_PREDICTIONS = False for a check that reads no predictions.
     Spec: type[CheckSpecBase]
     """Its tolerances are `Spec.TOLERANCES`, a `CheckTolerances` subclass."""
 

@@ -7,7 +7,6 @@ the same inputs: file sizes, their ratio, and the verdict.
 
 from __future__ import annotations
 
-import pickle
 import time
 from typing import Annotated, Literal
 
@@ -15,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from parityspec.backends import BACKENDS
-from parityspec.backends.base import LoadedModel
+from parityspec.backends.base import LoadedModel, capabilities
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
 from parityspec.spec.profiles import CheckTolerances
 
@@ -45,7 +44,9 @@ class Spec(CheckSpecBase):
 
 def run(spec: Spec, tolerances: CheckTolerances, inputs: CheckInputs) -> CheckResult:
     reference, candidate = (inputs.models[b] for b in spec.between)
-    sizes = {m.backend: model_bytes(m) for m in (reference, candidate)}
+    sizes = {
+        m.backend: capabilities(BACKENDS[m.kind]).model_size(m) for m in (reference, candidate)
+    }
     size_ratio = sizes[candidate.backend] / sizes[reference.backend]
     gates = []
     if spec.max_size_ratio is not None:
@@ -80,15 +81,6 @@ def run(spec: Spec, tolerances: CheckTolerances, inputs: CheckInputs) -> CheckRe
             "gates": [g.as_dict() for g in timed],
         },
     )
-
-
-def model_bytes(model: LoadedModel) -> int:
-    """The model file's size; for in-memory models, their serialised size."""
-    if "model" in model.files:
-        return model.files["model"].stat().st_size
-    if model.kind == "torch":
-        return sum(t.numel() * t.element_size() for t in model.predictor.state_dict().values())
-    return len(pickle.dumps(model.predictor, protocol=5))
 
 
 def _latencies(model: LoadedModel, inputs: CheckInputs, spec: Spec) -> dict:

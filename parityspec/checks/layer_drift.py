@@ -7,14 +7,15 @@ from typing import Literal
 
 import numpy as np
 
+from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
-from parityspec.errors import InputError
 
 TYPE = "layer_drift"
 TASKS = ("tensor",)
 NEEDS_MODELS = True
+MODEL_NEEDS = (Needs(frozenset({Offer.LAYERS})), Needs(frozenset({Offer.ONNX_GRAPH})))
 
 
 class Spec(CheckSpecBase, tolerances=Tolerances):
@@ -29,11 +30,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     from parityspec.drift.torch_layers import compare_torch_onnx_layers
 
     torch_model, onnx_model = (inputs.models[b] for b in spec.between)
-    if torch_model.kind != "torch" or onnx_model.kind not in ("onnx", "quantized"):
-        raise InputError(
-            f"{spec.id}: layer_drift compares a torch backend with an ONNX one",
-            hint="between: [<torch backend>, <onnx backend>]",
-        )
     names = [t.name for t in inputs.spec.model.inputs]
 
     def batches():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
@@ -17,6 +18,11 @@ from parityspec.errors import InputError
 TYPE = "step_drift"
 TASKS = ("binary", "multiclass", "regression")
 NEEDS_MODELS = True
+# The candidate's nodes must match a fresh conversion of the pipeline: not a quantized graph.
+MODEL_NEEDS = (
+    Needs(frozenset({Offer.PIPELINE_STEPS})),
+    Needs(frozenset({Offer.ONNX_GRAPH}), none_of=frozenset({Offer.QUANTIZED_GRAPH})),
+)
 
 
 class Spec(CheckSpecBase, tolerances=Tolerances):
@@ -29,8 +35,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     from parityspec.drift.sklearn_steps import compare_pipeline_steps
 
     sk_model, onnx_model = (inputs.models[b] for b in spec.between)
-    if sk_model.kind != "sklearn" or onnx_model.kind != "onnx":
-        raise InputError(f"{spec.id}: step_drift compares a sklearn backend with its ONNX form")
     if not inputs.data.is_tabular:
         raise InputError(f"{spec.id}: step_drift needs tabular data")
     # A data set too large to hold is compared on its first rows (`sample_rows` says so).

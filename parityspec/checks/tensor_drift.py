@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Literal
 
+from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, outputs_nonfinite
 from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
-from parityspec.errors import InputError
 
 TYPE = "tensor_drift"
 TASKS = ("binary", "multiclass", "regression", "tensor")
 NEEDS_MODELS = True
-ONNX_KINDS = ("onnx", "quantized")
+MODEL_NEEDS = (Needs(frozenset({Offer.ONNX_GRAPH})), Needs(frozenset({Offer.ONNX_GRAPH})))
 
 
 class Spec(CheckSpecBase, tolerances=Tolerances):
@@ -27,8 +27,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     from parityspec.drift.torch_layers import compare_onnx_tensors
 
     ref, other = (inputs.models[b] for b in spec.between)
-    if ref.kind not in ONNX_KINDS or other.kind not in ONNX_KINDS:
-        raise InputError(f"{spec.id}: tensor_drift compares two ONNX backends")
     runner = ref.predictor
     batches = (runner.feeds(b) for _, b in inputs.data.batches(inputs.spec.data.batch_size))
     table = compare_onnx_tensors(

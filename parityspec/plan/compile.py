@@ -4,9 +4,12 @@ loaded or run."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from parityspec.backends import BACKENDS
+from parityspec.backends import BACKENDS, key_libraries
 from parityspec.checks import CHECKS
+from parityspec.checks.base import CheckModule
+from parityspec.checks.capabilities import check_capabilities
 from parityspec.lineage import digest, library_versions
 from parityspec.loading import file_sha256
 from parityspec.plan.graph import Plan, Step, needed_by, topological_order
@@ -79,15 +82,15 @@ def _backend_steps(spec: Spec, name: str, spec_dir: Path | None) -> list[Step]:
     ]
 
 
-def needs_predictions(module) -> bool:
+def needs_predictions(module: CheckModule) -> bool:
     """Checks read both backends' predictions unless they say otherwise (a benchmark)."""
-    return getattr(module, "NEEDS_PREDICTIONS", True)
+    return check_capabilities(module).NEEDS_PREDICTIONS
 
 
-def _check_step(spec: Spec, check) -> Step:
+def _check_step(spec: Spec, check: Any) -> Step:
     module = CHECKS[check.type]
     deps = [f"predict:{b}" for b in check.between] if needs_predictions(module) else []
-    if module.NEEDS_MODELS:
+    if check_capabilities(module).NEEDS_MODELS:
         deps += [model_step_id(spec, b) for b in check.between]
     fragment = {
         "check": check.model_dump(mode="json"),
@@ -97,8 +100,9 @@ def _check_step(spec: Spec, check) -> Step:
 
 
 def _with_keys(steps: list[Step]) -> list[Step]:
-    """Each key hashes the step's fragment, its inputs' keys and the library versions."""
-    versions = library_versions()
+    """Each key hashes the step's fragment, its inputs' keys and the versions of the core
+    libraries and of those every registered backend kind declares."""
+    versions = library_versions(key_libraries())
     keys: dict[str, str] = {}
     keyed = []
     for step in steps:

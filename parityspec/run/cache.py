@@ -35,7 +35,7 @@ import numpy as np
 
 from parityspec.artifacts import dump_json, write_text
 from parityspec.backends import BACKENDS
-from parityspec.backends.base import LoadedModel, Predictions
+from parityspec.backends.base import LoadedModel, Predictions, capabilities
 from parityspec.errors import InputError, first_line
 from parityspec.lineage import digest
 from parityspec.plan.graph import Step
@@ -74,7 +74,7 @@ def restores_whole(step: Step) -> bool:
     """Whether a cached output can stand in for running the step, for any consumer."""
     if step.action != "model":
         return True
-    return hasattr(BACKENDS[step.fragment["backend"]["kind"]], "reopen")
+    return capabilities(BACKENDS[step.fragment["backend"]["kind"]]).reopen is not None
 
 
 def default_cache_dir() -> Path:
@@ -172,7 +172,7 @@ class StepCache:
             model = LoadedModel(
                 step.subject, value["kind"], None, files, value["facts"], value["inert"]
             )
-            reopen = getattr(BACKENDS[model.kind], "reopen", None)
+            reopen = capabilities(BACKENDS[model.kind]).reopen
             if reopen is None:
                 return model
             try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from parityspec.backends import BACKENDS
+from parityspec.backends.base import Needs, Offer, capabilities
 from parityspec.checks import CHECKS
+from parityspec.checks.capabilities import check_capabilities
 from parityspec.errors import Problem
 from parityspec.loading import file_problem
 from parityspec.spec.locate import did_you_mean
@@ -13,20 +16,20 @@ from parityspec.spec.models import Spec
 from parityspec.spec.profiles import BUILTIN_PROFILES
 from parityspec.spec.yaml_source import SourceMap, dotted
 
-# Which source kinds each derived kind can be made from.
-DERIVABLE_FROM = {"onnx": {"sklearn", "torch"}, "quantized": {"onnx"}}
-
 
 class _Collector:
-    def __init__(self, shown: str, source: SourceMap):
-        self.shown, self.source, self.problems = shown, source, []
+    def __init__(self, shown: str, source: SourceMap) -> None:
+        self.shown, self.source = shown, source
+        self.problems: list[Problem] = []
 
-    def add(self, path: tuple, message: str, hint: str | None = None, *, key: bool = False):
+    def add(self, path: tuple, message: str, hint: str | None = None, *, key: bool = False) -> None:
         line, col = self.source.locate(path, key=key)
         self.problems.append(Problem(self.shown, line, col, dotted(path), message, hint))
 
 
-def semantic_problems(spec: Spec, shown: str, source: SourceMap, spec_dir: Path | None):
+def semantic_problems(
+    spec: Spec, shown: str, source: SourceMap, spec_dir: Path | None
+) -> list[Problem]:
     found = _Collector(shown, source)
     _check_backends(spec, found)
     _check_profiles(spec, found)
@@ -39,20 +42,34 @@ def semantic_problems(spec: Spec, shown: str, source: SourceMap, spec_dir: Path 
 
 def _check_backends(spec: Spec, found: _Collector) -> None:
     names = set(spec.backends)
+    serves = Needs(frozenset({Offer.TENSORS if spec.model.task == "tensor" else Offer.TABULAR}))
     for name, backend in spec.backends.items():
-        origin = BACKENDS[backend.kind].source(backend)
+        module = BACKENDS[backend.kind]
+        if not serves.met_by(capabilities(module).offers):
+            found.add(
+                ("backends", name, "kind"),
+                f"backend kind {backend.kind!r} does not serve task {spec.model.task!r}",
+                f"kinds that do: {', '.join(serves.kinds(BACKENDS))}",
+            )
+        origin = module.source(backend)
         if origin is None:
             continue
         path = ("backends", name, "from")
         if origin not in names:
             found.add(path, f"no backend named {origin!r}", did_you_mean(origin, names))
-        elif spec.backends[origin].kind not in DERIVABLE_FROM.get(backend.kind, set()):
-            allowed = " or ".join(sorted(DERIVABLE_FROM.get(backend.kind, set())))
+            continue
+        # The derived kind says what its source must offer; the source's kind says what it does.
+        needs = capabilities(module).DERIVED_FROM
+        origin_kind = spec.backends[origin].kind
+        if needs is None or not needs.met_by(capabilities(BACKENDS[origin_kind]).offers):
+            allowed = " or ".join(needs.kinds(BACKENDS)) if needs else ""
             found.add(
                 path,
                 f"backend kind {backend.kind!r} cannot be made from {origin!r} "
-                f"(kind {spec.backends[origin].kind!r})",
-                f"`from` must name a backend of kind {allowed}",
+                f"(kind {origin_kind!r})",
+                f"`from` must name a backend of kind {allowed}"
+                if allowed
+                else f"kind {backend.kind!r} declares no kind it is made from (DERIVED_FROM)",
             )
     for cycle_start in _from_cycles(spec):
         found.add(
@@ -138,10 +155,28 @@ def _check_checks(spec: Spec, found: _Collector) -> None:
                 f"{check.type} does not apply to task {spec.model.task!r}",
                 f"it applies to: {', '.join(module.TASKS)}",
             )
-        for key, message, hint in getattr(module, "problems", lambda *_: [])(
-            check, spec.model.task
-        ):
+        hooks = check_capabilities(module)
+        _check_model_needs(spec, check, hooks.MODEL_NEEDS, found, base)
+        for key, message, hint in hooks.problems(check, spec.model.task):
             found.add((*base, *_key_path(key)), message, hint)
+
+
+def _check_model_needs(
+    spec: Spec, check: Any, needs: tuple[Needs, Needs], found: _Collector, base: tuple
+) -> None:
+    """What the check looks for inside its models, against what their kinds offer."""
+    for position, (backend, need) in enumerate(zip(check.between, needs, strict=True)):
+        if backend not in spec.backends:
+            continue  # reported above
+        kind = spec.backends[backend].kind
+        if not need.met_by(capabilities(BACKENDS[kind]).offers):
+            side = ("reference", "candidate")[position]
+            found.add(
+                (*base, "between", position),
+                f"{check.type} needs a {side} backend offering {need}; "
+                f"{backend!r} is of kind {kind!r}",
+                f"kinds that do: {', '.join(need.kinds(BACKENDS)) or 'none registered'}",
+            )
 
 
 def _key_path(key: str) -> tuple:

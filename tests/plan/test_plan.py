@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from parityspec.backends import BACKENDS
+from parityspec.backends.base import capabilities
 from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import CycleError, Step, topological_order
 from parityspec.plan.render import as_mermaid
@@ -56,6 +58,16 @@ def test_keys_are_stable_and_change_with_the_spec(churn):
     # The export changed, and so did everything downstream of it.
     for step_id in ("export:onnx", "quantize:int8", "predict:int8", "check:int8-parity"):
         assert keys_before[step_id] != keys_after[step_id]
+
+
+def test_every_key_hashes_the_libraries_the_backend_kinds_declare(churn, monkeypatch):
+    """An upgrade of a library any kind declares recomputes what is cached."""
+    before = {s.id: s.key for s in compile_plan(churn).steps}
+    declared = (*capabilities(BACKENDS["onnx"]).LIBRARIES, "parityspec-no-such-dist")
+    monkeypatch.setattr(BACKENDS["onnx"], "LIBRARIES", declared)
+    after = {s.id: s.key for s in compile_plan(churn).steps}
+    assert before.keys() == after.keys()
+    assert all(before[step] != after[step] for step in before)
 
 
 def test_a_cycle_is_a_named_error():

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from parityspec.backends.base import LoadedModel
+from parityspec.backends.base import LoadedModel, Offer, Verb
 from parityspec.spec.base import StrictModel
 
 KIND = "constant"
+OFFERS = frozenset({Offer.TABULAR})  # probabilities or a prediction; no tensors
 
 
 class Spec(StrictModel):
@@ -20,7 +21,7 @@ class Spec(StrictModel):
     value: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
 
 
-def verb(spec: Spec) -> str:
+def verb(spec: Spec) -> Verb:
     return "build"
 
 
@@ -36,11 +37,11 @@ def needs_data(spec: Spec) -> bool:
     return False
 
 
-def make(ctx, name: str, spec: Spec, source_model, data) -> LoadedModel:
+def make(ctx: Any, name: str, spec: Spec, source_model: Any, data: Any) -> LoadedModel:
     return LoadedModel(name, KIND, (ctx.spec.model.task, spec.value), facts={"value": spec.value})
 
 
-def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
+def predict(model: LoadedModel, batch: Any) -> dict[str, np.ndarray]:
     task, value = model.predictor
     if task == "regression":
         return {"prediction": np.full(len(batch), value)}

@@ -1,0 +1,40 @@
+"""A check module's optional hooks, with their defaults: the one place that looks them up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from parityspec.backends.base import Needs
+
+if TYPE_CHECKING:
+    from parityspec.checks.base import CheckModule
+
+# (key under the check, message, hint).
+KeyedProblem = tuple[str, str, str | None]
+
+
+def no_problems(spec: Any, task: str) -> list[KeyedProblem]:
+    return []
+
+
+@dataclass(frozen=True)
+class CheckCapabilities:
+    """Each field is read from the module attribute of the same name when the module defines
+    it; the default below stands in when it does not."""
+
+    NEEDS_PREDICTIONS: bool = True
+    """Whether it reads both backends' predictions (a benchmark times the models instead)."""
+    NEEDS_MODELS: bool = False
+    """Whether it needs the loaded models, not only their predictions."""
+    MODEL_NEEDS: tuple[Needs, Needs] = (Needs(), Needs())
+    """What the reference and the candidate backend must offer; checked when the spec is
+    validated, so `run` may rely on it."""
+    problems: Callable[[Any, str], list[KeyedProblem]] = no_problems
+    """What the schema cannot say about the check's own fields, given the model's task."""
+
+
+def check_capabilities(module: CheckModule) -> CheckCapabilities:
+    names = (f.name for f in fields(CheckCapabilities))
+    return CheckCapabilities(**{n: getattr(module, n) for n in names if hasattr(module, n)})
