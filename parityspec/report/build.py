@@ -12,6 +12,7 @@ from parityspec import __version__
 from parityspec.backends.base import LoadedModel
 from parityspec.checks.base import CheckResult
 from parityspec.errors import ExitCode
+from parityspec.backends import key_libraries
 from parityspec.lineage import library_versions
 from parityspec.loading import file_sha256
 from parityspec.run.executor import DONE, RunState, exit_code
@@ -149,7 +150,7 @@ def _lineage(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
         "spec_sha256": file_sha256(loaded.path),
         "data_sha256": data.value.fingerprint() if data and data.status in DONE else None,
         "model_sha256": models,
-        "libraries": library_versions(),
+        "libraries": library_versions(key_libraries()),
     }
 
 

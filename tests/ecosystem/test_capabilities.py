@@ -254,3 +254,11 @@ def test_a_plugin_kind_derived_from_onnx_validates_and_runs_cold_and_warm(tmp_pa
     assert {k: v for k, v in rerun.items() if k != "run"} == {
         k: v for k, v in report.items() if k != "run"
     }
+
+
+def test_the_report_names_every_library_that_enters_the_cache_keys(invoke, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", REPO / "specs" / "iris.yaml", "--out", out, "--check", "logreg-parity")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["lineage"]["libraries"]) == set(key_libraries())
