@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from parityspec import __version__
+from parityspec.backends import key_libraries
 from parityspec.backends.base import LoadedModel
 from parityspec.checks.base import CheckResult
 from parityspec.errors import ExitCode
-from parityspec.backends import key_libraries
 from parityspec.lineage import library_versions
 from parityspec.loading import file_sha256
 from parityspec.run.executor import DONE, RunState, exit_code
