@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parityspec.backends.context import RunContext
 from parityspec.data.sources import require_data_fits, streams
 from parityspec.errors import ExitCode, InputError
 from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import Plan, Step
 from parityspec.report.build import build_report, now
 from parityspec.report.render import compile_templates, write_reports
+from parityspec.results import RunState, StepOutcome, exit_code
 from parityspec.run.cache import StepCache, default_cache_dir
-from parityspec.run.context import RunContext
-from parityspec.run.executor import RunState, StepOutcome, execute, exit_code
+from parityspec.run.executor import execute
 from parityspec.run.interrupts import stop_signals_raise
 from parityspec.run.steps import HANDLERS
 from parityspec.spec.load import LoadedSpec, load_spec

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, ParamSpec, TextIO, TypedDict, TypeVar
 
 import click
 
-from parityspec import __version__, cli_supervisor
+from parityspec import __version__, cli_channel
 from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.report.messages import TERMINAL_CHARS, clip
 from parityspec.run.interrupts import Interrupted, stop_handled
 
 if TYPE_CHECKING:
     from parityspec.plan.graph import Step
-    from parityspec.run.executor import StepOutcome
+    from parityspec.results import StepOutcome
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -250,16 +250,16 @@ def run(
 
     def on_start(step: Step) -> None:
         if timeout is not None and not started:
-            cli_supervisor.send("deadline", str(timeout))
+            cli_channel.send("deadline", str(timeout))
         started.append(step.id)
-        cli_supervisor.send("start", step.id)
+        cli_channel.send("start", step.id)
 
     started: list[str] = []
     prepared = prepare(spec, options)
     with step_reporter(prepared.step_ids, quiet) as show:
 
         def on_step(outcome: StepOutcome) -> None:
-            cli_supervisor.send("done", outcome.step.id)
+            cli_channel.send("done", outcome.step.id)
             show(outcome)
 
         outcome = run_spec(prepared, on_step=on_step, on_start=on_start)
@@ -418,7 +418,8 @@ def schema(check_file: bool, write: bool, reference: bool, path: Path) -> None:
       parityspec schema --check
       parityspec schema --write
     """
-    from parityspec.spec.schema import registries, schema_text
+    from parityspec.spec.composition import registries
+    from parityspec.spec.schema import schema_text
 
     printing = not (check_file or write)
     for plugin in registries(plugins=True).plugins if printing else ():

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from parityspec.api import RunOutcome
-    from parityspec.run.executor import StepOutcome
+    from parityspec.results import StepOutcome
 
 OnStep = Callable[["StepOutcome"], None]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from parityspec.errors import InputError, UntrustedModelError, first_line
-from parityspec.spec.base import split_callable
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}
 SAFE_SKOPS_TYPES = {"numpy.dtype"}
@@ -74,7 +73,7 @@ def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
 
 def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
     """Import `file.py:function` relative to `base_dir`; the file runs as ordinary code."""
-    file_part, function = split_callable(ref)
+    file_part, _, function = ref.rpartition(":")
     path = (base_dir / file_part).resolve()
     if not path.is_file():
         raise InputError(f"no such file {file_part!r}", file=str(path))

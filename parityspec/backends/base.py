@@ -14,8 +14,8 @@ import numpy as np
 from parityspec.spec.base import StrictModel
 
 if TYPE_CHECKING:
+    from parityspec.backends.context import RunContext
     from parityspec.data import Dataset
-    from parityspec.run.context import RunContext
 
 # The verb names the model step in the plan: `build:sklearn`, `export:onnx`, `quantize:int8`.
 Verb = Literal["build", "load", "export", "quantize", "convert"]

@@ -22,11 +22,12 @@ from parityspec.backends.base import (
 )
 from parityspec.errors import InputError, StepError, first_line
 from parityspec.loading import file_sha256
-from parityspec.spec.base import Name, StrictModel
+from parityspec.spec.base import Name
+from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    from parityspec.backends.context import RunContext
     from parityspec.data import Dataset
-    from parityspec.run.context import RunContext
 
 KIND = "onnx"
 OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH})
@@ -45,7 +46,7 @@ ORT_DTYPES = {
 }
 
 
-class Spec(StrictModel):
+class Spec(BackendSpecBase):
     """Exactly one of `path` (an ONNX file) or `from` (the backend to export)."""
 
     kind: Literal["onnx"]

@@ -15,11 +15,12 @@ from parityspec.backends.base import LoadedModel, Needs, Offer, Verb
 from parityspec.backends.onnx import OnnxRunner
 from parityspec.errors import InputError, StepError
 from parityspec.loading import file_sha256
-from parityspec.spec.base import Name, StrictModel
+from parityspec.spec.base import Name
+from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    from parityspec.backends.context import RunContext
     from parityspec.data import Dataset
-    from parityspec.run.context import RunContext
 
 KIND = "quantized"
 OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH, Offer.QUANTIZED_GRAPH})
@@ -29,7 +30,7 @@ DERIVED_FROM = Needs(
 LIBRARIES = ("onnx", "onnxruntime")
 
 
-class Spec(StrictModel):
+class Spec(BackendSpecBase):
     kind: Literal["quantized"]
     from_: Name = Field(alias="from")
     """The ONNX backend to quantize."""

@@ -14,11 +14,12 @@ from pydantic import model_validator
 from parityspec.backends.base import LoadedModel, Offer, Verb
 from parityspec.errors import InputError, StepError
 from parityspec.loading import load_callable, load_sklearn_model
-from parityspec.spec.base import CallableRef, StrictModel
+from parityspec.spec.base import CallableRef
+from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    from parityspec.backends.context import RunContext
     from parityspec.data import Dataset
-    from parityspec.run.context import RunContext
 
 KIND = "sklearn"
 OFFERS = frozenset({Offer.TABULAR, Offer.PIPELINE_STEPS})
@@ -27,7 +28,7 @@ DEFAULT_OPSET = 17
 MIN_TRAIN_ROWS = 2
 
 
-class Spec(StrictModel):
+class Spec(BackendSpecBase):
     """Exactly one of `train` (a builder returning an unfitted estimator) or `path`."""
 
     kind: Literal["sklearn"]

@@ -12,11 +12,12 @@ import numpy as np
 from parityspec.backends.base import LoadedModel, Offer, Verb, tensor_output_names
 from parityspec.errors import InputError, first_line
 from parityspec.loading import load_callable
-from parityspec.spec.base import CallableRef, StrictModel
+from parityspec.spec.base import CallableRef
+from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    from parityspec.backends.context import RunContext
     from parityspec.data import Dataset
-    from parityspec.run.context import RunContext
 
 KIND = "torch"
 OFFERS = frozenset({Offer.TENSORS, Offer.LAYERS})
@@ -25,7 +26,7 @@ DEFAULT_OPSET = 18
 PRECISIONS = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
-class Spec(StrictModel):
+class Spec(BackendSpecBase):
     kind: Literal["torch"]
     module: CallableRef
     """`file.py:function` returning a `torch.nn.Module`, called with no arguments."""
@@ -101,7 +102,7 @@ def export_onnx(
     """torch.onnx.export (dynamo by default), float32 on the CPU, dynamic batch axis."""
     import torch
 
-    from parityspec.drift.torch_layers import export_torch_to_onnx
+    from parityspec.backends.torch_export import export_torch_to_onnx
 
     module = copy.deepcopy(model.predictor).to("cpu", torch.float32)
     quiet_exporter()

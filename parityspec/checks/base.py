@@ -5,40 +5,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-from pydantic import Field
 
-from parityspec.spec.base import Name
-from parityspec.spec.profiles import ToleranceOverrides
+from parityspec.spec.models import CheckSpecBase, SpecBase
 
 if TYPE_CHECKING:
     from parityspec.backends.base import LoadedModel, Predictions
-    from parityspec.checks.stats import DiffStats
     from parityspec.data import Dataset
-    from parityspec.spec.models import Spec
+    from parityspec.stats import DiffStats
 
 Status = Literal["passed", "failed", "error", "skipped"]
 
 
-class CheckSpecBase(ToleranceOverrides):
-    """A check in the spec. A check type with tolerances names them with
-    `class Spec(CheckSpecBase, tolerances=Tolerances)`: each becomes an optional field of the
-    spec that overrides the check's profile."""
-
-    id: Name
-    """A unique id: it names the check in reports and on the command line (`--check`)."""
-    between: Annotated[list[Name], Field(min_length=2, max_length=2)]
-    """Two backends: the reference first, then the one under test."""
-    profile: Name = "default"
-    """The tolerance profile; fields set on the check itself override it."""
-    description: str | None = None
-
-
 @dataclass
 class CheckInputs:
-    spec: Spec
+    spec: SpecBase
     data: Dataset
     reference: Predictions
     candidate: Predictions

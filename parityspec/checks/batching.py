@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from parityspec.checks.stats import DiffStats
+from parityspec.stats import DiffStats
 
 
 def aligned_batches(

@@ -22,7 +22,6 @@ from parityspec.checks.base import (
     worst_samples,
 )
 from parityspec.checks.batching import aligned_batches, shape_mismatch
-from parityspec.checks.stats import DiffStats, Worst
 from parityspec.spec.profiles import (
     CheckTolerances,
     Fraction,
@@ -30,6 +29,7 @@ from parityspec.spec.profiles import (
     ToleranceOverrides,
     tolerance,
 )
+from parityspec.stats import DiffStats, Worst
 
 TYPE = "output_parity"
 TASKS = ("regression", "tensor")

@@ -15,8 +15,8 @@ from parityspec.checks.base import (
 )
 from parityspec.checks.batching import count_samples_over, diff_stats, shape_mismatch
 from parityspec.checks.classes import ClassMismatch, model_classes
-from parityspec.checks.stats import QUANTILE_REL_ERROR
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
+from parityspec.stats import QUANTILE_REL_ERROR
 
 TYPE = "probability_parity"
 TASKS = ("binary", "multiclass")

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from parityspec.data import Dataset, Features
+from parityspec.data.stored import OutputWriter, StoredArray
 from parityspec.errors import InputError
 from parityspec.loading import file_sha256
-from parityspec.run.outputs import OutputWriter, StoredArray
 
 SAMPLE_ROWS = 10_000
 SCAN_ROWS = 65_536

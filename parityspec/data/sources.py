@@ -20,7 +20,7 @@ import pandas as pd
 from parityspec.data import Dataset, Rows
 from parityspec.errors import InputError, first_line
 from parityspec.loading import NotRegularFile, file_problem, read_regular_file
-from parityspec.spec.models import DataSpec, ModelSpec, Spec, Split, Synthetic, TensorSpec
+from parityspec.spec.models import DataSpec, ModelSpec, SpecBase, Split, Synthetic, TensorSpec
 
 if TYPE_CHECKING:
     from parityspec.data.chunked import ChunkedDataset
@@ -38,7 +38,7 @@ STRAY_PROBE = 100
 ROWS_HINT = "set data.rows to read only the first rows, or use a smaller file"
 
 
-def streams(spec: Spec) -> bool:
+def streams(spec: SpecBase) -> bool:
     """Whether the data can be read a batch at a time on each pass, never whole: a CSV or
     Parquet file, with no split and nothing trained on it in the run."""
     data = spec.data

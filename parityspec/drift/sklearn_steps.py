@@ -50,7 +50,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
-from parityspec.checks.stats import DiffStats
+from parityspec.stats import DiffStats
 
 TARGET_OPSET = 17
 PASSTHROUGH = "passthrough"

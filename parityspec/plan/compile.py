@@ -13,18 +13,18 @@ from parityspec.checks.capabilities import check_capabilities
 from parityspec.lineage import digest, library_versions
 from parityspec.loading import file_sha256
 from parityspec.plan.graph import Plan, Step, needed_by, topological_order
-from parityspec.spec.models import Spec
+from parityspec.spec.models import SpecBase
 
 DATA_LOAD, DATA_SPLIT, REPORT = "data:load", "data:split", "report"
 
 
-def model_step_id(spec: Spec, backend: str) -> str:
+def model_step_id(spec: SpecBase, backend: str) -> str:
     backend_spec = spec.backends[backend]
     return f"{BACKENDS[backend_spec.kind].verb(backend_spec)}:{backend}"
 
 
 def compile_plan(
-    spec: Spec, only_checks: list[str] | None = None, spec_dir: Path | None = None
+    spec: SpecBase, only_checks: list[str] | None = None, spec_dir: Path | None = None
 ) -> Plan:
     """`spec_dir`: where the spec's relative paths start; their files' bytes join the keys."""
     steps = _data_steps(spec, spec_dir)
@@ -37,7 +37,7 @@ def compile_plan(
     return Plan(tuple(_with_keys(steps)))
 
 
-def _data_steps(spec: Spec, spec_dir: Path | None) -> list[Step]:
+def _data_steps(spec: SpecBase, spec_dir: Path | None) -> list[Step]:
     load_fragment = spec.data.model_dump(mode="json", exclude={"split", "batch_size"})
     files = _file_digests([spec.data.path] if spec.data.path else [], spec_dir)
     return [
@@ -55,7 +55,7 @@ def _data_steps(spec: Spec, spec_dir: Path | None) -> list[Step]:
     ]
 
 
-def _backend_steps(spec: Spec, name: str, spec_dir: Path | None) -> list[Step]:
+def _backend_steps(spec: SpecBase, name: str, spec_dir: Path | None) -> list[Step]:
     backend = spec.backends[name]
     module = BACKENDS[backend.kind]
     deps: list[str] = []
@@ -87,7 +87,7 @@ def needs_predictions(module: CheckModule) -> bool:
     return check_capabilities(module).NEEDS_PREDICTIONS
 
 
-def _check_step(spec: Spec, check: Any) -> Step:
+def _check_step(spec: SpecBase, check: Any) -> Step:
     module = CHECKS[check.type]
     deps = [f"predict:{b}" for b in check.between] if needs_predictions(module) else []
     if check_capabilities(module).NEEDS_MODELS:

@@ -15,8 +15,7 @@ from parityspec.checks.base import CheckResult
 from parityspec.errors import ExitCode
 from parityspec.lineage import library_versions
 from parityspec.loading import file_sha256
-from parityspec.run.executor import DONE, RunState, exit_code
-from parityspec.run.steps import check_tolerances
+from parityspec.results import DONE, RunState, exit_code
 from parityspec.spec.load import LoadedSpec
 
 VERDICTS = {
@@ -71,19 +70,6 @@ def _check_entry(ctx, check, state: RunState) -> dict[str, Any]:
         "profile": check.profile,
         "description": check.description,
     }
-    if outcome.status not in DONE:
-        status = "skipped" if outcome.status == "skipped" else "error"
-        tolerances = check_tolerances(ctx, check).model_dump(exclude_none=True)
-        return {
-            **entry,
-            "status": status,
-            "passed": False,
-            "reason": outcome.reason,
-            "figures": {},
-            "tolerances": tolerances,
-            "gates": [],
-            "details": {},
-        }
     result: CheckResult = outcome.value
     return {
         **entry,

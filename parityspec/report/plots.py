@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from parityspec.checks.stats import BINS_PER_DECADE, HIST_HIGH_EXP
+from parityspec.stats import BINS_PER_DECADE, HIST_HIGH_EXP
 
 BIN_STEP = 10 ** (1 / BINS_PER_DECADE)  # the ratio of a log-histogram bin's two edges
 TOLERANCE_KEYS = ("abs_tol", "atol")  # the |diff| limit a histogram is drawn against

@@ -36,11 +36,11 @@ import numpy as np
 from parityspec.artifacts import dump_json, write_text
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions, capabilities
+from parityspec.backends.context import RunContext
+from parityspec.data.stored import StoredArray
 from parityspec.errors import InputError, first_line
 from parityspec.lineage import digest
 from parityspec.plan.graph import Step
-from parityspec.run.context import RunContext
-from parityspec.run.outputs import StoredArray
 
 CACHEABLE = ("model", "predict")
 FORMAT = "v2"  # a new layout of entries gets a new folder, never a misread

@@ -6,39 +6,14 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
+from parityspec.backends.context import RunContext
 from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.plan.graph import Plan, Step
+from parityspec.results import DONE, RunState, StepOutcome
 from parityspec.run.cache import DamagedCacheEntry, StepCache, restores_whole
-from parityspec.run.context import RunContext
 from parityspec.run.interrupts import Interrupted, TimedOut, deadline
-from parityspec.run.steps import HANDLERS
-
-StepStatus = Literal["ok", "cached", "error", "skipped"]
-DONE = ("ok", "cached")
-
-
-@dataclass
-class StepOutcome:
-    step: Step
-    status: StepStatus
-    value: Any = None
-    reason: str | None = None
-    exit_code: ExitCode | None = None
-    """For an error: INVALID_INPUT when the user's input is at fault, else STEP_ERROR."""
-    traceback: str | None = None
-    seconds: float = 0.0
-
-
-@dataclass
-class RunState:
-    plan: Plan
-    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    """Things the run recovered from (a damaged cache entry recomputed, a cache it could not
-    use): printed once each and listed in the report's `run` section."""
+from parityspec.run.steps import HANDLERS, unfinished_check
 
 
 def execute(
@@ -60,7 +35,7 @@ def execute(
             if step.action not in HANDLERS:
                 continue  # the report is written from the finished state, after the run
             if stopped:
-                _record(state, StepOutcome(step, "skipped", reason=stopped), on_step)
+                _record(state, StepOutcome(step, "skipped", reason=stopped), on_step, ctx)
                 continue
             started = time.perf_counter()
             try:
@@ -69,12 +44,13 @@ def execute(
                 outcome = _step_outcome(step, ctx, state, cache, step.id in restore)
                 if armed.fired:  # user code swallowed every TimedOut until it returned
                     raise TimedOut(timeout or 0.0)
-                _record(state, outcome, on_step)
+                _record(state, outcome, on_step, ctx)
             except TimedOut as error:
                 armed.expire()
                 stopped = f"the run timed out (--timeout {error.seconds:g}s) during {step.id}"
                 if step.id not in state.outcomes:
-                    _record(state, _error(step, str(error), ExitCode.STEP_ERROR, started), on_step)
+                    failed = _error(step, str(error), ExitCode.STEP_ERROR, started)
+                    _record(state, failed, on_step, ctx)
             except Interrupted as interrupt:
                 interrupt.step = interrupt.step or step.id
                 raise
@@ -82,8 +58,13 @@ def execute(
 
 
 def _record(
-    state: RunState, outcome: StepOutcome, on_step: Callable[[StepOutcome], None] | None
+    state: RunState,
+    outcome: StepOutcome,
+    on_step: Callable[[StepOutcome], None] | None,
+    ctx: RunContext,
 ) -> None:
+    if outcome.step.action == "check" and outcome.status not in DONE:
+        outcome.value = unfinished_check(ctx, outcome.step, outcome.status, outcome.reason)
     state.outcomes[outcome.step.id] = outcome
     if on_step:
         on_step(outcome)
@@ -177,15 +158,3 @@ def _error(step: Step, message: str, code: ExitCode, started: float) -> StepOutc
         traceback=traceback.format_exc(),
         seconds=time.perf_counter() - started,
     )
-
-
-def exit_code(state: RunState) -> ExitCode:
-    errors = [o.exit_code for o in state.outcomes.values() if o.status == "error"]
-    if ExitCode.INVALID_INPUT in errors:
-        return ExitCode.INVALID_INPUT
-    if errors:
-        return ExitCode.STEP_ERROR
-    checks = [o.value for o in state.outcomes.values() if o.step.action == "check"]
-    if any(c.status != "passed" for c in checks):
-        return ExitCode.CHECK_FAILED
-    return ExitCode.PASSED

@@ -7,15 +7,15 @@ from typing import Any
 
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions
+from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
 from parityspec.data import Dataset
 from parityspec.data.sources import load_dataset, split_dataset, streams
+from parityspec.data.stored import OutputWriter
 from parityspec.errors import InputError
 from parityspec.plan.compile import DATA_SPLIT, model_step_id
 from parityspec.plan.graph import Step
-from parityspec.run.context import RunContext
-from parityspec.run.outputs import OutputWriter
 from parityspec.spec.profiles import CheckTolerances, resolve_tolerances
 
 Inputs = dict[str, Any]
@@ -82,6 +82,17 @@ def check_tolerances(ctx: RunContext, check: CheckSpecBase) -> CheckTolerances:
     """The check's own tolerances: its profile's, then the fields set on the check."""
     return resolve_tolerances(
         check.TOLERANCES, check.profile, ctx.spec.profiles, check.tolerance_overrides()
+    )
+
+
+def unfinished_check(ctx: RunContext, step: Step, status: str, reason: str | None) -> CheckResult:
+    """The result of a check that did not run (skipped) or failed to (error): the report
+    shows it like any other, with the tolerances it would have applied."""
+    check = next(c for c in ctx.spec.checks if c.id == step.subject)
+    return CheckResult(
+        "skipped" if status == "skipped" else "error",
+        reason or "",
+        tolerances=check_tolerances(ctx, check).model_dump(exclude_none=True),
     )
 
 

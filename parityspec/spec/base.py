@@ -33,10 +33,5 @@ CallableRef = Annotated[
 ]
 
 
-def split_callable(ref: str) -> tuple[str, str]:
-    path, _, function = ref.rpartition(":")
-    return path, function
-
-
 def is_name(text: str) -> bool:
     return re.match(NAME_PATTERN, text) is not None

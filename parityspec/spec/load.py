@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from parityspec.errors import SpecError
+from parityspec.spec.composition import Spec
 from parityspec.spec.locate import problems_from
-from parityspec.spec.models import Spec
 from parityspec.spec.semantic import semantic_problems
 from parityspec.spec.yaml_source import SourceMap, read_document
 

@@ -1,20 +1,21 @@
-"""The spec: pydantic models that validate it, document it and generate its JSON Schema."""
+"""The spec's own models: its sections, and the bases of what the registries add.
+
+`SpecBase` types every spec: its backends and checks as their base models. The models that
+validate a spec file, with the discriminated unions of the registered backend kinds and check
+types, are assembled from it in `composition`, the one module of this layer that imports the
+registries."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Field, model_validator
 
-from parityspec.backends import BACKENDS
-from parityspec.checks import CHECKS
-from parityspec.report.formats import FORMATS
 from parityspec.spec.base import NAME_PATTERN, Name, StrictModel
-from parityspec.spec.profiles import ProfileBase, ToleranceRegistry
+from parityspec.spec.profiles import ProfileBase, ToleranceOverrides
 
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
 TASKS = ("binary", "multiclass", "regression", "tensor")
-REPORT_FORMATS = tuple(FORMATS)
 PositiveInt = Annotated[int, Field(gt=0)]
 # pydantic keeps the length of a dict's key type in the schema but not its pattern.
 NAMED_KEYS = {"propertyNames": {"pattern": NAME_PATTERN, "maxLength": 64}}
@@ -94,29 +95,36 @@ class ModelSpec(StrictModel):
 class ReportSpec(StrictModel):
     dir: str = "reports"
     """Where report files go, relative to the spec file; `--out` overrides it."""
-    formats: list[Literal[REPORT_FORMATS]] = ["json", "markdown"]  # type: ignore[valid-type]
+    formats: list[str] = ["json", "markdown"]
+    """The report files to write, by format name (the registered report formats)."""
     templates: str | None = None
     """A directory of Jinja templates overriding the built-in ones, file by file."""
     worst_samples: Annotated[int, Field(ge=0, le=100)] = 5
     """How many worst samples each comparison lists, with their feature values."""
 
 
-def _tagged_union(registry: dict[str, Any], tag_field: str) -> Any:
-    members = tuple(Annotated[m.Spec, Tag(name)] for name, m in sorted(registry.items()))
-    return Annotated[Union[members], Discriminator(tag_field)]  # noqa: UP007
+class BackendSpecBase(StrictModel):
+    """A backend in the spec; each kind's model narrows `kind` to its own name."""
+
+    kind: str
 
 
-BackendSpec = _tagged_union(BACKENDS, "kind")
-CheckSpec = _tagged_union(CHECKS, "type")
-# The registered checks' tolerance fields: two declaring one name differently fail here.
-TOLERANCES = ToleranceRegistry({t: m.Spec.TOLERANCES for t, m in CHECKS.items()})
-if TYPE_CHECKING:
-    Profile = ProfileBase
-else:
-    Profile = TOLERANCES.profile
+class CheckSpecBase(ToleranceOverrides):
+    """A check in the spec. A check type with tolerances names them with
+    `class Spec(CheckSpecBase, tolerances=Tolerances)`: each becomes an optional field of the
+    spec that overrides the check's profile."""
+
+    id: Name
+    """A unique id: it names the check in reports and on the command line (`--check`)."""
+    between: Annotated[list[Name], Field(min_length=2, max_length=2)]
+    """Two backends: the reference first, then the one under test."""
+    profile: Name = "default"
+    """The tolerance profile; fields set on the check itself override it."""
+    description: str | None = None
+    type: str
 
 
-class Spec(StrictModel):
+class SpecBase(StrictModel):
     """A parityspec file: what to compare, how, and how strictly."""
 
     parityspec: Literal[1]
@@ -126,10 +134,12 @@ class Spec(StrictModel):
     description: str | None = None
     data: DataSpec
     model: ModelSpec
-    backends: Annotated[dict[Name, BackendSpec], Field(min_length=1, json_schema_extra=NAMED_KEYS)]
+    backends: Annotated[
+        dict[Name, BackendSpecBase], Field(min_length=1, json_schema_extra=NAMED_KEYS)
+    ]
     """Each backend by name: a model in one form (scikit-learn, ONNX, INT8, PyTorch)."""
-    profiles: Annotated[dict[Name, Profile], Field(json_schema_extra=NAMED_KEYS)] = {}
+    profiles: Annotated[dict[Name, ProfileBase], Field(json_schema_extra=NAMED_KEYS)] = {}
     """User tolerance profiles, beside the built-in strict, default and lenient."""
-    checks: Annotated[list[CheckSpec], Field(min_length=1)]
+    checks: Annotated[list[CheckSpecBase], Field(min_length=1)]
     """What to compare; each check names two backends and its tolerance profile."""
     report: ReportSpec = ReportSpec()

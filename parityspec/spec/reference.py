@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from parityspec.spec.composition import registries
 from parityspec.spec.models import (
     DataSpec,
     ModelSpec,
@@ -14,7 +15,6 @@ from parityspec.spec.models import (
     TensorSpec,
 )
 from parityspec.spec.profiles import BUILTIN_PROFILES, ToleranceRegistry
-from parityspec.spec.schema import registries
 
 START, END = "<!-- spec-reference:start -->", "<!-- spec-reference:end -->"
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from parityspec.backends import BACKENDS
-from parityspec.backends.base import Needs, Offer, capabilities
-from parityspec.checks import CHECKS
-from parityspec.checks.capabilities import check_capabilities
 from parityspec.errors import Problem
 from parityspec.loading import file_problem
+from parityspec.spec.composition import (
+    BACKENDS,
+    CHECKS,
+    Needs,
+    Offer,
+    Spec,
+    capabilities,
+    check_capabilities,
+)
 from parityspec.spec.locate import did_you_mean
-from parityspec.spec.models import Spec
 from parityspec.spec.profiles import BUILTIN_PROFILES
 from parityspec.spec.yaml_source import SourceMap, dotted
 

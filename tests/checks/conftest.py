@@ -12,7 +12,7 @@ import pytest
 from parityspec.backends.base import Predictions
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
 from parityspec.data import Dataset
-from parityspec.spec.models import Spec
+from parityspec.spec.composition import Spec
 from parityspec.spec.profiles import CheckTolerances, ProfileBase
 from parityspec.spec.profiles import resolve_tolerances as resolve
 

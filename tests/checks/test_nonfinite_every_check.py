@@ -93,7 +93,7 @@ def layer_inputs(folder: Path) -> CheckInputs:
     """A torch module and its dynamo ONNX export, as `layer_drift` compares them."""
     import torch
 
-    from parityspec.drift.torch_layers import export_torch_to_onnx
+    from parityspec.backends.torch_export import export_torch_to_onnx
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()

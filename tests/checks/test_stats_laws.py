@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parityspec.checks.batching import diff_stats
-from parityspec.checks.stats import (
+from parityspec.stats import (
     PLOT_EDGES,
     QUANTILE_REL_ERROR,
     DiffStats,

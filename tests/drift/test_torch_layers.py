@@ -18,11 +18,11 @@ from onnxruntime.quantization import (
 )
 from torch import nn
 
+from parityspec.backends.torch_export import export_torch_to_onnx
 from parityspec.drift.torch_layers import (
     capture_leaf_outputs,
     compare_onnx_tensors,
     compare_torch_onnx_layers,
-    export_torch_to_onnx,
     inject_fault,
 )
 

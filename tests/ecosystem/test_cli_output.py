@@ -14,7 +14,7 @@ from parityspec.checks.base import CheckResult
 from parityspec.cli import cli
 from parityspec.cli_output import live_steps
 from parityspec.plan.graph import Step
-from parityspec.run.executor import StepOutcome
+from parityspec.results import StepOutcome
 from tests.conftest import SPECS
 
 ONE_CHECK = (SPECS / "iris.yaml", "--check", "logreg-labels")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from parityspec.backends.base import Predictions
+from parityspec.data.stored import OutputWriter
 from parityspec.plan.graph import Step
 from parityspec.run import cache as cache_module
 from parityspec.run.cache import (
@@ -21,7 +22,6 @@ from parityspec.run.cache import (
     DamagedCacheEntry,
     StepCache,
 )
-from parityspec.run.outputs import OutputWriter
 
 ROWS = 2000
 

@@ -12,7 +12,7 @@ import yaml
 
 from parityspec.data import chunked as chunked_module
 from parityspec.data.sources import load_dataset, streams
-from parityspec.run.outputs import OutputWriter
+from parityspec.data.stored import OutputWriter
 from parityspec.spec.load import load_spec
 from tests.conftest import REPO
 

@@ -10,12 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from parityspec.api import RunOptions, prepare
+from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS, output_parity, probability_parity
 from parityspec.checks.base import CheckSpecBase
-from parityspec.run.context import RunContext
 from parityspec.run.steps import check_tolerances
+from parityspec.spec.composition import TOLERANCES, Profile
 from parityspec.spec.load import load_spec
-from parityspec.spec.models import TOLERANCES, Profile
 from parityspec.spec.profiles import (
     BUILTIN_PROFILES,
     CheckTolerances,

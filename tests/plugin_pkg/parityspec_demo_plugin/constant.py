@@ -8,13 +8,13 @@ import numpy as np
 from pydantic import Field
 
 from parityspec.backends.base import LoadedModel, Offer, Verb
-from parityspec.spec.base import StrictModel
+from parityspec.spec.models import BackendSpecBase
 
 KIND = "constant"
 OFFERS = frozenset({Offer.TABULAR})  # probabilities or a prediction; no tensors
 
 
-class Spec(StrictModel):
+class Spec(BackendSpecBase):
     """Every row gets `value`: the positive class probability, or the regression output."""
 
     kind: Literal["constant"]

@@ -18,11 +18,12 @@ from parityspec.artifacts import write_bytes, write_json
 from parityspec.backends.base import LoadedModel, Needs, Offer, Verb
 from parityspec.backends.onnx import OnnxRunner
 from parityspec.loading import file_sha256
-from parityspec.spec.base import Name, StrictModel
+from parityspec.spec.base import Name
+from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    from parityspec.backends.context import RunContext
     from parityspec.data import Dataset
-    from parityspec.run.context import RunContext
 
 KIND = "ort_optimized"
 OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH})
@@ -32,7 +33,7 @@ LIBRARIES = ("onnxruntime",)
 BINDINGS_FILE = "bindings.json"
 
 
-class Spec(StrictModel):
+class Spec(BackendSpecBase):
     kind: Literal["ort_optimized"]
     from_: Name = Field(alias="from")
     """The ONNX backend to optimize."""

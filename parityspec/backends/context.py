@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parityspec.spec.models import Spec
+from parityspec.spec.models import SpecBase
 
 
 @dataclass
 class RunContext:
-    spec: Spec
+    spec: SpecBase
     spec_dir: Path
     out_dir: Path
     work_dir: Path
