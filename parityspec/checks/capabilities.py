@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from parityspec.backends.base import Needs
+from parityspec.spec.models import SpecBase
 
 if TYPE_CHECKING:
     from parityspec.checks.base import CheckModule
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 KeyedProblem = tuple[str, str, str | None]
 
 
-def no_problems(spec: Any, task: str) -> list[KeyedProblem]:
+def no_problems(check: Any, spec: SpecBase) -> list[KeyedProblem]:
     return []
 
 
@@ -31,8 +32,9 @@ class CheckCapabilities:
     MODEL_NEEDS: tuple[Needs, Needs] = (Needs(), Needs())
     """What the reference and the candidate backend must offer; checked when the spec is
     validated, so `run` may rely on it."""
-    problems: Callable[[Any, str], list[KeyedProblem]] = no_problems
-    """What the schema cannot say about the check's own fields, given the model's task."""
+    problems: Callable[[Any, SpecBase], list[KeyedProblem]] = no_problems
+    """What the schema cannot say about the check in this spec (its fields against the
+    model's task, what it needs from the data); keys are relative to the check."""
 
 
 def check_capabilities(module: CheckModule) -> CheckCapabilities:

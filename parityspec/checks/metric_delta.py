@@ -29,6 +29,7 @@ from parityspec.checks.base import (
 )
 from parityspec.checks.classes import ClassMismatch, ModelClasses, model_classes
 from parityspec.errors import InputError
+from parityspec.spec.models import SpecBase
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 
 TYPE = "metric_delta"
@@ -59,18 +60,24 @@ class Spec(CheckSpecBase, tolerances=Tolerances):
     """Default: accuracy, roc_auc, f1, log_loss for classifiers; rmse, mae, r2 for regressors."""
 
 
-def problems(spec: Spec, task: str) -> list[tuple[str, str, str | None]]:
-    """(key, message, hint) for metrics that do not fit the task."""
+def problems(check: Spec, spec: SpecBase) -> list[tuple[str, str, str | None]]:
+    """(key, message, hint) for metrics that do not fit the task, and for a spec whose data
+    has no ground truth to score against."""
+    task = spec.model.task
     allowed = DEFAULT_METRICS.get(task, [])
-    return [
+    found: list[tuple[str, str, str | None]] = [
         (
             f"metrics.{i}",
             f"metric '{m}' does not apply to task '{task}'",
             f"use one of: {', '.join(allowed)}",
         )
-        for i, m in enumerate(spec.metrics or [])
+        for i, m in enumerate(check.metrics or [])
         if m not in allowed
     ]
+    data = spec.data
+    if task in TASKS and data.target is None and data.sklearn is None and data.path is not None:
+        found.append(("type", "metric_delta needs ground truth", "set data.target"))
+    return found
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

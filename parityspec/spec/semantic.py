@@ -161,7 +161,7 @@ def _check_checks(spec: Spec, found: _Collector) -> None:
             )
         hooks = check_capabilities(module)
         _check_model_needs(spec, check, hooks.MODEL_NEEDS, found, base)
-        for key, message, hint in hooks.problems(check, spec.model.task):
+        for key, message, hint in hooks.problems(check, spec):
             found.add((*base, *_key_path(key)), message, hint)
 
 
@@ -197,17 +197,6 @@ def _check_data(spec: Spec, found: _Collector) -> None:
             "synthetic data is for tensor models",
             "use a data file or a scikit-learn data set",
         )
-    if (
-        task in ("binary", "multiclass", "regression")
-        and spec.data.target is None
-        and spec.data.sklearn is None
-        and spec.data.path is not None
-    ):
-        for index, check in enumerate(spec.checks):
-            if check.type == "metric_delta":
-                found.add(
-                    ("checks", index, "type"), "metric_delta needs ground truth", "set data.target"
-                )
 
 
 def _check_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
