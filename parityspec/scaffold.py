@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import onnx
     import pandas as pd
 
+    from parityspec.spec.models import Task
+
 log = logging.getLogger(__name__)
 
 Estimator = Any
@@ -256,7 +258,7 @@ def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -
     ]
 
 
-def _sklearn_task(estimator: Estimator) -> str:
+def _sklearn_task(estimator: Estimator) -> Task:
     from sklearn.base import is_regressor
 
     if hasattr(estimator, "predict_proba"):
@@ -270,7 +272,7 @@ def _sklearn_task(estimator: Estimator) -> str:
     )
 
 
-def _tabular_data(options: InitOptions, task: str) -> tuple[Entries, pd.DataFrame]:
+def _tabular_data(options: InitOptions, task: Task) -> tuple[Entries, pd.DataFrame]:
     """The spec's `data` and the rows, a table: a tabular task reads one, even from NPZ."""
     import pandas as pd
 

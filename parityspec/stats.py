@@ -156,11 +156,11 @@ class DiffStats:
     """|a - b| / |a| on the same bins; a difference against an exact 0 is infinite."""
     plot_hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
     """|a - b| tallied on PLOT_EDGES, for the report's histogram."""
-    worst: Worst | None = None
+    worst: Worst = field(init=False)
+    """The k worst samples; `merge` sets it on the merged stats."""
 
     def __post_init__(self) -> None:
-        if self.worst is None:
-            self.worst = Worst(self.k)
+        self.worst = Worst(self.k)
 
     def update(self, ref: np.ndarray, other: np.ndarray, first_index: int = 0) -> None:
         """Add a batch: `ref` and `other` of the same shape, samples along axis 0."""
@@ -200,7 +200,7 @@ class DiffStats:
         self.worst.update(per_sample, np.arange(first_index, first_index + len(ref)))
 
     def merge(self, other: DiffStats) -> DiffStats:
-        return DiffStats(
+        merged = DiffStats(
             k=self.k,
             count=self.count + other.count,
             nonfinite_ref=self.nonfinite_ref + other.nonfinite_ref,
@@ -213,8 +213,9 @@ class DiffStats:
             hist=_add(self.hist, other.hist),
             rel_hist=_add(self.rel_hist, other.rel_hist),
             plot_hist=_add(self.plot_hist, other.plot_hist),
-            worst=self.worst.merge(other.worst),
         )
+        merged.worst = self.worst.merge(other.worst)
+        return merged
 
     @property
     def nonfinite(self) -> int:

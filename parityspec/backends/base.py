@@ -15,7 +15,7 @@ from parityspec.spec.base import StrictModel
 
 if TYPE_CHECKING:
     from parityspec.backends.context import RunContext
-    from parityspec.data import Dataset
+    from parityspec.data import Rows
 
 # The verb names the model step in the plan: `build:sklearn`, `export:onnx`, `quantize:int8`.
 Verb = Literal["build", "load", "export", "quantize", "convert"]
@@ -76,8 +76,9 @@ class BackendModule(Protocol):
         name: str,
         spec: Any,
         source: LoadedModel | None,
-        data: Dataset | None,
-    ) -> LoadedModel: ...
+        data: Rows | None,
+    ) -> LoadedModel:
+        """`data`: the train rows, given when `needs_data(spec)`."""
 
     def predict(self, model: LoadedModel, batch: Any) -> dict[str, np.ndarray]: ...
 
@@ -123,7 +124,7 @@ class Needs:
 
 
 # The hooks' signatures: (ctx, source model, the onnx backend's spec, out dir, train rows).
-ExportOnnx = Callable[["RunContext", LoadedModel, Any, Path, "Dataset"], Path]
+ExportOnnx = Callable[["RunContext", LoadedModel, Any, Path, "Rows"], Path]
 Reopen = Callable[["RunContext", LoadedModel, Any], LoadedModel]
 
 

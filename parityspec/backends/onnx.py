@@ -27,7 +27,7 @@ from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
     from parityspec.backends.context import RunContext
-    from parityspec.data import Dataset
+    from parityspec.data import Features, Rows
 
 KIND = "onnx"
 OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH})
@@ -86,7 +86,9 @@ def needs_data(spec: Spec) -> bool:
     return spec.from_ is not None
 
 
-def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+def make(
+    ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
+) -> LoadedModel:
     from parityspec.backends import BACKENDS
 
     if spec.path:
@@ -95,6 +97,7 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
             raise InputError("ONNX file does not exist", file=spec.path)
         files = {"model": path}
     else:
+        assert source_model is not None  # source(): an export is given the `from:` model
         out_dir = ctx.artifact_dir(name)
         exporter = capabilities(BACKENDS[source_model.kind]).export_onnx
         if exporter is None:
@@ -108,7 +111,7 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
     features_file = files.get(FEATURES_FILE[:-5])
     features = json.loads(features_file.read_text()) if features_file else None
     runner = OnnxRunner.open(path, ctx, features, spec.threads, made_here=spec.from_ is not None)
-    facts = {"model_sha256": file_sha256(path)}
+    facts: dict[str, Any] = {"model_sha256": file_sha256(path)}
     if ctx.spec.model.task in ("binary", "multiclass") and (classes := class_labels(path)):
         facts["classes"] = classes
     return LoadedModel(name, KIND, runner, files, facts)
@@ -139,8 +142,9 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     return model
 
 
-def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
-    return model.predictor.run(batch)
+def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
+    runner: OnnxRunner = model.predictor
+    return runner.run(batch)
 
 
 @dataclass
@@ -175,18 +179,18 @@ class OnnxRunner:
         )
         return cls(session, path, ctx.spec.model.task, bindings, ctx.spec.model.outputs)
 
-    def feeds(self, batch) -> dict[str, np.ndarray]:
+    def feeds(self, batch: Features) -> dict[str, np.ndarray]:
         if isinstance(batch, pd.DataFrame):
             return {b.name: _column_feed(batch, b) for b in self.inputs}
         return {b.name: np.ascontiguousarray(batch[b.name], dtype=b.dtype) for b in self.inputs}
 
-    def run(self, batch) -> dict[str, np.ndarray]:
+    def run(self, batch: Features) -> dict[str, np.ndarray]:
         outputs = self.session.run(None, self.feeds(batch))
         names = [o.name for o in self.session.get_outputs()]
         return interpret_outputs(self.task, names, outputs, self.output_names)
 
 
-def open_session(path: Path, threads: int = 0, made_here: bool = False):
+def open_session(path: Path, threads: int = 0, made_here: bool = False) -> Any:
     """`made_here`: parityspec wrote the model (an export, a quantization), so a model ONNX
     Runtime cannot load is a fault of that conversion (exit 3), not of the user's input."""
     import onnxruntime as ort
@@ -226,7 +230,9 @@ def _unloadable(error: Exception) -> str:
     return text
 
 
-def interpret_outputs(task: str, names: list[str], outputs: list, declared: list[str] | None):
+def interpret_outputs(
+    task: str, names: list[str], outputs: list[Any], declared: list[str] | None
+) -> dict[str, np.ndarray]:
     if task == "tensor":
         keys = tensor_output_names(declared, len(outputs))
         return {key: np.asarray(out) for key, out in zip(keys, outputs, strict=True)}
@@ -245,7 +251,7 @@ def _bindings_from_features(features: dict) -> list[InputBinding]:
     return [InputBinding(i["name"], i["dtype"], i["columns"]) for i in features["inputs"]]
 
 
-def _bindings_from_session(session, ctx: RunContext) -> list[InputBinding]:
+def _bindings_from_session(session: Any, ctx: RunContext) -> list[InputBinding]:
     inputs = session.get_inputs()
     if ctx.spec.model.task == "tensor":
         return [InputBinding(i.name, ORT_DTYPES.get(i.type, "float32"), [i.name]) for i in inputs]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
 QUANTIZED_OP_TYPES = {
     "DynamicQuantizeLinear",
     "MatMulInteger",
@@ -16,7 +21,7 @@ QUANTIZED_OP_TYPES = {
 }
 
 
-def deduplicate_opsets(model) -> None:
+def deduplicate_opsets(model: ModelProto) -> None:
     """Keep one opset entry per domain, the highest version.
 
     skl2onnx can list the default domain twice; onnxruntime.quantization then fails with
@@ -31,7 +36,7 @@ def deduplicate_opsets(model) -> None:
         model.opset_import.add(domain=domain, version=version)
 
 
-def count_quantized_ops(model) -> dict[str, int]:
+def count_quantized_ops(model: ModelProto) -> dict[str, int]:
     counts: dict[str, int] = {}
     for node in model.graph.node:
         if node.op_type in QUANTIZED_OP_TYPES:

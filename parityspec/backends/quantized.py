@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -19,8 +20,10 @@ from parityspec.spec.base import Name
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    from onnx import ModelProto
+
     from parityspec.backends.context import RunContext
-    from parityspec.data import Dataset
+    from parityspec.data import Features, Rows
 
 KIND = "quantized"
 OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH, Offer.QUANTIZED_GRAPH})
@@ -59,12 +62,15 @@ def needs_data(spec: Spec) -> bool:
     return spec.method == "static"
 
 
-def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+def make(
+    ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
+) -> LoadedModel:
     import onnx
 
     from parityspec.artifacts import write_bytes
     from parityspec.backends.onnx_graph import count_quantized_ops, deduplicate_opsets
 
+    assert source_model is not None  # source(): a quantization is given the `from:` model
     runner: OnnxRunner = source_model.predictor
     fp32 = onnx.load(str(runner.path))
     deduplicate_opsets(fp32)
@@ -113,17 +119,20 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     return model
 
 
-def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
-    return model.predictor.run(batch)
+def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
+    runner: OnnxRunner = model.predictor
+    return runner.run(batch)
 
 
-def _session(path: Path, threads: int):
+def _session(path: Path, threads: int) -> Any:
     from parityspec.backends.onnx import open_session
 
     return open_session(path, threads, made_here=True)
 
 
-def _quantize(spec: Spec, fp32, out: Path, runner: OnnxRunner, data: Dataset | None) -> None:
+def _quantize(
+    spec: Spec, fp32: ModelProto, out: Path, runner: OnnxRunner, data: Rows | None
+) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     weight_type = QuantType.QInt8 if spec.weight_type == "int8" else QuantType.QUInt8
@@ -131,11 +140,12 @@ def _quantize(spec: Spec, fp32, out: Path, runner: OnnxRunner, data: Dataset | N
         if spec.method == "dynamic":
             quantize_dynamic(fp32, out, weight_type=weight_type, per_channel=spec.per_channel)
             return
+        assert data is not None  # needs_data(): a static quantization is given the train rows
         _quantize_static(spec, fp32, out, runner, data, weight_type)
 
 
 @contextmanager
-def _root_logger_quiet():
+def _root_logger_quiet() -> Iterator[None]:
     """The quantizer logs generic advice through the root logger; it is not about this run."""
     root = logging.getLogger()
     level = root.level
@@ -146,7 +156,9 @@ def _root_logger_quiet():
         root.setLevel(level)
 
 
-def _quantize_static(spec: Spec, fp32, out: Path, runner: OnnxRunner, data, weight_type) -> None:
+def _quantize_static(
+    spec: Spec, fp32: ModelProto, out: Path, runner: OnnxRunner, data: Rows, weight_type: Any
+) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     quantize_static(
@@ -163,13 +175,13 @@ def _quantize_static(spec: Spec, fp32, out: Path, runner: OnnxRunner, data, weig
 class _CalibrationReader:
     """Feeds the first `rows` training rows to the calibrator, 32 at a time."""
 
-    def __init__(self, runner: OnnxRunner, data: Dataset, rows: int):
+    def __init__(self, runner: OnnxRunner, data: Rows, rows: int):
         rows = min(rows, len(data))
         self._feeds = iter(
             [runner.feeds(data.slice(s, min(s + 32, rows))) for s in range(0, rows, 32)]
         )
 
-    def get_next(self):
+    def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
 
     def rewind(self) -> None:  # the calibrator reads once

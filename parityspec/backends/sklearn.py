@@ -6,9 +6,11 @@ import hashlib
 import pickle
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from pydantic import model_validator
 
 from parityspec.backends.base import LoadedModel, Offer, Verb
@@ -19,7 +21,8 @@ from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
     from parityspec.backends.context import RunContext
-    from parityspec.data import Dataset
+    from parityspec.backends.onnx import Spec as OnnxSpec
+    from parityspec.data import Features, Rows
 
 KIND = "sklearn"
 OFFERS = frozenset({Offer.TABULAR, Offer.PIPELINE_STEPS})
@@ -57,27 +60,34 @@ def source(spec: Spec) -> str | None:
 def referenced_files(spec: Spec) -> list[tuple[str, str]]:
     if spec.train:
         return [("train", spec.train.rpartition(":")[0])]
-    return [("path", spec.path)]
+    return [("path", spec.path)] if spec.path is not None else []
 
 
 def needs_data(spec: Spec) -> bool:
     return spec.train is not None
 
 
-def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+def make(
+    ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
+) -> LoadedModel:
     if spec.path:
         path = ctx.resolve(spec.path)
         estimator = load_sklearn_model(path, trusted=spec.trusted or ctx.trust_models)
     else:
-        estimator = _train(ctx, spec, data)
-    facts = {"estimator": type(estimator).__name__, "model_sha256": model_digest(estimator)}
+        assert spec.train is not None  # Spec._one_source: no path, so a builder
+        assert data is not None  # needs_data(): training is given the train rows
+        estimator = _train(ctx, spec.train, data)
+    facts: dict[str, Any] = {
+        "estimator": type(estimator).__name__,
+        "model_sha256": model_digest(estimator),
+    }
     classes = getattr(estimator, "classes_", None)
     if classes is not None:  # predict_proba's columns, in this order
         facts["classes"] = np.asarray(classes).tolist()
     return LoadedModel(backend=name, kind=KIND, predictor=estimator, facts=facts)
 
 
-def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
+def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     estimator = model.predictor
     batch = _in_fitted_order(estimator, batch)
     if hasattr(estimator, "predict_proba"):
@@ -87,10 +97,10 @@ def predict(model: LoadedModel, batch) -> dict[str, np.ndarray]:
     }
 
 
-def _in_fitted_order(estimator, batch):
+def _in_fitted_order(estimator: Any, batch: Features) -> Features:
     """Columns as the model was fitted: a file may list them in another order."""
     fitted = getattr(estimator, "feature_names_in_", None)
-    if fitted is None or not hasattr(batch, "columns"):
+    if fitted is None or not isinstance(batch, pd.DataFrame):
         return batch
     missing = [str(c) for c in fitted if c not in batch.columns]
     if missing:
@@ -101,36 +111,38 @@ def _in_fitted_order(estimator, batch):
     return batch[list(fitted)]
 
 
-def model_digest(estimator) -> str:
+def model_digest(estimator: Any) -> str:
     return hashlib.sha256(pickle.dumps(estimator, protocol=5)).hexdigest()
 
 
-def _train(ctx: RunContext, spec: Spec, data: Dataset):
-    builder = load_callable(spec.train, ctx.spec_dir)
+def _train(ctx: RunContext, train: str, data: Rows) -> Any:
+    builder = load_callable(train, ctx.spec_dir)
     estimator = builder()
     if not hasattr(estimator, "fit"):
         raise InputError(
-            f"{spec.train} returned {type(estimator).__name__}, not a scikit-learn estimator",
-            file=str(Path(spec.train)),
+            f"{train} returned {type(estimator).__name__}, not a scikit-learn estimator",
+            file=str(Path(train)),
         )
-    if data.target is None:
+    target = data.target
+    if target is None:
         raise InputError("training needs a target column", hint="set data.target")
-    _require_trainable(data, ctx.spec.model.task, ctx.spec.data.path or ctx.spec.data.sklearn)
+    shown = ctx.spec.data.path or ctx.spec.data.sklearn
+    _require_trainable(len(data), target, ctx.spec.model.task, shown)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter belongs to the builder's author
-        estimator.fit(data.features, data.target)
+        estimator.fit(data.features, target)
     return estimator
 
 
-def _require_trainable(data: Dataset, task: str, shown: str | None) -> None:
+def _require_trainable(rows: int, target: npt.ArrayLike, task: str, shown: str | None) -> None:
     """scikit-learn refuses these from deep inside `fit`, in terms of its arrays."""
-    if len(data) < MIN_TRAIN_ROWS:
+    if rows < MIN_TRAIN_ROWS:
         raise InputError(
-            f"{len(data)} training row(s): too few to train a model",
+            f"{rows} training row(s): too few to train a model",
             file=shown,
             hint="use more rows; with a split, a smaller data.split.test_size trains on more",
         )
-    classes = np.unique(data.target) if task in ("binary", "multiclass") else None
+    classes = np.unique(target) if task in ("binary", "multiclass") else None
     if classes is not None and len(classes) < 2:
         raise InputError(
             f"every training row is of class {classes[0]}: a classifier needs two classes",
@@ -140,7 +152,7 @@ def _require_trainable(data: Dataset, task: str, shown: str | None) -> None:
 
 
 def export_onnx(
-    ctx: RunContext, model: LoadedModel, onnx_spec: Any, out_dir: Path, data: Dataset
+    ctx: RunContext, model: LoadedModel, onnx_spec: OnnxSpec, out_dir: Path, data: Rows
 ) -> Path:
     """skl2onnx without ZipMap; writes model.onnx, onnx_features.json, onnx_metadata.json."""
     from skl2onnx import convert_sklearn
@@ -149,7 +161,8 @@ def export_onnx(
     from parityspec.backends.onnx_graph import deduplicate_opsets
 
     estimator = model.predictor
-    sample = _in_fitted_order(estimator, data.sample())
+    # scikit-learn serves tabular tasks (OFFERS): its rows are a frame.
+    sample = cast(pd.DataFrame, _in_fitted_order(estimator, data.sample()))
     bindings = _input_bindings(sample, onnx_spec.dtype)
     options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
     try:
@@ -170,15 +183,23 @@ def export_onnx(
     return path
 
 
-def _is_classifier(estimator) -> bool:
+class Binding(TypedDict):
+    """One ONNX input, as `onnx_features.json` lists it (read by `onnx._bindings_from_features`)."""
+
+    name: str
+    dtype: str
+    columns: list[str]
+
+
+def _is_classifier(estimator: Any) -> bool:
     return hasattr(estimator, "predict_proba")
 
 
-def _final_step(estimator):
+def _final_step(estimator: Any) -> Any:
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
-def _input_bindings(frame, dtype: str) -> list[dict]:
+def _input_bindings(frame: pd.DataFrame, dtype: str) -> list[Binding]:
     numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
     if len(numeric) == len(frame.columns):
         return [{"name": "X", "dtype": dtype, "columns": [str(c) for c in frame.columns]}]
@@ -189,14 +210,14 @@ def _input_bindings(frame, dtype: str) -> list[dict]:
     ]
 
 
-def _initial_type(binding: dict):
+def _initial_type(binding: Binding) -> tuple[str, Any]:
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
 
     types = {"float32": FloatTensorType, "float64": DoubleTensorType, "str": StringTensorType}
     return binding["name"], types[binding["dtype"]]([None, len(binding["columns"])])
 
 
-def _feature_schema(bindings: list[dict], frame) -> dict:
+def _feature_schema(bindings: list[Binding], frame: pd.DataFrame) -> dict[str, Any]:
     """Inputs in order, and the categories seen in `frame` (a data set's sample rows)."""
     categories = {
         b["columns"][0]: sorted(str(v) for v in frame[b["columns"][0]].dropna().unique())
@@ -207,7 +228,9 @@ def _feature_schema(bindings: list[dict], frame) -> dict:
     return {"inputs": bindings, "order": order, "categories": categories}
 
 
-def _metadata(ctx: RunContext, model: LoadedModel, onnx_spec, path: Path) -> dict:
+def _metadata(
+    ctx: RunContext, model: LoadedModel, onnx_spec: OnnxSpec, path: Path
+) -> dict[str, Any]:
     from parityspec.lineage import library_versions
 
     classes = getattr(model.predictor, "classes_", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
@@ -16,8 +16,11 @@ from parityspec.spec.base import CallableRef
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    import torch
+
     from parityspec.backends.context import RunContext
-    from parityspec.data import Dataset
+    from parityspec.backends.onnx import Spec as OnnxSpec
+    from parityspec.data import Rows
 
 KIND = "torch"
 OFFERS = frozenset({Offer.TENSORS, Offer.LAYERS})
@@ -54,7 +57,9 @@ def needs_data(spec: Spec) -> bool:
     return False
 
 
-def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | None) -> LoadedModel:
+def make(
+    ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
+) -> LoadedModel:
     import torch
 
     if spec.device == "cuda" and not torch.cuda.is_available():
@@ -77,7 +82,7 @@ def make(ctx: RunContext, name: str, spec: Spec, source_model, data: Dataset | N
 def predict(model: LoadedModel, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import torch
 
-    module = model.predictor
+    module: torch.nn.Module = model.predictor
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None else torch.float32
@@ -93,11 +98,12 @@ def predict(model: LoadedModel, batch: dict[str, np.ndarray]) -> dict[str, np.nd
 
 def model_size(model: LoadedModel) -> int:
     """The bytes of its parameters and buffers, as the module lives in memory."""
-    return sum(t.numel() * t.element_size() for t in model.predictor.state_dict().values())
+    module: torch.nn.Module = model.predictor
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values())
 
 
 def export_onnx(
-    ctx: RunContext, model: LoadedModel, onnx_spec: Any, out_dir: Path, data: Dataset
+    ctx: RunContext, model: LoadedModel, onnx_spec: OnnxSpec, out_dir: Path, data: Rows
 ) -> Path:
     """torch.onnx.export (dynamo by default), float32 on the CPU, dynamic batch axis."""
     import torch
@@ -106,7 +112,11 @@ def export_onnx(
 
     module = copy.deepcopy(model.predictor).to("cpu", torch.float32)
     quiet_exporter()
-    example = tuple(torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in _example(data))
+    # torch serves tensor tasks (OFFERS): its rows are named arrays.
+    features = cast("dict[str, np.ndarray]", data.features)
+    example = tuple(
+        torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in features.values()
+    )
     try:
         return export_torch_to_onnx(
             module,
@@ -114,7 +124,7 @@ def export_onnx(
             out_dir / "model.onnx",
             opset=onnx_spec.opset or DEFAULT_OPSET,
             dynamo=onnx_spec.exporter == "dynamo",
-            input_names=list(data.features),
+            input_names=list(features),
             output_names=ctx.spec.model.outputs,
         )
     except Exception as error:
@@ -133,11 +143,7 @@ def quiet_exporter() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
 
 
-def _example(data: Dataset):
-    return [data.features[name] for name in data.features]
-
-
-def _tensor(array: np.ndarray, device, dtype):
+def _tensor(array: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     import torch
 
     tensor = torch.from_numpy(np.ascontiguousarray(array))
@@ -146,7 +152,7 @@ def _tensor(array: np.ndarray, device, dtype):
     )
 
 
-def _apply_state_dict(module, path: Path, shown: str) -> None:
+def _apply_state_dict(module: torch.nn.Module, path: Path, shown: str) -> None:
     import torch
 
     if not path.is_file():
@@ -175,6 +181,6 @@ def _apply_state_dict(module, path: Path, shown: str) -> None:
         ) from error
 
 
-def _key_mismatch(module, weights: dict) -> tuple[list[str], list[str]]:
+def _key_mismatch(module: torch.nn.Module, weights: dict) -> tuple[list[str], list[str]]:
     expected = set(module.state_dict())
     return sorted(expected - set(weights)), sorted(set(weights) - expected)

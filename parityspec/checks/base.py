@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -13,7 +13,7 @@ from parityspec.spec.models import CheckSpecBase, SpecBase
 
 if TYPE_CHECKING:
     from parityspec.backends.base import LoadedModel, Predictions
-    from parityspec.data import Dataset
+    from parityspec.data import Rows
     from parityspec.stats import DiffStats
 
 Status = Literal["passed", "failed", "error", "skipped"]
@@ -22,7 +22,8 @@ Status = Literal["passed", "failed", "error", "skipped"]
 @dataclass
 class CheckInputs:
     spec: SpecBase
-    data: Dataset
+    data: Rows
+    """The evaluation rows: in memory, or read from their file a batch at a time."""
     reference: Predictions
     candidate: Predictions
     models: dict[str, LoadedModel] = field(default_factory=dict)
@@ -102,7 +103,7 @@ def verdict(failures: list[str], passed_reason: str) -> tuple[Status, str]:
     return "passed", passed_reason
 
 
-def judge(gates: list[Gate], *, extra_failures: list[str | None] = ()) -> tuple[Status, str]:
+def judge(gates: list[Gate], *, extra_failures: Sequence[str | None] = ()) -> tuple[Status, str]:
     """Failed with every broken gate named, or passed with every gate shown."""
     failures = [f for f in extra_failures if f] + [g.describe() for g in gates if not g.ok]
     return verdict(failures, "; ".join(g.describe() for g in gates))
@@ -143,7 +144,7 @@ def nonfinite_rows(outputs: Iterable[Any], batch_size: int) -> int:
     return rows
 
 
-def worst_samples(stats: DiffStats, data: Dataset, ref: np.ndarray, other: np.ndarray) -> list:
+def worst_samples(stats: DiffStats, data: Rows, ref: np.ndarray, other: np.ndarray) -> list:
     """The worst samples with both outputs and their feature values."""
     indices = [int(i) for i in stats.worst.indices]
     features = data.describe_rows(indices)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from parityspec.errors import InputError
 
@@ -57,15 +58,17 @@ class ModelClasses:
         return values if self.candidate_order is None else Reordered(values, self.candidate_order)
 
     def codes(self, truth: np.ndarray) -> np.ndarray:
-        """Each ground-truth value as the index of its class among `labels`."""
+        """Each ground-truth value as the index of its class among `labels` (known ones)."""
+        labels = self.labels
+        assert labels is not None, "codes of unknown classes"
         values, inverse = np.unique(np.asarray(truth), return_inverse=True)
-        index = {class_key(c): i for i, c in enumerate(self.labels)}
+        index = {class_key(c): i for i, c in enumerate(labels)}
         codes = np.array([index.get(class_key(v), -1) for v in values], dtype=np.int64)
         unknown = [str(v) for v in values[codes < 0]]
         if unknown:
             raise InputError(
                 f"the ground truth holds {_listed(unknown)}, not among the model's classes "
-                f"({_listed(self.labels)}, from {self.source})",
+                f"({_listed(labels)}, from {self.source})",
                 hint="is data.target the column this model was trained to predict?",
             )
         return codes[inverse.reshape(-1)]
@@ -84,7 +87,7 @@ class Reordered:
     def __getitem__(self, key: Any) -> np.ndarray:
         return np.asarray(self.values[key])[..., self.order]
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         whole = np.asarray(self.values)[..., self.order]
         return whole if dtype is None else whole.astype(dtype)
 

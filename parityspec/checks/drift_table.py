@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from parityspec.checks.base import CheckResult, Gate, judge
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
+
+if TYPE_CHECKING:
+    from parityspec.drift.sklearn_steps import StepRow, StepTable
+    from parityspec.drift.torch_layers import LayerRow, LayerTable
 
 MATCHED = ("ok", "over", "nonfinite")
 
@@ -22,17 +27,17 @@ class DriftTolerances(CheckTolerances):
 
 
 def drift_result(
-    table,
+    table: LayerTable | StepTable,
     kind: str,
     tolerance: float,
-    extra_gates: list[Gate] = (),
+    extra_gates: Sequence[Gate] = (),
     outputs_failure: str | None = None,
 ) -> CheckResult:
-    """`table`: rows with name/status/stats/reason (LayerTable or StepTable) and `origin`;
+    """`table`: rows with name/status/stats/reason, and `origin`;
     `outputs_failure`: what is wrong with the backends' final outputs (NaN or Inf)."""
     rows = [_row_entry(r) for r in table.rows]
-    matched = [r for r in table.rows if r.status in MATCHED and r.stats is not None]
-    worst = max((r.stats.max_abs for r in matched), default=0.0)
+    matched = [r.stats for r in table.rows if r.status in MATCHED and r.stats is not None]
+    worst = max((stats.max_abs for stats in matched), default=0.0)
     gates = [Gate(f"max_{kind}_abs_diff", worst, "<=", "layer_tol", tolerance), *extra_gates]
     nonfinite = [r.name for r in table.rows if r.status == "nonfinite"]
     status, reason = judge(
@@ -68,7 +73,7 @@ def drift_result(
     )
 
 
-def _row_entry(row) -> dict[str, Any]:
+def _row_entry(row: LayerRow | StepRow) -> dict[str, Any]:
     stats = row.stats if row.status in MATCHED else None
     return {
         "name": row.name,

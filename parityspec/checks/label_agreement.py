@@ -86,7 +86,7 @@ def _labels(probabilities: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _confusion(ref, other, n: int, batch_size: int) -> np.ndarray:
+def _confusion(ref: np.ndarray, other: np.ndarray, n: int, batch_size: int) -> np.ndarray:
     # One extra row/column (index n) holds the samples without a label.
     confusion = np.zeros((n + 1, n + 1), dtype=np.int64)
     for _, batch_ref, batch_other in aligned_batches(ref, other, batch_size):
@@ -97,7 +97,7 @@ def _confusion(ref, other, n: int, batch_size: int) -> np.ndarray:
     return confusion[:n, :n]
 
 
-def _disagreeing_rows(ref, other, k: int) -> list[int]:
+def _disagreeing_rows(ref: np.ndarray, other: np.ndarray, k: int) -> list[int]:
     rows: list[int] = []
     for start, batch_ref, batch_other in aligned_batches(ref, other, 65536):
         a, b = _labels(batch_ref), _labels(batch_other)

@@ -3,7 +3,8 @@ the exporter's metadata names for it; the drift origin is the first layer over `
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -11,6 +12,9 @@ from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import DriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
+
+if TYPE_CHECKING:
+    import torch
 
 TYPE = "layer_drift"
 TASKS = ("tensor",)
@@ -30,9 +34,9 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     from parityspec.drift.torch_layers import compare_torch_onnx_layers
 
     torch_model, onnx_model = (inputs.models[b] for b in spec.between)
-    names = [t.name for t in inputs.spec.model.inputs]
+    names = [t.name for t in inputs.spec.model.inputs or []]  # a tensor task declares them
 
-    def batches():
+    def batches() -> Iterator[tuple[torch.Tensor, ...]]:
         for _, batch in inputs.data.batches(inputs.spec.data.batch_size):
             yield tuple(torch.from_numpy(np.ascontiguousarray(batch[n])) for n in names)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import pandas as pd
+
 from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import DriftTolerances as Tolerances
@@ -35,10 +37,10 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     from parityspec.drift.sklearn_steps import compare_pipeline_steps
 
     sk_model, onnx_model = (inputs.models[b] for b in spec.between)
-    if not inputs.data.is_tabular:
-        raise InputError(f"{spec.id}: step_drift needs tabular data")
     # A data set too large to hold is compared on its first rows (`sample_rows` says so).
     frame = inputs.data.sample()
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{spec.id}: step_drift needs tabular data")
     table = compare_pipeline_steps(
         sk_model.predictor,
         onnx_model.predictor.path,

@@ -29,6 +29,7 @@ first row, in execution order, over tolerance or non-finite on one side only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from parityspec.stats import DiffStats
 TARGET_OPSET = 17
 PASSTHROUGH = "passthrough"
 # ONNX input element type -> (numpy dtype of the feed, skl2onnx initial type).
-INPUT_TYPES = {
+INPUT_TYPES: dict[int, tuple[type, Any]] = {
     onnx.TensorProto.FLOAT: (np.float32, FloatTensorType),
     onnx.TensorProto.DOUBLE: (np.float64, DoubleTensorType),
     onnx.TensorProto.INT64: (np.int64, Int64TensorType),
@@ -90,10 +91,16 @@ class _Step:
     stats: DiffStats = field(default_factory=DiffStats)
     nonfinite_mismatch: int = 0
 
+    @property
+    def compared(self) -> str | None:
+        """The tensor compared with this step: `_locate` sets one of `tensor` and `reason`,
+        and a step given a reason (unmatched) is compared no more."""
+        return self.tensor if self.reason is None else None
+
 
 def compare_pipeline_steps(
-    pipeline,
-    onnx_model_or_path,
+    pipeline: Any,
+    onnx_model_or_path: onnx.ModelProto | str | Path,
     frame: pd.DataFrame,
     *,
     tolerance: float,
@@ -107,7 +114,8 @@ def compare_pipeline_steps(
     float_columns = [
         i.name for i in inputs if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     ]
-    steps, session, probe = None, None, _Probe()
+    steps: list[_Step] | None = None
+    session, probe = None, _Probe()
     for start in range(0, len(frame), batch_size):
         batch = frame.iloc[start : start + batch_size]
         reference = _sklearn_outputs(pipeline, batch)
@@ -116,19 +124,20 @@ def compare_pipeline_steps(
             session = _session(model, [s.tensor for s in steps if s.tensor])
         got = _run(session, inputs, batch)
         for step in steps:
-            if step.reason is None:
-                _update(step, reference[step.name][1], got[step.tensor], start)
+            if (tensor := step.compared) is not None:
+                _update(step, reference[step.name][1], got[tensor], start)
         final = steps[-1]
-        if final.reason is None:
+        if (tensor := final.compared) is not None:
             rounded = _predict(pipeline, _round_to_float32(batch, float_columns))
-            probe.update(reference[final.name][1], rounded, got[final.tensor], start)
+            probe.update(reference[final.name][1], rounded, got[tensor], start)
+    assert steps is not None  # the frame has rows: the loop ran
     rows = [_row(step, tolerance) for step in steps]
     origin = next((r.name for r in rows if r.status in ("over", "nonfinite")), None)
     probe_result = probe.result() if steps[-1].reason is None else _Probe.unavailable()
     return StepTable(rows, origin, tolerance, probe_result)
 
 
-def _load(onnx_model_or_path) -> onnx.ModelProto:
+def _load(onnx_model_or_path: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     if isinstance(onnx_model_or_path, onnx.ModelProto):
         return onnx_model_or_path
     return onnx.load(str(Path(onnx_model_or_path)))
@@ -143,14 +152,14 @@ def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 # --- sklearn side ------------------------------------------------------------------------
 
 
-def _sklearn_outputs(pipeline, X) -> dict[str, tuple[Any, Any]]:
+def _sklearn_outputs(pipeline: Any, X: pd.DataFrame) -> dict[str, tuple[Any, Any]]:
     """Step name -> (estimator, output), in execution order."""
     out: dict[str, tuple[Any, Any]] = {}
     _forward(pipeline, X, "", out)
     return out
 
 
-def _forward(est, X, path: str, out: dict) -> Any:
+def _forward(est: Any, X: Any, path: str, out: dict[str, tuple[Any, Any]]) -> Any:
     if isinstance(est, Pipeline):
         for name, step in est.steps:
             X = _forward(step, X, _join(path, name), out)
@@ -174,7 +183,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
 
-def _predict(est, X):
+def _predict(est: Any, X: Any) -> Any:
     if is_classifier(est):
         # skl2onnx's second classifier output holds probabilities, or scores without them.
         return est.predict_proba(X) if hasattr(est, "predict_proba") else est.decision_function(X)
@@ -188,7 +197,12 @@ def _round_to_float32(batch: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 # --- mapping steps to tensors ------------------------------------------------------------
 
 
-def _plan(pipeline, model, inputs, reference: dict) -> list[_Step]:
+def _plan(
+    pipeline: Any,
+    model: onnx.ModelProto,
+    inputs: list[onnx.ValueInfoProto],
+    reference: dict[str, tuple[Any, Any]],
+) -> list[_Step]:
     steps = [_Step(name, est) for name, (est, _) in reference.items()]
     types = {type(s.estimator) for s in steps if s.estimator != PASSTHROUGH}
     try:
@@ -197,17 +211,19 @@ def _plan(pipeline, model, inputs, reference: dict) -> list[_Step]:
         for step in steps:
             step.reason = f"skl2onnx could not re-convert the pipeline: {exc!r}"
         return steps
-    given, fresh = _Graph(model), _Graph(fresh)
+    given, fresh_graph = _Graph(model), _Graph(fresh)
     for step in steps:
-        step.tensor, step.reason = _locate(step.estimator, produced, given, fresh)
+        step.tensor, step.reason = _locate(step.estimator, produced, given, fresh_graph)
     return steps
 
 
-def _reconvert(pipeline, inputs, types) -> tuple[onnx.ModelProto, dict[int, list[str]]]:
+def _reconvert(
+    pipeline: Any, inputs: list[onnx.ValueInfoProto], types: set[type]
+) -> tuple[onnx.ModelProto, dict[int, list[str]]]:
     """Convert again as the tool does; record the output tensors of every estimator."""
     produced: dict[int, list[str]] = {}
 
-    def record(scope, model, parser_inputs, custom_parsers=None):
+    def record(scope: Any, model: Any, parser_inputs: Any, custom_parsers: Any = None) -> Any:
         outputs = _default_parser(model)(scope, model, parser_inputs, custom_parsers=custom_parsers)
         produced[id(model)] = [v.onnx_name for v in outputs]
         return outputs
@@ -223,7 +239,7 @@ def _reconvert(pipeline, inputs, types) -> tuple[onnx.ModelProto, dict[int, list
     return fresh, produced
 
 
-def _default_parser(model):
+def _default_parser(model: Any) -> Callable[..., Any]:
     # Same dispatch as skl2onnx._parse._parse_sklearn when no custom parser is given.
     parser = _parse.sklearn_parsers_map.get(type(model))
     if parser is None and isinstance(model, Pipeline):
@@ -231,7 +247,7 @@ def _default_parser(model):
     return parser or _parse._parse_sklearn_simple_model
 
 
-def _initial_type(value: onnx.ValueInfoProto):
+def _initial_type(value: onnx.ValueInfoProto) -> Any:
     tensor = value.type.tensor_type
     if tensor.elem_type not in INPUT_TYPES:
         raise ValueError(f"input {value.name!r}: unsupported ONNX element type {tensor.elem_type}")
@@ -239,7 +255,9 @@ def _initial_type(value: onnx.ValueInfoProto):
     return INPUT_TYPES[tensor.elem_type][1]([None, *shape[1:]])
 
 
-def _locate(est, produced, given: _Graph, fresh: _Graph) -> tuple[str | None, str | None]:
+def _locate(
+    est: Any, produced: dict[int, list[str]], given: _Graph, fresh: _Graph
+) -> tuple[str | None, str | None]:
     if est == PASSTHROUGH:
         return None, "passthrough: skl2onnx emits no node of its own for it"
     names = produced.get(id(est))
@@ -317,7 +335,9 @@ def _session(model: onnx.ModelProto, tensors: list[str]) -> ort.InferenceSession
     )
 
 
-def _run(session, inputs, batch: pd.DataFrame) -> dict[str, np.ndarray]:
+def _run(
+    session: ort.InferenceSession, inputs: list[onnx.ValueInfoProto], batch: pd.DataFrame
+) -> dict[str, np.ndarray]:
     feeds = {i.name: _feed(batch[i.name], i.type.tensor_type.elem_type) for i in inputs}
     names = [o.name for o in session.get_outputs()]
     return {**dict(zip(names, session.run(names, feeds), strict=True)), **feeds}
@@ -333,7 +353,7 @@ def _feed(column: pd.Series, elem_type: int) -> np.ndarray:
 # --- comparison --------------------------------------------------------------------------
 
 
-def _update(step: _Step, ref, got: np.ndarray, first_index: int) -> None:
+def _update(step: _Step, ref: Any, got: np.ndarray, first_index: int) -> None:
     ref, got = _dense_2d(ref, len(got)), _dense_2d(got, len(got))
     if ref.shape != got.shape:
         step.reason = f"shapes differ: sklearn {ref.shape} vs ONNX {got.shape}"
@@ -347,7 +367,7 @@ def _update(step: _Step, ref, got: np.ndarray, first_index: int) -> None:
     step.stats.update(a, b, first_index)
 
 
-def _dense_2d(values, n: int) -> np.ndarray:
+def _dense_2d(values: Any, n: int) -> np.ndarray:
     values = values.toarray() if sparse.issparse(values) else np.asarray(values)
     return values.reshape(n, -1)
 
@@ -387,7 +407,7 @@ class _Probe:
     float32_vs_onnx: DiffStats = field(default_factory=DiffStats)
     float64_vs_float32: DiffStats = field(default_factory=DiffStats)
 
-    def update(self, ref64, ref32, got, first_index: int) -> None:
+    def update(self, ref64: Any, ref32: Any, got: Any, first_index: int) -> None:
         n = len(got)
         ref64, ref32, got = (_dense_2d(v, n).astype(np.float64) for v in (ref64, ref32, got))
         self.float64_vs_onnx.update(ref64, got, first_index)

@@ -175,7 +175,8 @@ def compare_torch_onnx_layers(
         feeds = {name: t.detach().cpu().numpy() for name, t in zip(names, inputs, strict=True)}
         onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
         for target, capture, acc in zip(targets, captures, accs, strict=True):
-            if target.onnx_value in onnx_values:
+            # A call with no tensor output has no ONNX value (`_match_call`).
+            if target.onnx_value in onnx_values and capture.output is not None:
                 acc.update(capture.output, onnx_values[target.onnx_value], first_index)
         first_index += len(inputs[0])
     return _table(targets or [], accs, tolerance)
@@ -205,7 +206,7 @@ def compare_onnx_tensors(
     targets = [_tensor_target(name, op_type, views) for name, op_type in _data_tensors(ref)]
     matched = [t for t in targets if t.onnx_value]
     ref_session = _exposing_session(ref, [t.name for t in matched])
-    other_session = _exposing_session(other, [t.onnx_value for t in matched])
+    other_session = _exposing_session(other, [t.onnx_value for t in matched if t.onnx_value])
     accs = [_RowAcc(tolerance) for _ in targets]
     first_index = 0
     for feeds in batches:
@@ -266,7 +267,7 @@ class _RowAcc:
         ref, other = np.atleast_1d(ref), np.atleast_1d(other)
         if self.layouts is None:
             self.layouts = _layout_candidates(ref.shape, other.shape)
-        self._prune_layouts(ref, other)
+        self._prune_layouts(self.layouts, ref, other)
         if ref.shape != other.shape:
             self.shape_reason = self.shape_reason or (
                 f"shape differs: reference {ref.shape} vs ONNX {other.shape}"
@@ -279,18 +280,20 @@ class _RowAcc:
         self.signal += float(np.square(ref64).sum())
         self.noise += float(np.square(ref64 - other[finite]).sum())
 
-    def _prune_layouts(self, ref: np.ndarray, other: np.ndarray) -> None:
+    def _prune_layouts(
+        self, layouts: dict[str, tuple[int, ...]], ref: np.ndarray, other: np.ndarray
+    ) -> None:
         # A candidate stays while undoing its permutation keeps every |diff| <= tolerance.
-        for description, perm in list(self.layouts.items()):
+        for description, perm in list(layouts.items()):
             undone = np.transpose(other, np.argsort(perm))
             if undone.shape != ref.shape or not np.all(np.abs(ref - undone) <= self.tolerance):
-                del self.layouts[description]
+                del layouts[description]
 
     def row(self, target: _Target) -> LayerRow:
         layout = next(iter(self.layouts or {}), None)
         if self.shape_reason:
-            reason = self.shape_reason + (f"; values agree after {layout}" if layout else "")
-            return _row(target, "unmatched", reason, layout=layout)
+            unmatched = self.shape_reason + (f"; values agree after {layout}" if layout else "")
+            return _row(target, "unmatched", unmatched, layout=layout)
         status, reason = "ok", None
         if self.stats.nonfinite:
             status = "nonfinite"
@@ -392,10 +395,10 @@ def _unmatch_unexposed(targets: list[_Target], session: ort.InferenceSession) ->
 
 
 def _run(
-    session: ort.InferenceSession, values: list[str | None], feeds: dict[str, np.ndarray]
+    session: ort.InferenceSession, values: Iterable[str | None], feeds: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     outputs = {o.name for o in session.get_outputs()}
-    names = [name for name in dict.fromkeys(values) if name in outputs]
+    names = [name for name in dict.fromkeys(values) if name is not None and name in outputs]
     return dict(zip(names, session.run(names, feeds), strict=True))
 
 

@@ -27,6 +27,12 @@ class Step:
     fragment: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     key: str = ""
 
+    @property
+    def about(self) -> str:
+        """`subject`, on the steps that have one (model, predict, check)."""
+        assert self.subject is not None, f"step {self.id} is about no backend or check"
+        return self.subject
+
 
 @dataclass(frozen=True)
 class Plan:

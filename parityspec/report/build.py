@@ -11,11 +11,12 @@ from typing import Any
 from parityspec import __version__
 from parityspec.backends import key_libraries
 from parityspec.backends.base import LoadedModel
-from parityspec.checks.base import CheckResult
+from parityspec.backends.context import RunContext
+from parityspec.checks.base import CheckResult, CheckSpecBase
 from parityspec.errors import ExitCode
 from parityspec.lineage import library_versions
 from parityspec.loading import file_sha256
-from parityspec.results import DONE, RunState, exit_code
+from parityspec.results import DONE, RunState, StepOutcome, exit_code
 from parityspec.spec.load import LoadedSpec
 
 VERDICTS = {
@@ -28,11 +29,11 @@ REPORT_FORMAT = 1
 
 
 def build_report(
-    loaded: LoadedSpec, state: RunState, ctx, started: datetime, finished: datetime
+    loaded: LoadedSpec, state: RunState, ctx: RunContext, started: datetime, finished: datetime
 ) -> dict[str, Any]:
     code = exit_code(state)
     checks = [
-        _check_entry(ctx, check, state)
+        _check_entry(check, state)
         for check in ctx.spec.checks
         if f"check:{check.id}" in state.outcomes
     ]
@@ -61,7 +62,7 @@ def _summary(checks: list[dict]) -> dict[str, int]:
     return counts
 
 
-def _check_entry(ctx, check, state: RunState) -> dict[str, Any]:
+def _check_entry(check: CheckSpecBase, state: RunState) -> dict[str, Any]:
     outcome = state.outcomes[f"check:{check.id}"]
     entry = {
         "id": check.id,
@@ -83,12 +84,12 @@ def _check_entry(ctx, check, state: RunState) -> dict[str, Any]:
     }
 
 
-def _backends(ctx, state: RunState) -> dict[str, Any]:
+def _backends(ctx: RunContext, state: RunState) -> dict[str, Any]:
     entries = {}
     for outcome in state.outcomes.values():
         if outcome.step.action != "model":
             continue
-        name = outcome.step.subject
+        name = outcome.step.about
         entry: dict[str, Any] = {
             "kind": ctx.spec.backends[name].kind,
             "step": outcome.step.id,
@@ -106,8 +107,8 @@ def _backends(ctx, state: RunState) -> dict[str, Any]:
     return entries
 
 
-def _step_entry(outcome) -> dict[str, Any]:
-    entry = {
+def _step_entry(outcome: StepOutcome) -> dict[str, Any]:
+    entry: dict[str, Any] = {
         "id": outcome.step.id,
         "status": _deterministic_status(outcome),
         "key": outcome.step.key,
@@ -119,7 +120,7 @@ def _step_entry(outcome) -> dict[str, Any]:
     return entry
 
 
-def _deterministic_status(outcome) -> str:
+def _deterministic_status(outcome: StepOutcome) -> str:
     """A step restored from the cache finished as surely as one that ran; which one it was
     belongs to the run facts, so the report's body is the same for both."""
     return "ok" if outcome.status in DONE else outcome.status
@@ -128,7 +129,7 @@ def _deterministic_status(outcome) -> str:
 def _lineage(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
     data = state.outcomes.get("data:load")
     models = {
-        o.step.subject: o.value.facts.get("model_sha256")
+        o.step.about: o.value.facts.get("model_sha256")
         for o in state.outcomes.values()
         if o.step.action == "model" and isinstance(o.value, LoadedModel)
     }
@@ -149,7 +150,7 @@ def _run_facts(state: RunState, started: datetime, finished: datetime) -> dict[s
         "from_cache": [o.step.id for o in state.outcomes.values() if o.status == "cached"],
         "notes": list(state.notes),
         "timings": {
-            o.step.subject: o.value.timings
+            o.step.about: o.value.timings
             for o in state.outcomes.values()
             if o.step.action == "check" and o.status in DONE and o.value.timings
         },

@@ -21,6 +21,7 @@ the tag did), so a home folder named by mistake is never touched.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +114,7 @@ class StepCache:
         """Cheap: whether an entry exists, whole or not; `load` checks its contents."""
         return step.action in CACHEABLE and os.path.lexists(self._entry(step))
 
-    def store(self, step: Step, value) -> None:
+    def store(self, step: Step, value: LoadedModel | Predictions) -> None:
         if step.action not in CACHEABLE or self.disabled_reason:
             return
         target = self._entry(step)
@@ -129,8 +131,10 @@ class StepCache:
             return
         stored = False
         try:
-            action = _store_model if step.action == "model" else _store_predictions
-            content, meta = action(value, staging)
+            if isinstance(value, LoadedModel):
+                content, meta = _store_model(value, staging)
+            else:
+                content, meta = _store_predictions(value, staging)
             body = {
                 "format": FORMAT,
                 "key": step.key,
@@ -149,7 +153,7 @@ class StepCache:
             if not stored:
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def load(self, step: Step, ctx: RunContext):
+    def load(self, step: Step, ctx: RunContext) -> LoadedModel | Predictions:
         """The step's output, once every file of its entry matches what was recorded.
 
         A damaged entry is removed and `DamagedCacheEntry` raised: run the step instead."""
@@ -162,21 +166,21 @@ class StepCache:
                     for name, spec in value["outputs"].items()
                 }
                 return Predictions(
-                    step.subject, outputs, inert=value["inert"], classes=value.get("classes")
+                    step.about, outputs, inert=value["inert"], classes=value.get("classes")
                 )
             files = {}
             for role, name in value["files"].items():
-                destination = ctx.artifact_dir(step.subject) / name
+                destination = ctx.artifact_dir(step.about) / name
                 shutil.copyfile(entry / name, destination)
                 files[role] = destination
             model = LoadedModel(
-                step.subject, value["kind"], None, files, value["facts"], value["inert"]
+                step.about, value["kind"], None, files, value["facts"], value["inert"]
             )
             reopen = capabilities(BACKENDS[model.kind]).reopen
             if reopen is None:
                 return model
             try:
-                return reopen(ctx, model, ctx.spec.backends[step.subject])
+                return reopen(ctx, model, ctx.spec.backends[step.about])
             except Exception as error:  # the files passed their hashes yet do not load
                 detail = f"{type(error).__name__}: {first_line(error)}"
                 raise _Damage(f"the cached model does not load: {_clipped(detail)}") from None
@@ -336,7 +340,7 @@ def _lstat(path: Path, what: str) -> os.stat_result:
         raise _Damage(f"{what}: {error.strerror}") from None
 
 
-def _open_regular(path: Path, what: str):
+def _open_regular(path: Path, what: str) -> io.BufferedReader:
     """Opened without following a link or blocking on a FIFO, and only if a regular file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -396,7 +400,7 @@ def _remove(entry: Path) -> str | None:
     return None
 
 
-def _entries(layout: Path):
+def _entries(layout: Path) -> Iterator[Path]:
     """The entry folders of one layout, in key order, without stores under way."""
     if not layout.is_dir():
         return

@@ -10,7 +10,7 @@ from parityspec.backends.base import LoadedModel, Predictions
 from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
-from parityspec.data import Dataset
+from parityspec.data import Rows
 from parityspec.data.sources import load_dataset, split_dataset, streams
 from parityspec.data.stored import OutputWriter
 from parityspec.errors import InputError
@@ -21,19 +21,19 @@ from parityspec.spec.profiles import CheckTolerances, resolve_tolerances
 Inputs = dict[str, Any]
 
 
-def load_data(ctx: RunContext, step: Step, inputs: Inputs) -> Dataset:
+def load_data(ctx: RunContext, step: Step, inputs: Inputs) -> Rows:
     work_dir = ctx.work_dir / "data" if streams(ctx.spec) else None
     dataset = load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir, work_dir)
     ctx.feature_names = dataset.columns
     return dataset
 
 
-def split_data(ctx: RunContext, step: Step, inputs: Inputs) -> tuple[Dataset, Dataset]:
+def split_data(ctx: RunContext, step: Step, inputs: Inputs) -> tuple[Rows, Rows]:
     return split_dataset(inputs["data:load"], ctx.spec.data.split, ctx.spec.model.task)
 
 
 def make_model(ctx: RunContext, step: Step, inputs: Inputs) -> LoadedModel:
-    name = step.subject
+    name = step.about
     backend = ctx.spec.backends[name]
     module = BACKENDS[backend.kind]
     origin = module.source(backend)
@@ -43,9 +43,9 @@ def make_model(ctx: RunContext, step: Step, inputs: Inputs) -> LoadedModel:
 
 
 def predict(ctx: RunContext, step: Step, inputs: Inputs) -> Predictions:
-    name = step.subject
+    name = step.about
     model: LoadedModel = inputs[model_step_id(ctx.spec, name)]
-    evaluation: Dataset = inputs[DATA_SPLIT][1]
+    evaluation: Rows = inputs[DATA_SPLIT][1]
     module = BACKENDS[model.kind]
     # Outputs go to disk batch by batch: memory does not grow with the rows.
     writer = OutputWriter(ctx.work_dir / "predictions" / name)

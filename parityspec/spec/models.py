@@ -7,15 +7,17 @@ registries."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
 from parityspec.spec.base import NAME_PATTERN, Name, StrictModel
 from parityspec.spec.profiles import ProfileBase, ToleranceOverrides
 
-SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
-TASKS = ("binary", "multiclass", "regression", "tensor")
+SklearnDataset = Literal["breast_cancer", "diabetes", "digits", "iris", "wine"]
+Task = Literal["binary", "multiclass", "regression", "tensor"]
+SKLEARN_DATASETS: tuple[str, ...] = get_args(SklearnDataset)
+TASKS: tuple[str, ...] = get_args(Task)
 PositiveInt = Annotated[int, Field(gt=0)]
 # pydantic keeps the length of a dict's key type in the schema but not its pattern.
 NAMED_KEYS = {"propertyNames": {"pattern": NAME_PATTERN, "maxLength": 64}}
@@ -45,7 +47,7 @@ class DataSpec(StrictModel):
     """A CSV, Parquet or NPZ file, relative to the spec file."""
     format: Literal["csv", "parquet", "npz"] | None = None
     """Defaults to the file's suffix."""
-    sklearn: Literal[SKLEARN_DATASETS] | None = None  # type: ignore[valid-type]
+    sklearn: SklearnDataset | None = None
     """A data set bundled with scikit-learn, by name."""
     synthetic: Synthetic | None = None
     target: str | None = None
@@ -80,7 +82,7 @@ class TensorSpec(StrictModel):
 class ModelSpec(StrictModel):
     """What the model does: it decides which checks make sense."""
 
-    task: Literal[TASKS]  # type: ignore[valid-type]
+    task: Task
     threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     """The decision threshold on the positive class probability (binary tasks)."""
     inputs: list[TensorSpec] | None = None
