@@ -14,8 +14,8 @@ drop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -121,9 +121,10 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
 def _known_classes(inputs: CheckInputs, n_columns: int) -> ModelClasses:
     classes = model_classes(inputs, n_columns)
     if classes.labels is None:
+        held = "none" if inputs.data.classes is None else len(inputs.data.classes)
         raise InputError(
             f"cannot tell which class each of the {n_columns} probability columns stands for: "
-            f"neither model says its classes, and the data holds {len(inputs.data.classes)}",
+            f"neither model says its classes, and the data holds {held}",
             hint="evaluate on rows holding every class the model knows",
         )
     return classes
@@ -142,7 +143,7 @@ def _class_details(classes: ModelClasses, codes: np.ndarray, n_columns: int) -> 
     }
 
 
-def _undefined(names: list[str], task: str, truth: np.ndarray) -> list[str]:
+def _undefined(names: Sequence[str], task: str, truth: np.ndarray) -> list[str]:
     """Metrics no model can score on this ground truth: ROC AUC with a single class; the
     positive class's F1 when the rows hold none of it."""
     if task == "regression":
@@ -160,7 +161,7 @@ def _nonfinite_rows(values: np.ndarray) -> int:
     return int((~np.isfinite(values.reshape(len(values), -1)).all(axis=1)).sum())
 
 
-def _skm():
+def _skm() -> Any:
     # Imported on first use: `validate` and `plan` should not pay for scikit-learn.
     from sklearn import metrics
 
@@ -171,7 +172,14 @@ def _drop(metric: str, reference: float, candidate: float) -> float:
     return candidate - reference if metric in LOWER_IS_BETTER else reference - candidate
 
 
-def _score(metric, task, truth, values, threshold: float, undefined: list[str]) -> float:
+def _score(
+    metric: str,
+    task: str,
+    truth: np.ndarray,
+    values: np.ndarray,
+    threshold: float,
+    undefined: list[str],
+) -> float:
     if metric in undefined or not np.isfinite(values).all():
         return float("nan")
     if task == "regression":
@@ -181,7 +189,7 @@ def _score(metric, task, truth, values, threshold: float, undefined: list[str]) 
     return float(_CLASSIFICATION[metric](truth, labels, values, task))
 
 
-def _roc_auc(truth, _labels, probabilities, task) -> float:
+def _roc_auc(truth: np.ndarray, _labels: np.ndarray, probabilities: np.ndarray, task: str) -> float:
     if task == "binary":
         return _skm().roc_auc_score(truth, probabilities[:, 1])
     # One-vs-rest, macro-averaged over the classes present: an absent class has no ranking.
@@ -190,7 +198,7 @@ def _roc_auc(truth, _labels, probabilities, task) -> float:
     return float(np.mean([_skm().roc_auc_score(truth == c, normalised[:, c]) for c in present]))
 
 
-def _f1(truth, labels, _probabilities, task) -> float:
+def _f1(truth: np.ndarray, labels: np.ndarray, _probabilities: np.ndarray, task: str) -> float:
     if task == "binary":
         return _skm().f1_score(truth, labels, average="binary", pos_label=1, zero_division=0)
     # Macro-averaged over the classes present: the same classes for both backends.

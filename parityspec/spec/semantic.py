@@ -86,7 +86,8 @@ def _check_backends(spec: Spec, found: _Collector) -> None:
 def _from_cycles(spec: Spec) -> list[str]:
     cyclic = []
     for start in spec.backends:
-        seen, current = set(), start
+        seen: set[str] = set()
+        current: str | None = start
         while current in spec.backends and current not in seen:
             seen.add(current)
             backend = spec.backends[current]
@@ -200,7 +201,9 @@ def _check_data(spec: Spec, found: _Collector) -> None:
 
 
 def _check_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
-    referenced = [(("data", "path"), spec.data.path)] if spec.data.path else []
+    referenced: list[tuple[tuple[str, ...], str]] = (
+        [(("data", "path"), spec.data.path)] if spec.data.path else []
+    )
     for name, backend in spec.backends.items():
         for key, value in BACKENDS[backend.kind].referenced_files(backend):
             referenced.append((("backends", name, key), value))
