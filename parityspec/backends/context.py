@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from parityspec.spec.models import SpecBase
@@ -16,8 +16,6 @@ class RunContext:
     work_dir: Path
     """Scratch space for this run (predictions, streamed ground truth), removed after it."""
     trust_models: bool = False
-    feature_names: list[str] = field(default_factory=list)
-    """The data's feature columns, known once the data is loaded."""
 
     def resolve(self, path: str) -> Path:
         return (self.spec_dir / path).resolve()
@@ -26,6 +24,3 @@ class RunContext:
         directory = self.out_dir / "artifacts" / backend
         directory.mkdir(parents=True, exist_ok=True)
         return directory
-
-    def feature_columns(self) -> list[str]:
-        return list(self.feature_names)

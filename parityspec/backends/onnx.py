@@ -161,8 +161,12 @@ class OnnxRunner:
     session: Any
     path: Path
     task: str
-    inputs: list[InputBinding]
+    inputs: list[InputBinding] | None
+    """How each input is fed; None until the first batch names the data's columns (a
+    tabular model given as a file, without parityspec's feature schema beside it)."""
     output_names: list[str] | None
+    data_file: str | None = None
+    """Named in the error when the data's columns do not fit the model's inputs."""
 
     @classmethod
     def open(
@@ -174,15 +178,28 @@ class OnnxRunner:
         made_here: bool = False,
     ) -> OnnxRunner:
         session = open_session(path, threads, made_here)
+        task = ctx.spec.model.task
         bindings = (
-            _bindings_from_features(features) if features else _bindings_from_session(session, ctx)
+            _bindings_from_features(features)
+            if features
+            else _tensor_bindings(session)
+            if task == "tensor"
+            else None
         )
-        return cls(session, path, ctx.spec.model.task, bindings, ctx.spec.model.outputs)
+        return cls(session, path, task, bindings, ctx.spec.model.outputs, ctx.spec.data.path)
+
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.session.get_inputs()]
 
     def feeds(self, batch: Features) -> dict[str, np.ndarray]:
         if isinstance(batch, pd.DataFrame):
+            if self.inputs is None:  # bound to the columns the rows bring, as data flows in
+                self.inputs = _bindings_from_columns(
+                    self.session, [str(c) for c in batch.columns], self.data_file
+                )
             return {b.name: _column_feed(batch, b) for b in self.inputs}
-        return {b.name: np.ascontiguousarray(batch[b.name], dtype=b.dtype) for b in self.inputs}
+        bindings = self.inputs or _tensor_bindings(self.session)
+        return {b.name: np.ascontiguousarray(batch[b.name], dtype=b.dtype) for b in bindings}
 
     def run(self, batch: Features) -> dict[str, np.ndarray]:
         outputs = self.session.run(None, self.feeds(batch))
@@ -251,18 +268,22 @@ def _bindings_from_features(features: dict) -> list[InputBinding]:
     return [InputBinding(i["name"], i["dtype"], i["columns"]) for i in features["inputs"]]
 
 
-def _bindings_from_session(session: Any, ctx: RunContext) -> list[InputBinding]:
+def _tensor_bindings(session: Any) -> list[InputBinding]:
     inputs = session.get_inputs()
-    if ctx.spec.model.task == "tensor":
-        return [InputBinding(i.name, ORT_DTYPES.get(i.type, "float32"), [i.name]) for i in inputs]
-    columns = ctx.feature_columns()
+    return [InputBinding(i.name, ORT_DTYPES.get(i.type, "float32"), [i.name]) for i in inputs]
+
+
+def _bindings_from_columns(
+    session: Any, columns: list[str], data_file: str | None
+) -> list[InputBinding]:
+    inputs = session.get_inputs()
     if len(inputs) == 1 and inputs[0].name not in columns:
         only = inputs[0]
         width = only.shape[-1] if len(only.shape) == 2 else None
         if isinstance(width, int) and width != len(columns):
             raise InputError(
                 f"ONNX input {only.name!r} takes {width} features, the data has {len(columns)}",
-                file=str(ctx.spec.data.path),
+                file=data_file,
             )
         return [InputBinding(only.name, ORT_DTYPES.get(only.type, "float32"), columns)]
     names = [i.name for i in inputs]

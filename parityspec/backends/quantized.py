@@ -92,6 +92,7 @@ def make(
         task=runner.task,
         inputs=runner.inputs,
         output_names=runner.output_names,
+        data_file=runner.data_file,
     )
     facts = {
         "method": spec.method,

@@ -45,7 +45,7 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         onnx_model.predictor.path,
         batches(),
         tolerance=tolerances.layer_tol,
-        input_names=[b.name for b in onnx_model.predictor.inputs],
+        input_names=onnx_model.predictor.input_names(),
     )
     return drift_result(
         table, "layer", tolerances.layer_tol, outputs_failure=outputs_nonfinite(inputs)

@@ -23,9 +23,7 @@ Inputs = dict[str, Any]
 
 def load_data(ctx: RunContext, step: Step, inputs: Inputs) -> Rows:
     work_dir = ctx.work_dir / "data" if streams(ctx.spec) else None
-    dataset = load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir, work_dir)
-    ctx.feature_names = dataset.columns
-    return dataset
+    return load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir, work_dir)
 
 
 def split_data(ctx: RunContext, step: Step, inputs: Inputs) -> tuple[Rows, Rows]:
