@@ -1,4 +1,9 @@
-"""The library API behind the command line: validate, plan, run."""
+"""The library API behind the command line: validate, plan, prepare, run.
+
+Every function raises a `ParitySpecError` (`SpecError`, `InputError`, ...) for bad input, as
+the CLI's exit code 2; a run's own verdict, errors of its steps included, is in its
+`RunOutcome`. In the main thread, SIGINT and SIGTERM during `run` raise `Interrupted`.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +54,16 @@ class RunOutcome:
     exit_code: ExitCode
     out_dir: Path
     written: list[Path]
+
+
+def validate(spec_path: str | Path) -> LoadedSpec:
+    """The spec checked against the schema and the semantic rules; loads no model."""
+    return load_spec(spec_path)
+
+
+def plan(spec_path: str | Path, checks: tuple[str, ...] = ()) -> Plan:
+    """The steps a run would execute (only what `checks` need, if given); runs nothing."""
+    return plan_for(validate(spec_path), checks)
 
 
 def plan_for(loaded: LoadedSpec, checks: tuple[str, ...] = ()) -> Plan:

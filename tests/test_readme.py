@@ -37,3 +37,14 @@ def test_ci_runs_the_readme_test_command():
 def test_every_bundled_spec_is_described_in_the_readme():
     for spec in sorted((REPO / "specs").glob("*.yaml")):
         assert f"`specs/{spec.name}`" in README, spec.name
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch, capsys):
+    section = README[README.index("### From Python") : README.index("### In CI and editors")]
+    (example,) = re.findall(r"```python\n(.+?)\n```", section, flags=re.S)
+    monkeypatch.chdir(REPO)
+    example = example.replace('Path("out")', f"Path({str(tmp_path)!r})")
+    exec(compile(example, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert "0 passed" in printed
+    assert printed[-1].startswith("logreg-parity passed ")
