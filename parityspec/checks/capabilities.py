@@ -20,6 +20,10 @@ def no_problems(check: Any, spec: SpecBase) -> list[KeyedProblem]:
     return []
 
 
+def no_artifacts(entry: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class CheckCapabilities:
     """Each field is read from the module attribute of the same name when the module defines
@@ -35,6 +39,9 @@ class CheckCapabilities:
     problems: Callable[[Any, SpecBase], list[KeyedProblem]] = no_problems
     """What the schema cannot say about the check in this spec (its fields against the
     model's task, what it needs from the data); keys are relative to the check."""
+    artifacts: Callable[[dict[str, Any]], dict[str, Any]] = no_artifacts
+    """Files of its own, from its report entry: relative path -> JSON-able content, written
+    under `artifacts/<check id>/` (`probability_parity`: the seed `parity_report.json`)."""
 
 
 def check_capabilities(module: CheckModule) -> CheckCapabilities:

@@ -17,6 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from parityspec.artifacts import dump_json, write_text
 from parityspec.checks import CHECKS
+from parityspec.checks.capabilities import check_capabilities
 from parityspec.errors import InputError, first_line
 from parityspec.report.formats import FORMATS
 from parityspec.report.formats.base import FormatContext, ReportFormat
@@ -99,9 +100,9 @@ def check_artifacts(report: dict[str, Any]) -> dict[str, str]:
     `artifacts` hook), by their path under the report folder: `artifacts/<check id>/...`."""
     files: dict[str, str] = {}
     for check in report["checks"]:
-        # Optional: most checks make no files of their own.
-        hook = getattr(CHECKS.get(check["type"]), "artifacts", None)
-        for name, content in (hook(check) if hook else {}).items():
+        module = CHECKS.get(check["type"])
+        made = check_capabilities(module).artifacts(check) if module else {}
+        for name, content in made.items():
             relative = PurePosixPath(name)
             if relative.is_absolute() or ".." in relative.parts:
                 raise ValueError(
