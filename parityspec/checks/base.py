@@ -83,7 +83,7 @@ class CheckModule(Protocol):
     """A module under `parityspec/checks/` registered in `CHECKS`.
 
     These are required. The optional hooks (`NEEDS_PREDICTIONS`, `NEEDS_MODELS`,
-    `MODEL_NEEDS`, `problems`), with their defaults, are the fields of
+    `MODEL_NEEDS`, `problems`, `artifacts`), with their defaults, are the fields of
     `checks.capabilities.CheckCapabilities`, read through `check_capabilities(module)`.
     """
 
