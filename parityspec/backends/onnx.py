@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
 from parityspec.backends.base import (
@@ -26,6 +25,8 @@ from parityspec.spec.base import Name
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from parityspec.backends.context import RunContext
     from parityspec.data import Features, Rows
 
@@ -192,6 +193,8 @@ class OnnxRunner:
         return [i.name for i in self.session.get_inputs()]
 
     def feeds(self, batch: Features) -> dict[str, np.ndarray]:
+        import pandas as pd  # imported when rows flow: `validate` never loads pandas
+
         if isinstance(batch, pd.DataFrame):
             if self.inputs is None:  # bound to the columns the rows bring, as data flows in
                 self.inputs = _bindings_from_columns(

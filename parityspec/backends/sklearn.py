@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from pydantic import model_validator
 
 from parityspec.backends.base import LoadedModel, Offer, Verb
@@ -20,6 +19,8 @@ from parityspec.spec.base import CallableRef
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from parityspec.backends.context import RunContext
     from parityspec.backends.onnx import Spec as OnnxSpec
     from parityspec.data import Features, Rows
@@ -99,6 +100,8 @@ def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
 
 def _in_fitted_order(estimator: Any, batch: Features) -> Features:
     """Columns as the model was fitted: a file may list them in another order."""
+    import pandas as pd  # imported when rows flow: `validate` never loads pandas
+
     fitted = getattr(estimator, "feature_names_in_", None)
     if fitted is None or not isinstance(batch, pd.DataFrame):
         return batch
@@ -162,7 +165,7 @@ def export_onnx(
 
     estimator = model.predictor
     # scikit-learn serves tabular tasks (OFFERS): its rows are a frame.
-    sample = cast(pd.DataFrame, _in_fitted_order(estimator, data.sample()))
+    sample = cast("pd.DataFrame", _in_fitted_order(estimator, data.sample()))
     bindings = _input_bindings(sample, onnx_spec.dtype)
     options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
     try:

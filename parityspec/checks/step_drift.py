@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import pandas as pd
-
 from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
 from parityspec.checks.drift_table import DriftTolerances as Tolerances
@@ -39,6 +37,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     sk_model, onnx_model = (inputs.models[b] for b in spec.between)
     # A data set too large to hold is compared on its first rows (`sample_rows` says so).
     frame = inputs.data.sample()
+    import pandas as pd  # imported when the check runs: `validate` never loads pandas
+
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{spec.id}: step_drift needs tabular data")
     table = compare_pipeline_steps(
