@@ -51,7 +51,7 @@ class BackendModule(Protocol):
     """A module under `parityspec/backends/` registered in `BACKENDS`.
 
     These are required. The optional hooks (`OFFERS`, `DERIVED_FROM`, `LIBRARIES`,
-    `export_onnx`, `reopen`, `model_size`), with their defaults, are the fields of
+    `export_onnx`, `reopen`, `model_size`, `runtime_call`), with their defaults, are the fields of
     `BackendCapabilities`: a module declares one by defining an attribute of the same name,
     and everything else reads them through `capabilities(module)`.
     """
@@ -126,6 +126,7 @@ class Needs:
 # The hooks' signatures: (ctx, source model, the onnx backend's spec, out dir, train rows).
 ExportOnnx = Callable[["RunContext", LoadedModel, Any, Path, "Rows"], Path]
 Reopen = Callable[["RunContext", LoadedModel, Any], LoadedModel]
+RuntimeCall = Callable[[LoadedModel, Any], Callable[[], object]]
 
 
 def stored_size(model: LoadedModel) -> int:
@@ -154,6 +155,11 @@ class BackendCapabilities:
     again; without it a cached model is rebuilt whenever a step it feeds has to run."""
     model_size: Callable[[LoadedModel], int] = stored_size
     """The model's size in bytes, as the benchmark check reports it."""
+    runtime_call: RuntimeCall | None = None
+    """The runtime's own call on a batch, its inputs prepared before: `runtime_call(model,
+    batch)` converts the batch and returns a function that only runs the model, which the
+    benchmark check times. None: `predict` is the runtime's call (scikit-learn's pipeline
+    converts its own inputs, as it does when served)."""
 
     @property
     def offers(self) -> frozenset[Offer]:

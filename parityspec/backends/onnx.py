@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -141,6 +142,13 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     features = json.loads(features_file.read_text()) if features_file else None
     model.predictor = OnnxRunner.open(model.files["model"], ctx, features, spec.threads)
     return model
+
+
+def runtime_call(model: LoadedModel, batch: Features) -> Callable[[], object]:
+    """ONNX Runtime's own `run`, the feeds built beforehand."""
+    runner: OnnxRunner = model.predictor
+    feeds = runner.feeds(batch)
+    return lambda: runner.session.run(None, feeds)
 
 
 def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -118,6 +118,12 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     features = json.loads(source.read_text()) if source.is_file() else None
     model.predictor = OnnxRunner.open(model.files["model"], ctx, features, spec.threads)
     return model
+
+
+def runtime_call(model: LoadedModel, batch: Features) -> Callable[[], object]:
+    from parityspec.backends.onnx import runtime_call as onnx_call
+
+    return onnx_call(model, batch)
 
 
 def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:

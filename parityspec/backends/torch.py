@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -79,14 +80,25 @@ def make(
     return LoadedModel(name, KIND, module, facts=facts)
 
 
+def runtime_call(model: LoadedModel, batch: dict[str, np.ndarray]) -> Callable[[], object]:
+    """The module's forward under inference mode, the tensors made beforehand."""
+    import torch
+
+    module: torch.nn.Module = model.predictor
+    tensors = _tensors(module, batch)
+
+    def forward() -> object:
+        with torch.inference_mode():
+            return module(*tensors)
+
+    return forward
+
+
 def predict(model: LoadedModel, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import torch
 
     module: torch.nn.Module = model.predictor
-    parameter = next(module.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    tensors = [_tensor(array, device, dtype) for array in batch.values()]
+    tensors = _tensors(module, batch)
     with torch.inference_mode():
         outputs = module(*tensors)
     outputs = outputs if isinstance(outputs, tuple | list) else (outputs,)
@@ -141,6 +153,15 @@ def quiet_exporter() -> None:
     logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\..*|copyreg")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
+
+
+def _tensors(module: Any, batch: dict[str, np.ndarray]) -> list[Any]:
+    import torch
+
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    return [_tensor(array, device, dtype) for array in batch.values()]
 
 
 def _tensor(array: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -1,12 +1,17 @@
 """Latency, throughput and size of two backends on the spec's data, with speed and size gates.
 
-The seed pipeline's benchmark stage as a check. Timings change from run to run, so they go to
-the report's `run` section (`run.timings`); the check's body keeps only what is the same for
-the same inputs: file sizes, their ratio, and the verdict.
+The seed pipeline's benchmark stage as a check. Two latencies per backend and batch size:
+`latency`, the runtime's own call with its inputs prepared outside the timed region (the
+backend's `runtime_call`: ONNX Runtime's `run` on ready feeds, a torch forward on ready
+tensors), which the speedup compares; and `end_to_end_latency`, parityspec's whole predict,
+converting the rows as well. Timings change from run to run, so they go to the report's `run`
+section (`run.timings`); the check's body keeps only what is the same for the same inputs:
+file sizes, their ratio, and the verdict.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Annotated, Literal
 
@@ -51,7 +56,10 @@ def run(spec: Spec, tolerances: CheckTolerances, inputs: CheckInputs) -> CheckRe
     gates = []
     if spec.max_size_ratio is not None:
         gates.append(Gate("size_ratio", size_ratio, "<=", "max_size_ratio", spec.max_size_ratio))
-    latency = {m.backend: _latencies(m, inputs, spec) for m in (reference, candidate)}
+    latency = {m.backend: _latencies(m, inputs, spec, runtime=True) for m in (reference, candidate)}
+    end_to_end = {
+        m.backend: _latencies(m, inputs, spec, runtime=False) for m in (reference, candidate)
+    }
     largest = str(max(spec.batch_sizes))
     speedup = latency[reference.backend][largest]["p50_ms"] / max(
         latency[candidate.backend][largest]["p50_ms"], 1e-9
@@ -77,22 +85,27 @@ def run(spec: Spec, tolerances: CheckTolerances, inputs: CheckInputs) -> CheckRe
         gates=gates,
         timings={
             "latency": latency,
+            "end_to_end_latency": end_to_end,
             "speedup_p50_at_largest_batch": speedup,
             "gates": [g.as_dict() for g in timed],
         },
     )
 
 
-def _latencies(model: LoadedModel, inputs: CheckInputs, spec: Spec) -> dict:
-    predict = BACKENDS[model.kind].predict
+def _latencies(model: LoadedModel, inputs: CheckInputs, spec: Spec, *, runtime: bool) -> dict:
+    """p50/p95/p99 per batch size of the runtime's own call (`runtime`), or of the whole
+    predict with the rows' conversion."""
+    module = BACKENDS[model.kind]
+    prepare = capabilities(module).runtime_call if runtime else None
     table = {}
     for size in spec.batch_sizes:
         batch = inputs.data.slice(0, min(size, len(inputs.data)))
-        predict(model, batch)  # warm-up: first-call allocations are not latency
+        call = prepare(model, batch) if prepare else functools.partial(module.predict, model, batch)
+        call()  # warm-up: first-call allocations are not latency
         seconds = []
         for _ in range(spec.repeats):
             started = time.perf_counter()
-            predict(model, batch)
+            call()
             seconds.append(time.perf_counter() - started)
         ms = np.array(seconds) * 1000
         rows = len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)

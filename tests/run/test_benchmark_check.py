@@ -53,3 +53,58 @@ def test_gates_decide_the_verdict(invoke, tmp_path, gates, code):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     timed = report["run"]["timings"]["b"]["gates"]
     assert [g["ok"] for g in timed] == ([code == 0] if "min_speedup" in gates else [])
+
+
+def test_runtime_latency_is_the_runtimes_own_call(invoke, tmp_path):
+    """The method, not a speed: the check's runtime p50 for an ONNX model is of the order of
+    a bare `InferenceSession.run` loop timed in the same process on the same batch (the
+    ratio of two measurements side by side), while its end-to-end figure includes turning
+    rows into feeds. Before runtime latencies existed, the p50 was mostly that conversion."""
+    import time
+
+    import numpy as np
+    import onnxruntime as ort
+    from sklearn.datasets import load_breast_cancer
+
+    spec = {
+        "parityspec": 1,
+        "name": "bench-tabular",
+        "data": {"sklearn": "breast_cancer"},
+        "model": {"task": "binary"},
+        "backends": {
+            "sk": {"kind": "sklearn", "train": f"{REPO}/tests/data/valid/models.py:logistic"},
+            "onnx": {"kind": "onnx", "from": "sk"},
+        },
+        "checks": [
+            {
+                "id": "b",
+                "type": "benchmark",
+                "between": ["sk", "onnx"],
+                "batch_sizes": [1],
+                "repeats": 200,
+            }
+        ],
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = invoke("run", path, "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    timings = json.loads((tmp_path / "r" / "report.json").read_text())["run"]["timings"]["b"]
+    runtime = timings["latency"]["onnx"]["1"]["p50_ms"]
+    end_to_end = timings["end_to_end_latency"]["onnx"]["1"]["p50_ms"]
+
+    session = ort.InferenceSession(
+        str(tmp_path / "r" / "artifacts" / "onnx" / "model.onnx"),
+        providers=["CPUExecutionProvider"],
+    )
+    (only,) = session.get_inputs()  # skl2onnx's export: one input of the 30 columns
+    feeds = {only.name: load_breast_cancer().data[:1].astype(np.float32)}
+    session.run(None, feeds)
+    seconds = []
+    for _ in range(200):
+        started = time.perf_counter()
+        session.run(None, feeds)
+        seconds.append(time.perf_counter() - started)
+    bare = float(np.median(seconds)) * 1000
+    assert runtime < 10 * bare, (runtime, bare)  # the conversion alone made it ~30x
+    assert end_to_end > 2 * runtime, (end_to_end, runtime)
