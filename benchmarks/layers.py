@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from run import PYTHON, ROOT, measure_run, parityspec_command, spread, verdict
+from run import PYTHON, ROOT, attempt, measure_run, paired, parityspec_command, spread, verdict
 
 BASELINE = ROOT / "benchmarks" / "layer_baseline.py"
 NETS = {
@@ -60,13 +60,16 @@ def bench_layers(work: Path, repeats: int, rows_list=ROWS) -> dict:
                     f"  repeat {repeat + 1}/{repeats}, layers: {net}, {rows} rows", file=sys.stderr
                 )
                 entry = results.setdefault(f"{net}|{rows}", {"baseline": [], "parityspec": []})
-                units = [_baseline, _parityspec]
-                for unit in units[repeat % 2 :] + units[: repeat % 2]:
-                    unit(work, entry, file, function, shape, rows)
+                units = [("baseline", _baseline), ("parityspec", _parityspec)]
+                for name, unit in units[repeat % 2 :] + units[: repeat % 2]:
+                    label = f"repeat {repeat + 1}/{repeats}, layers: {net}, {rows} rows: {name}"
+                    measured = attempt(label, unit, work, file, function, shape, rows)
+                    if measured:
+                        entry[name].append({"repeat": repeat, **measured})
     return results
 
 
-def _baseline(work, entry, file, function, shape, rows) -> None:
+def _baseline(work, file, function, shape, rows) -> dict:
     command = [
         PYTHON,
         str(BASELINE),
@@ -76,10 +79,10 @@ def _baseline(work, entry, file, function, shape, rows) -> None:
         str(work / "layers_baseline.onnx"),
     ]
     wall, rss, _, text = measure_run(command)
-    entry["baseline"].append({"wall": wall, "rss": rss, **json.loads(text.splitlines()[-1])})
+    return {"wall": wall, "rss": rss, **json.loads(text.splitlines()[-1])}
 
 
-def _parityspec(work, entry, file, function, shape, rows) -> None:
+def _parityspec(work, file, function, shape, rows) -> dict:
     spec = work / f"layers_{function}_{rows}.yaml"
     out, cache = work / f"layers_report_{function}_{rows}", work / "layers_cache"
     spec.write_text(SPEC.format(rows=rows, shape=shape, file=file, function=function, out=out))
@@ -88,8 +91,8 @@ def _parityspec(work, entry, file, function, shape, rows) -> None:
     command = [*parityspec_command(), "run", str(spec), "--quiet", "--check", "layers"]
     wall, rss, code, _ = measure_run(command, env, codes=(0, 1))
     steps = json.loads((out / "report.json").read_text())["run"].get("step_seconds", {})
-    entry["parityspec"].append({"wall": wall, "rss": rss, "exit": code, "steps": steps})
     shutil.rmtree(cache, ignore_errors=True)
+    return {"wall": wall, "rss": rss, "exit": code, "steps": steps}
 
 
 def layers_table(results: dict) -> str:
@@ -104,8 +107,8 @@ def layers_table(results: dict) -> str:
     for key, r in results.items():
         net, rows = key.split("|")
         base, tool = r["baseline"], r["parityspec"]
-        times = [t["wall"] / b["wall"] for t, b in zip(tool, base, strict=True)]
-        memory = [t["rss"] / b["rss"] for t, b in zip(tool, base, strict=True)]
+        times = paired(tool, base, lambda x: x["wall"], lambda x: x["wall"])
+        memory = paired(tool, base, lambda x: x["rss"], lambda x: x["rss"])
         check = [x["steps"].get("check:layers", 0.0) for x in tool]
         met = ""
         if net.startswith("ResNet") and rows == "4096":

@@ -55,9 +55,16 @@ SECTIONS = ("rows", "specs", "startup", "layers")
 TARGET_ROWS = 1_000_000  # the run's targets hold from this many rows on
 STEP_ORDER = ("data", "load", "build", "predict", "export", "quantize", "check")
 SOURCE_ENV: dict[str, str] = {}  # --source: where the measured commands import parityspec from
+FAILURES: list[dict] = []  # commands that ended unexpectedly (each is retried once)
 
 
 # --- measuring one command ---------------------------------------------------------------
+
+
+class CommandFailed(Exception):
+    def __init__(self, command: list[str], code: int | str, output: str):
+        super().__init__(f"{' '.join(command)} exited {code}:\n{output}")
+        self.code, self.output = code, output
 
 
 def measure_run(
@@ -72,12 +79,27 @@ def measure_run(
     env = {**(os.environ if env is None else env), **SOURCE_ENV}
     done = subprocess.run(probe, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     lines = done.stdout.rstrip("\n").split("\n")
+    output = (done.stdout + done.stderr).strip()[-1500:]
     if done.returncode != 0 or not lines[-1].startswith("@measure "):
-        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()[-2000:]}")
+        raise CommandFailed(command, "?", output)
     _, wall, rss, code = lines[-1].split()
     if int(code) not in codes:
-        raise SystemExit(f"{' '.join(command)} exited {code}: {done.stderr.strip()[-2000:]}")
+        raise CommandFailed(command, code, output)
     return float(wall), float(rss), int(code), "\n".join(lines[:-1])
+
+
+def attempt(label: str, measurement, *arguments):
+    """measurement(*arguments), tried twice: a command that ends unexpectedly is recorded in
+    FAILURES (the report lists them) and tried once more; None if it fails both times."""
+    for number in (1, 2):
+        try:
+            return measurement(*arguments)
+        except CommandFailed as failure:
+            FAILURES.append(
+                {"what": label, "try": number, "exit": failure.code, "output": failure.output}
+            )
+            print(f"  {label}: exited {failure.code} (try {number} of 2)", file=sys.stderr)
+    return None
 
 
 def measure(command: list[str], env: dict | None = None) -> tuple[float, float]:
@@ -144,12 +166,18 @@ def bench_rows(work: Path, model: Path, sizes: list[int], repeats: int, run_args
         order = units[repeat % len(units) :] + units[: repeat % len(units)]
         for rows in sizes:
             for unit in order:
-                print(f"  repeat {repeat + 1}/{repeats}, {rows:,} rows: {unit}", file=sys.stderr)
-                _bench_unit(work, model, rows, unit, results[rows], repeat, run_args)
+                label = f"repeat {repeat + 1}/{repeats}, {rows:,} rows: {unit}"
+                print(f"  {label}", file=sys.stderr)
+                entries = attempt(
+                    label, _bench_unit, work, model, rows, unit, results[rows], run_args
+                )
+                for phase, entry in (entries or {}).items():
+                    results[rows][phase].append({"repeat": repeat, **entry})
     return results
 
 
-def _bench_unit(work, model, rows, unit, out, repeat, run_args) -> None:
+def _bench_unit(work, model, rows, unit, out, run_args) -> dict:
+    """{phase: measurement} of one unit: script, limit, or parityspec (cold and warm)."""
     data = work / f"churn_{rows}.csv"
     hand_dir = work / "hand"
     hand_dir.mkdir(exist_ok=True)
@@ -158,24 +186,24 @@ def _bench_unit(work, model, rows, unit, out, repeat, run_args) -> None:
             [PYTHON, str(HANDWRITTEN), unit, str(model), str(data), str(hand_dir)]
         )
         figures = json.loads(text.strip().splitlines()[-1])
-        out[unit].append({"wall": wall, "rss": rss, **figures})
-        out["figures"][unit] = figures
-        return
+        out["figures"].setdefault(unit, figures)
+        return {unit: {"wall": wall, "rss": rss, **figures}}
     spec = spec_for(work, rows, model)
     cache = work / f"cache_{rows}"
     shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "PARITYSPEC_CACHE_DIR": str(cache)}
     command = [*parityspec_command(), "run", str(spec), "--quiet", *run_args]
+    entries = {}
     for phase in ("cold", "warm"):
         wall, rss, code, _ = measure_run(command, env, codes=(0, 1))
         report = json.loads((work / f"report_{rows}" / "report.json").read_text())
-        out[phase].append(
-            {"wall": wall, "rss": rss, "exit": code, "steps": report["run"].get("step_seconds", {})}
-        )
-        if phase == "cold" and repeat == 0:
+        steps = report["run"].get("step_seconds", {})
+        entries[phase] = {"wall": wall, "rss": rss, "exit": code, "steps": steps}
+        if phase == "cold" and "parityspec" not in out["figures"]:
             out["figures"]["parityspec"] = {c["id"]: c["figures"] for c in report["checks"]}
             out["figures"]["parityspec_batch"] = _batch_size(report, run_args)
     shutil.rmtree(cache, ignore_errors=True)
+    return entries
 
 
 def _batch_size(report: dict, run_args: list[str]) -> str:
@@ -199,24 +227,32 @@ def bench_specs(work: Path, repeats: int) -> dict:
     results: dict[str, list] = {}
     for repeat in range(repeats):
         for spec in sorted((ROOT / "specs").glob("*.yaml")):
-            print(f"  repeat {repeat + 1}/{repeats}, spec {spec.name}", file=sys.stderr)
-            cache, out = work / f"speccache_{spec.stem}", work / f"specreport_{spec.stem}"
-            shutil.rmtree(cache, ignore_errors=True)
-            env = {**os.environ, "PARITYSPEC_CACHE_DIR": str(cache)}
-            command = [*parityspec_command(), "run", str(spec), "--quiet", "--out", str(out)]
-            cold = measure_run(command, env, cwd=ROOT, codes=(0, 1))
-            warm = measure_run(command, env, cwd=ROOT, codes=(0, 1))
-            results.setdefault(spec.name, []).append(
-                {
-                    "cold": cold[0],
-                    "warm": warm[0],
-                    "cold_rss": cold[1],
-                    "warm_rss": warm[1],
-                    "exit": [cold[2], warm[2]],
-                }
-            )
-            shutil.rmtree(cache, ignore_errors=True)
+            label = f"repeat {repeat + 1}/{repeats}, spec {spec.name}"
+            print(f"  {label}", file=sys.stderr)
+            entry = attempt(label, _cold_warm, work, spec)
+            results.setdefault(spec.name, [])
+            if entry:
+                results[spec.name].append({"repeat": repeat, **entry})
     return results
+
+
+def _cold_warm(work: Path, spec: Path) -> dict:
+    cache, out = work / f"speccache_{spec.stem}", work / f"specreport_{spec.stem}"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "PARITYSPEC_CACHE_DIR": str(cache)}
+    command = [*parityspec_command(), "run", str(spec), "--quiet", "--out", str(out)]
+    try:
+        cold = measure_run(command, env, cwd=ROOT, codes=(0, 1))
+        warm = measure_run(command, env, cwd=ROOT, codes=(0, 1))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return {
+        "cold": cold[0],
+        "warm": warm[0],
+        "cold_rss": cold[1],
+        "warm_rss": warm[1],
+        "exit": [cold[2], warm[2]],
+    }
 
 
 STARTUP = {
@@ -230,8 +266,10 @@ def bench_startup(repeats: int) -> dict:
     results: dict[str, list] = {name: [] for name in STARTUP}
     for _ in range(repeats):
         for name, arguments in STARTUP.items():
-            wall, rss, _, _ = measure_run([*parityspec_command(), *arguments], cwd=ROOT)
-            results[name].append({"wall": wall, "rss": rss})
+            command = [*parityspec_command(), *arguments]
+            measured = attempt(name, measure_run, command, None, ROOT)
+            if measured:
+                results[name].append({"wall": measured[0], "rss": measured[1]})
     return results
 
 
@@ -239,7 +277,9 @@ def bench_startup(repeats: int) -> dict:
 
 
 def spread(values: list[float], digits: int = 2, unit: str = "") -> str:
-    """median (min-max); the median alone for one value."""
+    """median (min-max); the median alone for one value, '-' for none."""
+    if not values:
+        return "-"
     middle = f"{statistics.median(values):.{digits}f}{unit}"
     if len(values) < 2:
         return middle
@@ -247,7 +287,9 @@ def spread(values: list[float], digits: int = 2, unit: str = "") -> str:
 
 
 def verdict(values: list[float], target: float) -> str:
-    """Met when the median is within the target; 'noisy' when the range straddles it."""
+    """Met when the median is within the target; says so when the range straddles it."""
+    if not values:
+        return "-"
     median = statistics.median(values)
     if min(values) <= target < max(values):
         return ("yes" if median <= target else "**no**") + " (range straddles it)"
@@ -265,7 +307,7 @@ def rows_tables(results: dict) -> str:
         out.append(
             f"| {rows:,} | {spread(_walls(r['script']))} "
             f"| {spread([x['seconds']['limit'] for x in r['limit']])} "
-            f"| {spread(_with_startup(r['limit']))} | {spread(_walls(r['cold']))} "
+            f"| {spread([_limit_startup(x) for x in r['limit']])} | {spread(_walls(r['cold']))} "
             f"| {spread(_walls(r['warm']))} |"
         )
     out += [
@@ -280,17 +322,17 @@ def rows_tables(results: dict) -> str:
         "|---|---|---|---|---|",
     ]
     for rows, r in results.items():
-        cold = _walls(r["cold"])
+        cold, limit = r["cold"], r["limit"]
         pairs = [
-            ("run cold / script", _ratios(cold, _walls(r["script"])), TARGET_SCRIPT, "x"),
+            ("run cold / script", paired(cold, r["script"], _wall, _wall), TARGET_SCRIPT, "x"),
+            ("run cold / physical limit", paired(cold, limit, _wall, _limit), TARGET_LIMIT, "x"),
             (
-                "run cold / physical limit",
-                _ratios(cold, [x["seconds"]["limit"] for x in r["limit"]]),
-                TARGET_LIMIT,
+                "run cold / (limit + start-up)",
+                paired(cold, limit, _wall, _limit_startup),
+                None,
                 "x",
             ),
-            ("run cold / (limit + start-up)", _ratios(cold, _with_startup(r["limit"])), None, "x"),
-            ("run warm / run cold", _ratios(_walls(r["warm"]), cold), TARGET_WARM, ""),
+            ("run warm / run cold", paired(r["warm"], cold, _wall, _wall), TARGET_WARM, ""),
         ]
         for name, values, target, unit in pairs:
             if target is None:
@@ -436,16 +478,26 @@ def _step_rank(step: str) -> tuple[int, str]:
     return (STEP_ORDER.index(verb) if verb in STEP_ORDER else len(STEP_ORDER), step)
 
 
-def _with_startup(limits: list[dict]) -> list[float]:
-    return [x["seconds"]["limit"] + x["seconds"]["setup"] for x in limits]
-
-
 def _walls(runs: list[dict]) -> list[float]:
     return [x["wall"] for x in runs]
 
 
-def _ratios(a: list[float], b: list[float]) -> list[float]:
-    return [x / y for x, y in zip(a, b, strict=True)]
+def paired(a: list[dict], b: list[dict], fa, fb) -> list[float]:
+    """fa(x) / fb(y) for the entries x of `a` and y of `b` measured in the same repeat."""
+    by_repeat = {y["repeat"]: y for y in b}
+    return [fa(x) / fb(by_repeat[x["repeat"]]) for x in a if x["repeat"] in by_repeat]
+
+
+def _wall(x: dict) -> float:
+    return x["wall"]
+
+
+def _limit(x: dict) -> float:
+    return x["seconds"]["limit"]
+
+
+def _limit_startup(x: dict) -> float:
+    return x["seconds"]["limit"] + x["seconds"]["setup"]
 
 
 def machine() -> str:
@@ -521,33 +573,74 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
 
-    tables = [f"Measured {machine()}; {args.repeats} repeats, interleaved."]
-    measured: dict = {"machine": machine(), "repeats": args.repeats}
+    header = (
+        f"Measured {machine()}; parityspec {measured_source(args.source)}; "
+        f"{args.repeats} repeats, interleaved."
+    )
+    measured: dict = {"header": header, "repeats": args.repeats, "failures": FAILURES}
+
+    def show(name: str, results, table: str) -> None:
+        """Print a section as soon as it is measured, and keep the JSON up to date."""
+        measured[name] = results
+        print(table + "\n", flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(measured, indent=1, default=str))
+
+    print(header + "\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="parityspec-bench-") as folder:
         work = Path(folder)
         if "rows" in args.only:
             print("preparing the model and data", file=sys.stderr)
             model = prepare(work, args.sizes)
             rows = bench_rows(work, model, args.sizes, args.repeats, args.run_arg)
-            measured["rows"] = rows
-            tables += [rows_tables(rows), figures_table(rows)]
+            show("rows", rows, rows_tables(rows) + "\n\n" + figures_table(rows))
         if "specs" in args.only:
             specs = bench_specs(work, args.repeats)
-            measured["specs"] = specs
-            tables.append(specs_table(specs))
+            show("specs", specs, specs_table(specs))
         if "startup" in args.only:
             startup = bench_startup(args.startup_repeats)
-            measured["startup"] = startup
-            tables.append(startup_table(startup))
+            show("startup", startup, startup_table(startup))
         if "layers" in args.only:
+            # layers.py imports `run`: this very module (its SOURCE_ENV and FAILURES), not a
+            # second copy of the script.
+            sys.modules.setdefault("run", sys.modules[__name__])
             from layers import bench_layers, layers_table  # benchmarks/layers.py
 
             layered = bench_layers(work, args.repeats, args.layer_rows)
-            measured["layers"] = layered
-            tables.append(layers_table(layered))
-    print("\n\n".join(tables))
-    if args.json:
-        args.json.write_text(json.dumps(measured, indent=1, default=str))
+            show("layers", layered, layers_table(layered))
+    show("failures", FAILURES, failures_table())
+
+
+def measured_source(source: Path | None) -> str:
+    """Which parityspec was measured: a --source folder (its COMMIT file, if any) or the
+    working tree (its commit, and whether files under parityspec/ differ from it)."""
+    if source:
+        commit = source / "COMMIT"
+        return f"from {source}" + (
+            f" (commit {commit.read_text().strip()})" if commit.is_file() else ""
+        )
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "parityspec"], capture_output=True, text=True
+    )
+    state = ", with uncommitted changes under parityspec/" if dirty.stdout.strip() else ""
+    return f"working tree at {head.stdout.strip() or 'an unknown commit'}{state}"
+
+
+def failures_table() -> str:
+    if not FAILURES:
+        return "No command ended unexpectedly."
+    out = [
+        "### Commands that ended unexpectedly (each was tried once more)",
+        "",
+        "| what | try | exit | last output |",
+        "|---|---|---|---|",
+    ]
+    for f in FAILURES:
+        tail = " ".join(f["output"].split())[-300:].replace("|", "/")
+        out.append(f"| {f['what']} | {f['try']} | {f['exit']} | {tail} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
