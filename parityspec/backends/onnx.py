@@ -308,11 +308,14 @@ def _bindings_from_columns(
 
 
 def _column_feed(frame: pd.DataFrame, binding: InputBinding) -> np.ndarray:
-    values = frame[binding.columns]
+    # One column (skl2onnx's usual input) through its Series: a one-column DataFrame per
+    # input and batch cost a third more, for the same values.
+    columns = binding.columns
+    values = frame[columns[0]] if len(columns) == 1 else frame[columns]
     if binding.dtype == "str":
         return values.astype(str).to_numpy(dtype=object).reshape(len(frame), -1)
     try:
-        return np.ascontiguousarray(values.to_numpy(dtype=binding.dtype))
+        return np.ascontiguousarray(values.to_numpy(dtype=binding.dtype).reshape(len(frame), -1))
     except (TypeError, ValueError) as error:
         raise InputError(
             f"column(s) {', '.join(binding.columns)} cannot be read as {binding.dtype}: "
