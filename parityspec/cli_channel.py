@@ -36,13 +36,29 @@ def run_child(command: Callable[[], object]) -> None:
     sys.stdout = _BrokenPipeTolerant(sys.stdout)
     from parityspec.run.interrupts import stop_signals_raise
 
+    code = 0
     try:
         with stop_signals_raise():  # a stop before a step runs is exit 130/143 too
             command()
     except SystemExit as finished:
-        send("exit", str(_code_of(finished)))
-        raise
-    send("exit", "0")
+        code = _code_of(finished)
+        if isinstance(finished.code, str):
+            print(finished.code, file=sys.stderr)
+    send("exit", str(code))
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """Everything is written: skip the interpreter's teardown, which frees every module that
+    scikit-learn, skops or torch imported one by one (0.3 s of a 1.6 s warm churn run here)."""
+    import contextlib
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed: nothing more can reach it
+            stream.flush()
+    os._exit(code)
 
 
 def _code_of(finished: SystemExit) -> int:
