@@ -212,6 +212,12 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     help="Bound the steps' total time: on expiry the running step errors (exit 3), the rest "
     "are skipped, and the reports are written for what finished.",
 )
+@click.option(
+    "--rebench",
+    is_flag=True,
+    help="Measure benchmark checks again instead of reporting the timings cached for the "
+    "same models.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @_guarded
 def run(
@@ -225,6 +231,7 @@ def run(
     no_cache: bool,
     cache_dir: Path | None,
     timeout: float | None,
+    rebench: bool,
     quiet: bool,
 ) -> None:
     """Run the checks of a spec and write its reports.
@@ -246,6 +253,7 @@ def run(
         not no_cache,
         cache_dir,
         timeout,
+        rebench,
     )
 
     def on_start(step: Step) -> None:

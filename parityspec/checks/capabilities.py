@@ -33,6 +33,10 @@ class CheckCapabilities:
     """Whether it reads both backends' predictions (a benchmark times the models instead)."""
     NEEDS_MODELS: bool = False
     """Whether it needs the loaded models, not only their predictions."""
+    CACHED: bool = False
+    """Whether its result may come from the step cache, keyed like any step by its inputs:
+    the benchmark's timings are measured once per pair of models (a warm run reports them,
+    saying so; `--rebench` measures again); a comparison is cheap and always reruns."""
     MODEL_NEEDS: tuple[Needs, Needs] = (Needs(), Needs())
     """What the reference and the candidate backend must offer; checked when the spec is
     validated, so `run` may rely on it."""

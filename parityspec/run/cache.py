@@ -39,12 +39,16 @@ from parityspec.artifacts import dump_json, write_text
 from parityspec.backends import BACKENDS
 from parityspec.backends.base import LoadedModel, Predictions, capabilities
 from parityspec.backends.context import RunContext
+from parityspec.checks import CHECKS
+from parityspec.checks.base import CheckResult, Gate
+from parityspec.checks.capabilities import check_capabilities
 from parityspec.data.stored import StoredArray
 from parityspec.errors import InputError, first_line
 from parityspec.lineage import digest
 from parityspec.plan.graph import Step
 
 CACHEABLE = ("model", "predict")
+"""And the checks that declare themselves CACHED (see `cacheable`)."""
 FORMAT = "v2"  # a new layout of entries gets a new folder, never a misread
 FORMATS = ("v1", "v2")  # every layout parityspec has written: `clear` removes them all
 ENTRY_FILE = "entry.json"
@@ -112,12 +116,17 @@ class StepCache:
 
     def has(self, step: Step) -> bool:
         """Cheap: whether an entry exists, whole or not; `load` checks its contents."""
-        return step.action in CACHEABLE and os.path.lexists(self._entry(step))
+        return cacheable(step) and os.path.lexists(self._entry(step))
 
-    def store(self, step: Step, value: LoadedModel | Predictions) -> None:
-        if step.action not in CACHEABLE or self.disabled_reason:
+    def store(
+        self, step: Step, value: LoadedModel | Predictions | CheckResult, *, replace: bool = False
+    ) -> None:
+        """`replace`: a fresh measurement takes the place of an entry already there."""
+        if not cacheable(step) or self.disabled_reason:
             return
         target = self._entry(step)
+        if replace and os.path.lexists(target):
+            _remove(target)
         if os.path.lexists(target):
             return
         try:
@@ -133,6 +142,8 @@ class StepCache:
         try:
             if isinstance(value, LoadedModel):
                 content, meta = _store_model(value, staging)
+            elif isinstance(value, CheckResult):
+                content, meta = {}, _check_meta(value)
             else:
                 content, meta = _store_predictions(value, staging)
             body = {
@@ -153,13 +164,15 @@ class StepCache:
             if not stored:
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def load(self, step: Step, ctx: RunContext) -> LoadedModel | Predictions:
+    def load(self, step: Step, ctx: RunContext) -> LoadedModel | Predictions | CheckResult:
         """The step's output, once every file of its entry matches what was recorded.
 
         A damaged entry is removed and `DamagedCacheEntry` raised: run the step instead."""
         entry = self._entry(step)
         try:
             value = _checked_entry(entry, step.key)["value"]
+            if step.action == "check":
+                return _check_result(value)
             if step.action == "predict":
                 outputs = {
                     name: StoredArray(entry / f"{name}.bin", spec["dtype"], tuple(spec["shape"]))
@@ -451,6 +464,43 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def cacheable(step: Step) -> bool:
+    if step.action == "check":
+        return check_capabilities(CHECKS[step.fragment["check"]["type"]]).CACHED
+    return step.action in CACHEABLE
+
+
+def _check_meta(result: CheckResult) -> dict:
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "figures": result.figures,
+        "tolerances": result.tolerances,
+        "details": result.details,
+        "gates": [g.as_dict() for g in result.gates],
+        "timings": result.timings,
+    }
+
+
+def _check_result(value: dict) -> CheckResult:
+    try:
+        gates = [
+            Gate(g["figure"], g["value"], g["op"], g["limit"], g["limit_value"])
+            for g in value["gates"]
+        ]
+        return CheckResult(
+            value["status"],
+            value["reason"],
+            value["figures"],
+            value["tolerances"],
+            value["details"],
+            gates,
+            value["timings"],
+        )
+    except (KeyError, TypeError) as error:
+        raise _Damage(f"the cached check result is incomplete ({error})") from None
 
 
 def _store_model(model: LoadedModel, staging: Path) -> tuple[dict, dict]:

@@ -24,11 +24,13 @@ def execute(
     *,
     on_start: Callable[[Step], None] | None = None,
     timeout: float | None = None,
+    rebench: bool = False,
 ) -> RunState:
     """Run every step. A stop signal raises `Interrupted` naming the running step; an
-    expired `timeout` ends the running step as an error and skips the rest."""
+    expired `timeout` ends the running step as an error and skips the rest. `rebench`: the
+    checks the cache could restore (a benchmark's timings) run again and replace it."""
     state = RunState(plan)
-    restore = _restorable(plan, cache)
+    restore = _restorable(plan, cache, rebench)
     stopped: str | None = None
     with deadline(timeout) as armed:
         for step in plan.steps:
@@ -41,7 +43,8 @@ def execute(
             try:
                 if on_start:
                     on_start(step)
-                outcome = _step_outcome(step, ctx, state, cache, step.id in restore)
+                fresh = rebench and step.action == "check"  # a new measurement replaces the old
+                outcome = _step_outcome(step, ctx, state, cache, step.id in restore, fresh)
                 if armed.fired:  # user code swallowed every TimedOut until it returned
                     raise TimedOut(timeout or 0.0)
                 _record(state, outcome, on_step, ctx)
@@ -71,7 +74,12 @@ def _record(
 
 
 def _step_outcome(
-    step: Step, ctx: RunContext, state: RunState, cache: StepCache | None, restore: bool
+    step: Step,
+    ctx: RunContext,
+    state: RunState,
+    cache: StepCache | None,
+    restore: bool,
+    replace: bool = False,
 ) -> StepOutcome:
     if restore and cache is not None:
         try:
@@ -81,7 +89,7 @@ def _step_outcome(
             _rerun_facts_only(step, ctx, state)
     outcome = _run_step(step, ctx, state)
     if cache is not None and outcome.status == "ok":
-        cache.store(step, outcome.value)
+        cache.store(step, outcome.value, replace=replace)
         if cache.disabled_reason and cache.disabled_reason not in state.notes:
             state.notes.append(cache.disabled_reason)
     return outcome
@@ -97,12 +105,12 @@ def _rerun_facts_only(step: Step, ctx: RunContext, state: RunState) -> None:
             state.outcomes[dep] = _run_step(outcome.step, ctx, state)
 
 
-def _restorable(plan: Plan, cache: StepCache | None) -> set[str]:
+def _restorable(plan: Plan, cache: StepCache | None, rebench: bool = False) -> set[str]:
     """Cached steps that can come from the cache: a model that comes back without its loaded
     form only when no step that runs needs it."""
     if cache is None:
         return set()
-    restore = {s.id for s in plan.steps if cache.has(s)}
+    restore = {s.id for s in plan.steps if cache.has(s) and not (rebench and s.action == "check")}
     for step in reversed(plan.steps):
         if step.id in restore:
             continue

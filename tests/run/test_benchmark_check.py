@@ -108,3 +108,27 @@ def test_runtime_latency_is_the_runtimes_own_call(invoke, tmp_path):
     bare = float(np.median(seconds)) * 1000
     assert runtime < 10 * bare, (runtime, bare)  # the conversion alone made it ~30x
     assert end_to_end > 2 * runtime, (end_to_end, runtime)
+
+
+def test_a_warm_run_reports_the_cached_timings_and_rebench_measures_again(invoke, tmp_path):
+    spec = _spec(tmp_path, max_size_ratio=0.9)
+
+    def timings(*options: str) -> tuple[dict, dict]:
+        result = invoke("run", spec, "--out", tmp_path / "r", *options)
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / "r" / "report.json").read_text())
+        return report["run"], report["checks"][0]
+
+    cold, cold_check = timings()
+    warm, warm_check = timings()
+    assert "check:b" not in cold["from_cache"] and "check:b" in warm["from_cache"]
+    assert warm["timings"] == cold["timings"]  # the same measurement, restored
+    assert warm_check == cold_check
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "from the step cache; `--rebench` measures again" in markdown
+    again, again_check = timings("--rebench")
+    assert "check:b" not in again["from_cache"]
+    assert again["timings"] != cold["timings"]  # measured anew (repeats of float timings)
+    assert again_check == cold_check  # sizes and verdict do not depend on the timings
+    after, _ = timings()
+    assert after["timings"] == again["timings"]  # the new measurement replaced the old

@@ -32,6 +32,7 @@ def test_warm_run_restores_every_model_and_prediction(tmp_path):
         "predict:sklearn",
         "predict:onnx",
         "predict:int8",
+        "check:int8-benchmark",  # its timings, measured once per pair of models
     }
     for report in (cold.report, warm.report):
         report.pop("run")
@@ -63,6 +64,6 @@ def test_cli_no_cache_and_cache_clear(invoke, tmp_path, monkeypatch):
     assert not cache.exists()
     assert invoke("run", spec, "--out", tmp_path / "b", "-q").exit_code == 0
     cleared = invoke("cache", "clear")
-    # build, export, quantize and the three predictions
-    assert cleared.exit_code == 0 and "removed 6 cached step(s)" in cleared.output
+    # build, export, quantize, the three predictions and the benchmark's timings
+    assert cleared.exit_code == 0 and "removed 7 cached step(s)" in cleared.output
     assert not cache.exists()
