@@ -22,7 +22,7 @@ from parityspec.backends.base import (
 )
 from parityspec.errors import InputError, StepError, first_line
 from parityspec.loading import file_sha256
-from parityspec.spec.base import Name
+from parityspec.spec.base import FilePath, Name
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Spec(BackendSpecBase):
     """Exactly one of `path` (an ONNX file) or `from` (the backend to export)."""
 
     kind: Literal["onnx"]
-    path: str | None = None
+    path: FilePath | None = None
     """An ONNX file, relative to the spec file."""
     from_: Name | None = Field(None, alias="from")
     """The backend to export: a sklearn (skl2onnx) or torch (torch.onnx) backend."""

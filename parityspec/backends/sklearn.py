@@ -15,7 +15,7 @@ from pydantic import model_validator
 from parityspec.backends.base import LoadedModel, Offer, Verb
 from parityspec.errors import InputError, StepError
 from parityspec.loading import load_callable, load_sklearn_model
-from parityspec.spec.base import CallableRef
+from parityspec.spec.base import CallableRef, FilePath
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class Spec(BackendSpecBase):
     kind: Literal["sklearn"]
     train: CallableRef | None = None
     """`file.py:function`, called with no arguments; the estimator is fitted on the train rows."""
-    path: str | None = None
+    path: FilePath | None = None
     """A fitted model: `.skops` (safe), or `.joblib`/`.pkl` (runs code: needs `trusted`)."""
     trusted: bool = False
     """Allow loading formats that can run code (pickle, joblib, skops with unknown types)."""

@@ -13,7 +13,7 @@ import numpy as np
 from parityspec.backends.base import LoadedModel, Offer, Verb, tensor_output_names
 from parityspec.errors import InputError, first_line
 from parityspec.loading import load_callable
-from parityspec.spec.base import CallableRef
+from parityspec.spec.base import CallableRef, FilePath
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Spec(BackendSpecBase):
     kind: Literal["torch"]
     module: CallableRef
     """`file.py:function` returning a `torch.nn.Module`, called with no arguments."""
-    state_dict: str | None = None
+    state_dict: FilePath | None = None
     """Weights for the module (loaded with `weights_only=True`: no code runs)."""
     device: Literal["cpu", "cuda"] = "cpu"
     precision: Literal["float32", "float16", "bfloat16"] = "float32"

@@ -21,6 +21,9 @@ class StrictModel(BaseModel):
     )
 
 
+# A file named in a spec, relative to the spec file; an empty one names no file.
+FilePath = Annotated[str, StringConstraints(min_length=1)]
+
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
-from parityspec.spec.base import NAME_PATTERN, Name, StrictModel
+from parityspec.spec.base import NAME_PATTERN, FilePath, Name, StrictModel
 from parityspec.spec.profiles import ProfileBase, ToleranceOverrides
 
 SklearnDataset = Literal["breast_cancer", "diabetes", "digits", "iris", "wine"]
@@ -43,7 +43,7 @@ class Synthetic(StrictModel):
 class DataSpec(StrictModel):
     """Where the rows come from: exactly one of `path`, `sklearn` or `synthetic`."""
 
-    path: str | None = None
+    path: FilePath | None = None
     """A CSV, Parquet or NPZ file, relative to the spec file."""
     format: Literal["csv", "parquet", "npz"] | None = None
     """Defaults to the file's suffix."""
@@ -99,7 +99,7 @@ class ReportSpec(StrictModel):
     """Where report files go, relative to the spec file; `--out` overrides it."""
     formats: list[str] = ["json", "markdown"]
     """The report files to write, by format name (the registered report formats)."""
-    templates: str | None = None
+    templates: FilePath | None = None
     """A directory of Jinja templates overriding the built-in ones, file by file."""
     worst_samples: Annotated[int, Field(ge=0, le=100)] = 5
     """How many worst samples each comparison lists, with their feature values."""
