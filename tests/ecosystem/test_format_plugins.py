@@ -113,3 +113,21 @@ def test_a_plugin_format_validates_is_in_the_schema_and_is_written(tmp_path):
     assert (by_id["far"]["figure"], by_id["far"]["limit"]) == ("max_abs_diff", "tolerance")
     assert float(by_id["far"]["value"]) > float(by_id["far"]["limit_value"]) == 0.05
     assert by_id["labels"]["figure"] == "agreement" and float(by_id["labels"]["value"]) == 1.0
+
+
+def test_a_plugin_format_writing_another_formats_file_is_skipped(caplog):
+    from types import ModuleType
+
+    from parityspec.report.formats import BUILTIN, registered
+
+    def plugin(name: str, file: str) -> ModuleType:
+        module = ModuleType(f"plugin_{name}")
+        module.FORMAT, module.FILE = name, file  # type: ignore[attr-defined]
+        module.render = lambda report, context: ""  # type: ignore[attr-defined]
+        return module
+
+    formats = registered(
+        BUILTIN, {"clash": plugin("clash", "report.md"), "fine": plugin("fine", "checks.csv")}
+    )
+    assert "clash" not in formats and formats["fine"].file == "checks.csv"
+    assert "plugin format 'clash' writes report.md as 'markdown' does; skipped" in caplog.text
