@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from parityspec.errors import InputError
+from parityspec.report.fit import MARKDOWN_LIMIT
 from parityspec.report.render import format_number
 
 NOT_PASSED = ("failed", "error", "skipped")
@@ -186,8 +187,26 @@ def as_markdown(diff: ReportDiff) -> str:
                 else " | | | | "
             )
             lines.append(f"| {head} | {cells} |")
-    lines += ["", _summary(diff)]
-    return "\n".join(lines)
+    return _within_limit(lines, ["", _summary(diff)])
+
+
+def _within_limit(table: list[str], tail: list[str]) -> str:
+    """The table's rows while the comment stays under GitHub's limit, then the summary; a
+    line says how many rows were left out (the text format shows them all)."""
+    text = "\n".join(table + tail)
+    if len(text.encode()) <= MARKDOWN_LIMIT:
+        return text
+    budget = MARKDOWN_LIMIT - len("\n".join(tail).encode()) - 200  # room for the note
+    kept = 4  # the title and the table's header always stay
+    size = len("\n".join(table[:kept]).encode())
+    while kept < len(table) and size + len(table[kept].encode()) + 1 <= budget:
+        size += len(table[kept].encode()) + 1
+        kept += 1
+    note = (
+        f"\n_{len(table) - kept} more rows left out to keep this comment under "
+        f"{MARKDOWN_LIMIT:,} bytes; `parityspec diff` without --format shows them all._"
+    )
+    return "\n".join([*table[:kept], note, *tail])
 
 
 def _title(report: dict[str, Any]) -> str:

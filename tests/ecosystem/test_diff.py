@@ -106,3 +106,15 @@ def test_cli_exit_codes(invoke, tmp_path):
         result = invoke("diff", old, unreadable)
         assert result.exit_code == 2
         assert result.output.count("\n") == 1 and result.output.startswith("error: ")
+
+
+def test_markdown_stays_under_githubs_comment_limit():
+    old = _report(*(_check(f"check-{i:04d}", max_abs_diff=("<=", 0.01)) for i in range(3000)))
+    new = _report(*(_check(f"check-{i:04d}", max_abs_diff=("<=", 0.02)) for i in range(3000)))
+    result = diff_reports(old, new, 0.0)
+    markdown = as_markdown(result)
+    assert len(markdown.encode()) <= 65_536
+    assert "more rows left out" in markdown
+    assert markdown.splitlines()[-1].startswith("3000 checks, 3000 changed")  # the summary stays
+    small = as_markdown(diff_reports(old, old, 0.0))
+    assert "left out" not in small
