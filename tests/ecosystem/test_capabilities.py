@@ -4,11 +4,9 @@ and a plugin backend kind derived from `onnx` through its own hook."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -22,8 +20,7 @@ from parityspec.errors import SpecError
 from parityspec.lineage import CORE_LIBRARIES
 from parityspec.spec.load import load_spec
 from tests.conftest import REPO
-
-PLUGIN = REPO / "tests" / "plugin_pkg"
+from tests.ecosystem.demo_plugin import install
 
 
 def test_a_module_declaring_no_hook_gets_the_defaults():
@@ -186,22 +183,9 @@ print(json.dumps(done))
 """
 
 
-def _register_plugin(site: Path) -> None:
-    """Entry points as pip would install them: a dist-info folder, read from pyproject.toml."""
-    declared = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]["entry-points"]
-    dist = site / "parityspec_demo_plugin-0.1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: parityspec-demo-plugin\n")
-    sections = [
-        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items())
-        for group, entries in declared.items()
-    ]
-    (dist / "entry_points.txt").write_text("\n".join(sections))
-
-
 @pytest.mark.slow
 def test_a_plugin_kind_derived_from_onnx_validates_and_runs_cold_and_warm(tmp_path):
-    _register_plugin(tmp_path / "site")
+    plugin_env = install(tmp_path / "site")
     (tmp_path / "models.py").write_text(BUILDER)
     good, bad = tmp_path / "optimized.yaml", tmp_path / "from_sklearn.yaml"
     good.write_text(PLUGIN_SPEC)
@@ -210,11 +194,7 @@ def test_a_plugin_kind_derived_from_onnx_validates_and_runs_cold_and_warm(tmp_pa
             "fast: {kind: ort_optimized, from: onnx}", "fast: {kind: ort_optimized, from: mlp}"
         )
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(PLUGIN)]),
-        "PARITYSPEC_CACHE_DIR": str(tmp_path / "cache"),
-    }
+    env = {**plugin_env, "PARITYSPEC_CACHE_DIR": str(tmp_path / "cache")}
     calls = [["schema"], ["validate", str(good)], ["validate", str(bad)], ["run", str(good)]]
     done = subprocess.run(
         [

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
-from pathlib import Path
 
 from parityspec.plugins import load_plugins
 from parityspec.report.formats import BUILTIN
 from parityspec.report.formats.base import ReportFormat
 from tests.conftest import REPO
+from tests.ecosystem.demo_plugin import PLUGIN, declared_entry_points, install
 
-PLUGIN = REPO / "tests" / "plugin_pkg"
 SPEC = """\
 parityspec: 1
 name: format-plugin
@@ -42,29 +39,10 @@ print(json.dumps([[r.exit_code, r.stdout] for r in results]))
 """
 
 
-def _entry_points() -> dict[str, dict[str, str]]:
-    """The plugin package's own declaration, from its pyproject.toml."""
-    project = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
-    entries: dict[str, dict[str, str]] = project["entry-points"]
-    return entries
-
-
-def _install(site: Path) -> None:
-    """What `pip install tests/plugin_pkg` leaves for entry-point discovery: a dist-info."""
-    dist = site / "parityspec_demo_plugin-0.1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: parityspec-demo-plugin\n")
-    sections = [
-        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items())
-        for group, entries in _entry_points().items()
-    ]
-    (dist / "entry_points.txt").write_text("\n".join(sections))
-
-
 def test_the_format_is_found_through_its_entry_point(monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN))
     group = "parityspec.formats"
-    fake = [metadata.EntryPoint(k, v, group) for k, v in _entry_points()[group].items()]
+    fake = [metadata.EntryPoint(k, v, group) for k, v in declared_entry_points()[group].items()]
     monkeypatch.setattr(metadata, "entry_points", lambda group: fake)
     found = load_plugins("parityspec.formats", BUILTIN)
     assert list(found) == ["csv"]
@@ -82,10 +60,9 @@ def test_without_the_plugin_csv_is_not_a_format(invoke, tmp_path):
 
 
 def test_a_plugin_format_validates_is_in_the_schema_and_is_written(tmp_path):
-    _install(tmp_path / "site")
+    env = install(tmp_path / "site")
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(PLUGIN)])}
     calls = [["schema"], ["validate", str(spec)], ["run", str(spec)]]
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(calls)],

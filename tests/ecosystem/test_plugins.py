@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 
 import pytest
 
 from parityspec.plugins import load_plugins
 from tests.conftest import REPO
+from tests.ecosystem.demo_plugin import PLUGIN, declared_entry_points, install
 
-PLUGIN = REPO / "tests" / "plugin_pkg"
 SPEC = """\
 parityspec: 1
 name: plugin-demo
@@ -51,15 +49,9 @@ print(json.dumps([[r.exit_code, r.stdout, r.stderr] for r in results]))
 """
 
 
-def _entry_points() -> dict[str, dict[str, str]]:
-    """The plugin package's own declaration, from its pyproject.toml."""
-    project = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
-    return project["entry-points"]
-
-
 def test_entry_points_are_loaded_by_kind_and_type(monkeypatch):
     monkeypatch.syspath_prepend(str(PLUGIN))
-    declared = _entry_points()
+    declared = declared_entry_points()
     fake = [
         metadata.EntryPoint(name, value, group)
         for group, entries in declared.items()
@@ -88,17 +80,9 @@ def test_broken_plugins_are_skipped_with_a_warning(monkeypatch, caplog):
 
 def test_installed_plugin_extends_schema_validation_and_runs(tmp_path):
     """A real entry-point discovery without pip: a dist-info folder on sys.path."""
-    dist = tmp_path / "site" / "parityspec_demo_plugin-0.1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: parityspec-demo-plugin\n")
-    sections = [
-        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items())
-        for group, entries in _entry_points().items()
-    ]
-    (dist / "entry_points.txt").write_text("\n".join(sections))
+    env = install(tmp_path / "site")
     spec = tmp_path / "plugin.yaml"
     spec.write_text(SPEC)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(PLUGIN)])}
     calls = [["schema"], ["schema", "--check"], ["validate", str(spec)], ["run", str(spec)]]
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, json.dumps(calls)],
