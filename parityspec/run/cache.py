@@ -487,7 +487,8 @@ def _check_meta(result: CheckResult) -> dict:
 def _check_result(value: dict) -> CheckResult:
     try:
         gates = [
-            Gate(g["figure"], g["value"], g["op"], g["limit"], g["limit_value"])
+            # float(): the entry is JSON, where NaN and Inf were written as text.
+            Gate(g["figure"], float(g["value"]), g["op"], g["limit"], float(g["limit_value"]))
             for g in value["gates"]
         ]
         return CheckResult(
@@ -499,7 +500,7 @@ def _check_result(value: dict) -> CheckResult:
             gates,
             value["timings"],
         )
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise _Damage(f"the cached check result is incomplete ({error})") from None
 
 

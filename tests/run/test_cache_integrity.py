@@ -219,3 +219,24 @@ def test_a_file_in_place_of_the_cache_is_left_alone(tmp_path):
         f"step cache {root} not used (it is not a folder); this run stores nothing in it"
     )
     assert root.read_text() == "not a folder"
+
+
+def test_a_cached_check_result_reads_back_with_its_gates_judged_alike(tmp_path):
+    """A cacheable check's result goes through JSON, where Inf and NaN are text: restored,
+    its gates compare numbers again and give the same verdicts."""
+    from parityspec.checks.base import CheckResult, Gate
+
+    key = hashlib.sha256(b"bench").hexdigest()
+    step = Step("check:b", "check", (), "b", {"check": {"type": "benchmark"}}, key)
+    gates = [
+        Gate("size_ratio", float("inf"), "<=", "max_size_ratio", 0.5),
+        Gate("speedup", float("nan"), ">=", "min_speedup", 1.0),
+        Gate("size_ratio", 0.25, "<=", "max_size_ratio", 0.5),
+    ]
+    stored = CheckResult("failed", "why", {"size_ratio": 0.25}, {}, {}, gates, {"t": 1.5})
+    cache = StepCache(tmp_path / "cache")
+    cache.store(step, stored)
+    restored = cache.load(step, None)
+    assert isinstance(restored, CheckResult)
+    assert [g.ok for g in restored.gates] == [False, False, True]
+    assert (restored.status, restored.reason, restored.timings) == ("failed", "why", {"t": 1.5})
