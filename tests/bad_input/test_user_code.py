@@ -155,10 +155,12 @@ def test_timeout_kills_a_step_that_never_returns_to_python(tmp_path, assets):
     assert "after --timeout expired" in done.stderr
 
 
-def _started_run(tmp_path: Path, assets: Path) -> tuple[subprocess.Popen, Path]:
-    """A run whose builder is sleeping: the marker file says it got there."""
+def _started_run(
+    tmp_path: Path, assets: Path, wait: str = "time.sleep(600)"
+) -> tuple[subprocess.Popen, Path]:
+    """A run whose builder is waiting (`wait`): the marker file says it got there."""
     marker = tmp_path / "building"
-    body = f"open({str(marker)!r}, 'w').close()\ntime.sleep(600)"
+    body = f"open({str(marker)!r}, 'w').close()\n{wait}"
     spec = write_spec(tmp_path, _spec(assets, tmp_path, body))
     child = subprocess.Popen(
         [sys.executable, "-m", "parityspec", "run", str(spec), "--out", str(tmp_path / "out")],
@@ -190,6 +192,32 @@ def test_stop_signal_exits_128_plus_signal_naming_the_step(tmp_path, assets, sig
     assert "Aborted" not in stderr
     no_report(tmp_path / "out")
     assert not list(cache.rglob(".staging-*")), "cache staging left behind"
+
+
+def test_an_interrupted_run_leaves_the_previous_report_in_place(tmp_path, assets):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"verdict": "passed"}\n')
+    child, _ = _started_run(tmp_path, assets)
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert (out / "report.json").read_text() == '{"verdict": "passed"}\n'
+    assert not (out / "report.md").exists()
+    assert not list(out.rglob("*.tmp")), "a half-written file was left"
+
+
+def test_a_third_stop_signal_kills_a_run_whose_code_will_not_stop(tmp_path, assets):
+    """User code that swallows every interrupt: the parent forwards two, kills on the third."""
+    wait = "while True:\n    try:\n        time.sleep(600)\n    except BaseException:\n        pass"
+    child, _ = _started_run(tmp_path, assets, wait)
+    for _ in range(3):
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert "killed during step build:bad: it did not stop after repeated stop signals" in stderr
+    no_report(tmp_path / "out")
 
 
 def test_a_closed_stdout_does_not_change_the_verdict(tmp_path, assets):
