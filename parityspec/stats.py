@@ -11,6 +11,9 @@ is more than 2**-MANTISSA_BITS below the bin's upper end. A quantile read from i
 largest float64 in its bin: never below the true value, less than QUANTILE_REL_ERROR above
 it, 0 exactly when the true value is 0. Only bins that hold values are stored, as sorted
 (key, count) pairs, so the histogram's size follows the spread of the data, not its rows.
+
+A batch costs a few vectorised passes: one bincount per histogram over the batch's range of
+keys (no sort), and the worst samples picked from those at or above the batch's k-th largest.
 """
 
 from __future__ import annotations
@@ -22,14 +25,13 @@ import numpy as np
 MANTISSA_BITS = 7
 QUANTILE_REL_ERROR = 2.0**-MANTISSA_BITS
 _SHIFT = 52 - MANTISSA_BITS
-# A subnormal times 2**64 is a normal float, exactly: its key then has every mantissa bit.
+_TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64
 _SUBNORMAL_SCALE = 64
 _SUBNORMAL_OFFSET = _SUBNORMAL_SCALE << MANTISSA_BITS
 _FIRST_NORMAL_KEY = (1 << MANTISSA_BITS) - 1  # the bin whose upper end is 2**-1022
 _ZERO_KEY = -(1 << 31)  # below every subnormal's key
 _INF_KEY = 2047 << MANTISSA_BITS  # above the largest finite float's key
 _LARGEST = float(np.finfo(np.float64).max)
-_EMPTY = np.zeros((2, 0), dtype=np.int64)
 
 # The histogram drawn in reports: BINS_PER_DECADE bins per decade over the whole float64
 # range, bin j holding (PLOT_EDGES[j-1], PLOT_EDGES[j]]; exact zeros and infinities apart.
@@ -38,18 +40,20 @@ HIST_LOW_EXP, HIST_HIGH_EXP = -323, 308
 _PLOT_STEPS = np.arange(HIST_LOW_EXP * BINS_PER_DECADE, HIST_HIGH_EXP * BINS_PER_DECADE + 1)
 PLOT_EDGES = np.append(10.0 ** (_PLOT_STEPS / BINS_PER_DECADE), _LARGEST)
 _PLOT_ZERO, _PLOT_INF = -1, len(PLOT_EDGES)
+_FEW_COLUMNS = 16
 
 
 def bin_keys(values: np.ndarray) -> np.ndarray:
     """The quantile histogram's key of each value (float64, >= 0, finite or +inf)."""
-    subnormal = (values > 0) & (values < np.finfo(np.float64).tiny)
-    scaled = values.copy()
-    scaled[subnormal] *= 2.0**_SUBNORMAL_SCALE
     # Minus one: a value exactly on a bin's upper end belongs to that bin, not the next.
-    keys = (scaled.view(np.int64) - 1) >> _SHIFT
-    keys[subnormal] -= _SUBNORMAL_OFFSET
-    keys[values == 0] = _ZERO_KEY
-    keys[np.isinf(values)] = _INF_KEY
+    keys = (values.view(np.int64) - 1) >> _SHIFT
+    small = values < _TINY
+    if small.any():  # zeros and subnormals
+        tiny = values[small]
+        # Scaled, a subnormal is a normal float (exactly): its key then has every mantissa bit.
+        scaled = ((tiny * 2.0**_SUBNORMAL_SCALE).view(np.int64) - 1) >> _SHIFT
+        keys[small] = np.where(tiny == 0, _ZERO_KEY, scaled - _SUBNORMAL_OFFSET)
+    keys[values == np.inf] = _INF_KEY
     return keys
 
 
@@ -70,41 +74,91 @@ def bin_upper(keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _tally(keys: np.ndarray) -> np.ndarray:
-    """Sorted keys as (key, count) pairs in a 2 x K array."""
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    counts = np.diff(np.append(starts, len(keys)))
-    return np.stack([keys[starts], counts]).astype(np.int64)
+_PLOT_GUESS_OFFSET = -HIST_LOW_EXP * BINS_PER_DECADE
+# PLOT_EDGES padded so that bin j's lower and upper ends are _PLOT_BOUNDS[j + 1], [j + 2] for
+# every key, the zero and infinite ones too.
+_PLOT_BOUNDS = np.concatenate([[-np.inf, 0.0], PLOT_EDGES, [np.inf]])
 
 
-def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Two tallies merged into a new one; neither operand is changed."""
-    if not b.shape[1]:
-        return a.copy()
-    if not a.shape[1]:
-        return b.copy()
-    unique, inverse = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
-    counts = np.zeros(len(unique), dtype=np.int64)
-    np.add.at(counts, inverse, np.concatenate([a[1], b[1]]))
-    return np.stack([unique, counts])
+def plot_keys(values: np.ndarray) -> np.ndarray:
+    """Each value's bin on PLOT_EDGES (float64, >= 0, finite or +inf): the number of edges
+    below it, _PLOT_ZERO for 0, _PLOT_INF for +inf."""
+    with np.errstate(divide="ignore"):  # log10(0) is -inf: the zero bin once clipped
+        guess = np.ceil(np.log10(values) * BINS_PER_DECADE) + _PLOT_GUESS_OFFSET
+    keys = np.clip(guess, _PLOT_ZERO, _PLOT_INF).astype(np.int64)
+    # The logarithm and the edges are each off by far less than a bin: the guess is at most
+    # one bin out, which one comparison each way puts right.
+    keys += values > _PLOT_BOUNDS[keys + 2]
+    keys -= values <= _PLOT_BOUNDS[keys + 1]
+    # Subnormal edges are rounded to a few units of the smallest float, some onto each other.
+    subnormal = (values > 0) & (values < _TINY)
+    if subnormal.any():
+        keys[subnormal] = np.searchsorted(PLOT_EDGES, values[subnormal], side="left")
+    return keys
 
 
-def _plot_tally(values: np.ndarray) -> np.ndarray:
-    """Sorted values tallied on PLOT_EDGES: counting the values at or below each edge takes
-    one search per edge in their range rather than one per value."""
-    zeros = int(np.searchsorted(values, 0.0, side="right"))
-    infinite = len(values) - int(np.searchsorted(values, np.inf, side="left"))
-    positive = values[zeros : len(values) - infinite]
-    keys, counts = [_PLOT_ZERO], [zeros]
-    if positive.size:
-        low, high = np.searchsorted(PLOT_EDGES, positive[[0, -1]], side="left")
-        at_or_below = np.searchsorted(positive, PLOT_EDGES[low : high + 1], side="right")
-        keys += range(low, high + 1)
-        counts += np.diff(at_or_below, prepend=0).tolist()
-    keys.append(_PLOT_INF)
-    counts.append(infinite)
-    tally = np.array([keys, counts], dtype=np.int64)
-    return tally[:, tally[1] > 0]
+@dataclass
+class KeyCounts:
+    """Counts of integer keys: dense over a window of keys that grows to cover those added,
+    plus the zero key (far below the others) counted apart, so that the window follows the
+    spread of the data and adding a batch is one bincount over its own range."""
+
+    low: int = 0
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    zeros: int = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        if not keys.size:
+            return
+        low = int(keys.min())
+        if low == _ZERO_KEY:
+            nonzero = keys != _ZERO_KEY
+            keys = keys[nonzero]
+            self.zeros += len(nonzero) - len(keys)
+            if not keys.size:
+                return
+            low = int(keys.min())
+        batch = np.bincount(keys - low)
+        self._cover(low, low + len(batch))
+        self.counts[low - self.low : low - self.low + len(batch)] += batch
+
+    def merge(self, other: KeyCounts) -> KeyCounts:
+        """A new KeyCounts holding both; neither operand is changed."""
+        merged = KeyCounts(self.low, self.counts.copy(), self.zeros + other.zeros)
+        if other.counts.size:
+            merged._cover(other.low, other.low + len(other.counts))
+            start = other.low - merged.low
+            merged.counts[start : start + len(other.counts)] += other.counts
+        return merged
+
+    def tally(self) -> np.ndarray:
+        """The non-zero counts as sorted (key, count) pairs in a 2 x K array."""
+        held = np.flatnonzero(self.counts)
+        keys, counts = held + self.low, self.counts[held]
+        if self.zeros:
+            keys, counts = np.append(_ZERO_KEY, keys), np.append(self.zeros, counts)
+        return np.stack([keys, counts]).astype(np.int64)
+
+    def _cover(self, low: int, stop: int) -> None:
+        if not self.counts.size:
+            self.low, self.counts = low, np.zeros(stop - low, dtype=np.int64)
+            return
+        new_low, new_stop = min(low, self.low), max(stop, self.low + len(self.counts))
+        if (new_low, new_stop) != (self.low, self.low + len(self.counts)):
+            wider = np.zeros(new_stop - new_low, dtype=np.int64)
+            wider[self.low - new_low : self.low - new_low + len(self.counts)] = self.counts
+            self.low, self.counts = new_low, wider
+
+
+def reduce_rows(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+    """`ufunc.reduce(values, axis=1)` of a 2-D array with columns. Over a few columns it goes
+    a column at a time: numpy's reduction along rows pays a call per row (30x slower at 2)."""
+    if not 0 < values.shape[1] <= _FEW_COLUMNS:
+        return ufunc.reduce(values, axis=1)
+    out = values[:, 0].copy()
+    for column in range(1, values.shape[1]):
+        ufunc(out, values[:, column], out=out)
+    return out
 
 
 def _plot_upper(key: int) -> float:
@@ -132,6 +186,13 @@ class Worst:
         return merged
 
     def _keep(self, values: np.ndarray, indices: np.ndarray) -> None:
+        if len(values) > self.k > 0:
+            # Only values at or above the k-th largest can stay: sort those (every tie with
+            # it included, so ties still go to the lower index). NaN ranks last, as in lexsort.
+            kth = np.partition(-values, self.k - 1)[self.k - 1]
+            if not np.isnan(kth):
+                candidates = -values <= kth
+                values, indices = values[candidates], indices[candidates]
         order = np.lexsort((indices, -values))[: self.k]
         self.values, self.indices = values[order], indices[order].astype(np.int64)
 
@@ -150,54 +211,67 @@ class DiffStats:
     sum_abs: float = 0.0
     max_abs: float = 0.0
     max_rel: float = 0.0
-    hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
-    """|a - b| tallied by `bin_keys`, for quantiles."""
-    rel_hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
+    abs_counts: KeyCounts = field(default_factory=KeyCounts)
+    """|a - b| counted by `bin_keys`, for quantiles."""
+    rel_counts: KeyCounts = field(default_factory=KeyCounts)
     """|a - b| / |a| on the same bins; a difference against an exact 0 is infinite."""
-    plot_hist: np.ndarray = field(default_factory=lambda: _EMPTY.copy())
-    """|a - b| tallied on PLOT_EDGES, for the report's histogram."""
+    plot_counts: KeyCounts = field(default_factory=KeyCounts)
+    """|a - b| counted by `plot_keys`, for the report's histogram."""
     worst: Worst = field(init=False)
     """The k worst samples; `merge` sets it on the merged stats."""
 
     def __post_init__(self) -> None:
         self.worst = Worst(self.k)
 
-    def update(self, ref: np.ndarray, other: np.ndarray, first_index: int = 0) -> None:
-        """Add a batch: `ref` and `other` of the same shape, samples along axis 0."""
+    def update(self, ref: np.ndarray, other: np.ndarray, first_index: int = 0) -> np.ndarray:
+        """Add a batch: `ref` and `other` of the same shape, samples along axis 0. Returns the
+        batch's element-wise |ref - other| in float64 (NaN or Inf where an input is), for a
+        caller that judges elements too."""
         ref = np.asarray(ref, dtype=np.float64)
         other = np.asarray(other, dtype=np.float64)
         if ref.shape != other.shape:
             raise ValueError(f"shapes differ: {ref.shape} vs {other.shape}")
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite elements: see below
+            diff = np.abs(ref - other)
         if len(ref) == 0:
-            return
-        finite_ref, finite_other = np.isfinite(ref), np.isfinite(other)
-        self.nonfinite_ref += int((~finite_ref).sum())
-        self.nonfinite_other += int((~finite_other).sum())
-        self.nonfinite_rows_ref += int((~finite_ref.reshape(len(ref), -1).all(axis=1)).sum())
-        self.nonfinite_rows_other += int((~finite_other.reshape(len(ref), -1).all(axis=1)).sum())
-        both = finite_ref & finite_other
-        with np.errstate(invalid="ignore", over="ignore"):  # non-finite elements are masked
-            abs_diff = np.where(both, np.abs(ref - other), 0.0)
-        # A non-finite element counts as an infinite difference for its sample.
-        sample_diff = np.where(both, abs_diff, np.inf).reshape(len(ref), -1)
-        self.count += int(both.sum())
-        if both.any():
-            finite_diff = abs_diff[both]
-            self.sum_abs += float(finite_diff.sum())  # before sorting: the same rounding
+            return diff
+        flat = diff.reshape(-1)
+        total = float(flat.sum())
+        if np.isfinite(total):
+            # Every input is finite (NaN or Inf in, NaN or Inf out) and no difference overflowed.
+            finite_diff, denom = flat, np.abs(ref).reshape(-1)
+            self.count += flat.size
+            per_sample = diff.reshape(len(ref), -1)
+        else:
+            finite_ref, finite_other = np.isfinite(ref), np.isfinite(other)
+            self.nonfinite_ref += int((~finite_ref).sum())
+            self.nonfinite_other += int((~finite_other).sum())
+            self.nonfinite_rows_ref += int((~finite_ref.reshape(len(ref), -1).all(axis=1)).sum())
+            self.nonfinite_rows_other += int(
+                (~finite_other.reshape(len(ref), -1).all(axis=1)).sum()
+            )
+            both = finite_ref & finite_other
+            finite_diff, denom = diff[both], np.abs(ref[both])
+            total = float(finite_diff.sum())
+            self.count += finite_diff.size
+            # A non-finite element counts as an infinite difference for its sample.
+            per_sample = np.where(both, diff, np.inf).reshape(len(ref), -1)
+        if finite_diff.size:
+            self.sum_abs += total
             self.max_abs = max(self.max_abs, float(finite_diff.max()))
-            denom = np.abs(ref[both])
-            with np.errstate(over="ignore"):  # a huge ratio is an infinite one
-                rel = np.divide(finite_diff, denom, out=np.zeros_like(finite_diff), where=denom > 0)
-            rel[(denom == 0) & (finite_diff > 0)] = np.inf
-            self.max_rel = max(self.max_rel, float(rel.max()))
-            # Sorted, keys come out sorted and tallying them is one pass.
-            finite_diff.sort()
-            rel.sort()
-            self.hist = _add(self.hist, _tally(bin_keys(finite_diff)))
-            self.rel_hist = _add(self.rel_hist, _tally(bin_keys(rel)))
-            self.plot_hist = _add(self.plot_hist, _plot_tally(finite_diff))
-        per_sample = sample_diff.max(axis=1) if sample_diff.size else np.zeros(len(ref))
-        self.worst.update(per_sample, np.arange(first_index, first_index + len(ref)))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                rel = finite_diff / denom  # x / 0 is inf, 0 / 0 NaN: 0 below; huge is inf
+            max_rel = float(rel.max())
+            if np.isnan(max_rel):
+                rel[np.isnan(rel)] = 0.0
+                max_rel = float(rel.max())
+            self.max_rel = max(self.max_rel, max_rel)
+            self.abs_counts.add(bin_keys(finite_diff))
+            self.rel_counts.add(bin_keys(rel))
+            self.plot_counts.add(plot_keys(finite_diff))
+        worst = reduce_rows(np.maximum, per_sample) if per_sample.size else np.zeros(len(ref))
+        self.worst.update(worst, np.arange(first_index, first_index + len(ref)))
+        return diff
 
     def merge(self, other: DiffStats) -> DiffStats:
         merged = DiffStats(
@@ -210,9 +284,9 @@ class DiffStats:
             sum_abs=self.sum_abs + other.sum_abs,
             max_abs=max(self.max_abs, other.max_abs),
             max_rel=max(self.max_rel, other.max_rel),
-            hist=_add(self.hist, other.hist),
-            rel_hist=_add(self.rel_hist, other.rel_hist),
-            plot_hist=_add(self.plot_hist, other.plot_hist),
+            abs_counts=self.abs_counts.merge(other.abs_counts),
+            rel_counts=self.rel_counts.merge(other.rel_counts),
+            plot_counts=self.plot_counts.merge(other.plot_counts),
         )
         merged.worst = self.worst.merge(other.worst)
         return merged
@@ -225,9 +299,20 @@ class DiffStats:
     def mean_abs(self) -> float:
         return self.sum_abs / self.count if self.count else 0.0
 
+    @property
+    def hist(self) -> np.ndarray:
+        """|a - b| by `bin_keys`, as sorted (key, count) pairs."""
+        return self.abs_counts.tally()
+
+    @property
+    def rel_hist(self) -> np.ndarray:
+        """|a - b| / |a| by `bin_keys`, as sorted (key, count) pairs."""
+        return self.rel_counts.tally()
+
     def histogram(self) -> list[list[float]]:
         """Non-empty bins on PLOT_EDGES as [upper edge, count], for plots."""
-        return [[_plot_upper(int(key)), int(count)] for key, count in self.plot_hist.T]
+        tally = self.plot_counts.tally()
+        return [[_plot_upper(int(key)), int(count)] for key, count in tally.T]
 
     def quantile(self, q: float) -> float:
         """Upper bound of the q-quantile of |diff| (relative error < QUANTILE_REL_ERROR)."""

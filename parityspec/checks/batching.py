@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from parityspec.stats import DiffStats
+from parityspec.stats import DiffStats, reduce_rows
 
 
 def aligned_batches(
@@ -29,12 +29,13 @@ def shape_mismatch(name: str, ref: np.ndarray, other: np.ndarray) -> str | None:
     return None
 
 
-def count_samples_over(
-    ref: np.ndarray, other: np.ndarray, tol: float, batch_size: int = 65536
-) -> int:
-    """Samples with any element over `tol`, or not finite."""
-    over = 0
-    for _, a, b in aligned_batches(ref, other, batch_size):
-        diff = np.abs(a.astype(np.float64) - b).reshape(len(a), -1)
-        over += int((~(diff <= tol)).any(axis=1).sum())
-    return over
+def diff_stats_over(
+    ref: np.ndarray, other: np.ndarray, batch_size: int, k: int, tol: float
+) -> tuple[DiffStats, int]:
+    """`diff_stats`, and in the same pass the samples with any element over `tol`, or not
+    finite."""
+    stats, over = DiffStats(k=k), 0
+    for start, a, b in aligned_batches(ref, other, batch_size):
+        diff = stats.update(a, b, first_index=start)
+        over += int((~reduce_rows(np.logical_and, (diff <= tol).reshape(len(a), -1))).sum())
+    return stats, over

@@ -17,6 +17,7 @@ from parityspec.checks.base import (
 from parityspec.checks.batching import aligned_batches
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import CheckTolerances, Fraction, tolerance
+from parityspec.stats import reduce_rows
 
 TYPE = "label_agreement"
 TASKS = ("binary", "multiclass")
@@ -49,7 +50,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     except ClassMismatch as error:
         return CheckResult("failed", str(error))
     other = classes.candidate(other)
-    confusion = _confusion(ref, other, n_classes, inputs.spec.data.batch_size)
+    k = inputs.spec.report.worst_samples
+    confusion, disagreeing = _confusion(ref, other, n_classes, inputs.spec.data.batch_size, k)
     total = int(confusion.sum())
     # The extra "no label" cell is not an agreement: NaN on both sides is no prediction.
     agree = int(np.trace(confusion[:n_classes, :n_classes]))
@@ -73,35 +75,33 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             "confusion_matrix": confusion.tolist(),
             "confusion_rows": f"{inputs.reference.backend} (rows) vs "
             f"{inputs.candidate.backend} (columns)",
-            "disagreeing_rows": _disagreeing_rows(ref, other, inputs.spec.report.worst_samples),
+            "disagreeing_rows": disagreeing,
         },
         gates=gates,
     )
 
 
 def _labels(probabilities: np.ndarray) -> np.ndarray:
-    # A row with NaN has no label: -1 counts as a disagreement with any real label.
-    labels = np.argmax(np.nan_to_num(probabilities, nan=-np.inf), axis=1)
-    labels[~np.isfinite(probabilities).all(axis=1)] = -1
+    # A row with NaN or Inf has no label: -1 counts as a disagreement with any real label.
+    labels = np.argmax(probabilities, axis=1)
+    labels[~reduce_rows(np.logical_and, np.isfinite(probabilities))] = -1
     return labels
 
 
-def _confusion(ref: np.ndarray, other: np.ndarray, n: int, batch_size: int) -> np.ndarray:
+def _confusion(
+    ref: np.ndarray, other: np.ndarray, n: int, batch_size: int, k: int
+) -> tuple[np.ndarray, list[int]]:
+    """The confusion matrix, and the first k rows whose labels disagree, in one pass."""
     # One extra row/column (index n) holds the samples without a label.
-    confusion = np.zeros((n + 1, n + 1), dtype=np.int64)
-    for _, batch_ref, batch_other in aligned_batches(ref, other, batch_size):
-        a, b = _labels(batch_ref), _labels(batch_other)
-        np.add.at(confusion, (np.where(a < 0, n, a), np.where(b < 0, n, b)), 1)
-    if confusion[n].any() or confusion[:, n].any():
-        return confusion
-    return confusion[:n, :n]
-
-
-def _disagreeing_rows(ref: np.ndarray, other: np.ndarray, k: int) -> list[int]:
+    counts = np.zeros((n + 1) * (n + 1), dtype=np.int64)
     rows: list[int] = []
-    for start, batch_ref, batch_other in aligned_batches(ref, other, 65536):
+    for start, batch_ref, batch_other in aligned_batches(ref, other, batch_size):
         a, b = _labels(batch_ref), _labels(batch_other)
-        rows += [start + int(i) for i in np.flatnonzero((a != b) | (a < 0))[: k - len(rows)]]
-        if len(rows) >= k:
-            break
-    return rows
+        cells = np.where(a < 0, n, a) * (n + 1) + np.where(b < 0, n, b)
+        counts += np.bincount(cells, minlength=len(counts))
+        if len(rows) < k:
+            rows += [start + int(i) for i in np.flatnonzero((a != b) | (a < 0))[: k - len(rows)]]
+    confusion = counts.reshape(n + 1, n + 1)
+    if confusion[n].any() or confusion[:, n].any():
+        return confusion, rows
+    return confusion[:n, :n], rows

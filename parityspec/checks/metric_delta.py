@@ -100,8 +100,11 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         details = _class_details(classes, truth, ref_values.shape[1])
     undefined = _undefined(names, task, truth)
     threshold = inputs.spec.model.threshold
-    ref = {m: _score(m, task, truth, ref_values, threshold, undefined) for m in names}
-    cand = {m: _score(m, task, truth, cand_values, threshold, undefined) for m in names}
+    # Scored only when every value is finite: one pass per backend, not one per metric.
+    ref_unscored = undefined if np.isfinite(ref_values).all() else names
+    cand_unscored = undefined if np.isfinite(cand_values).all() else names
+    ref = {m: _score(m, task, truth, ref_values, threshold, ref_unscored) for m in names}
+    cand = {m: _score(m, task, truth, cand_values, threshold, cand_unscored) for m in names}
     drops = {m: _drop(m, ref[m], cand[m]) for m in names if m not in undefined}
     limit = tolerances.max_metric_drop
     gates = [Gate(f"{m}_drop", drop, "<=", "max_metric_drop", limit) for m, drop in drops.items()]
@@ -178,9 +181,9 @@ def _score(
     truth: np.ndarray,
     values: np.ndarray,
     threshold: float,
-    undefined: list[str],
+    unscored: Sequence[str],
 ) -> float:
-    if metric in undefined or not np.isfinite(values).all():
+    if metric in unscored:
         return float("nan")
     if task == "regression":
         return float(_REGRESSION[metric](truth, values))

@@ -13,7 +13,7 @@ from parityspec.checks.base import (
     nonfinite_failure,
     worst_samples,
 )
-from parityspec.checks.batching import count_samples_over, diff_stats, shape_mismatch
+from parityspec.checks.batching import diff_stats_over, shape_mismatch
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 from parityspec.stats import QUANTILE_REL_ERROR
@@ -56,8 +56,10 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     except ClassMismatch as error:
         return CheckResult("failed", str(error))
     report = inputs.spec.report
-    stats = diff_stats(ref, other, inputs.spec.data.batch_size, report.worst_samples)
     abs_tol, mean_tol = tolerances.abs_tol, tolerances.mean_tol
+    stats, over = diff_stats_over(
+        ref, other, inputs.spec.data.batch_size, report.worst_samples, abs_tol
+    )
     gates = [
         Gate("max_abs_diff", stats.max_abs, "<=", "abs_tol", abs_tol),
         Gate("mean_abs_diff", stats.mean_abs, "<=", "mean_tol", mean_tol),
@@ -74,7 +76,7 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             "p99_abs_diff": stats.quantile(0.99),
             "max_rel_diff": stats.max_rel,
             "nonfinite": stats.nonfinite,
-            "samples_over_abs_tol": count_samples_over(ref, other, abs_tol),
+            "samples_over_abs_tol": over,
         },
         tolerances={"abs_tol": abs_tol, "mean_tol": mean_tol},
         details={

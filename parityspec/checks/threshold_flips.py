@@ -17,6 +17,7 @@ from parityspec.checks.base import (
 from parityspec.checks.batching import aligned_batches
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import CheckTolerances, Fraction, NonNegative, tolerance
+from parityspec.stats import reduce_rows
 
 TYPE = "threshold_flips"
 TASKS = ("binary",)
@@ -54,13 +55,15 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     except ClassMismatch as error:
         return CheckResult("failed", str(error))
     other_all = classes.candidate(other_all)
-    samples, flips, near, flips_near, flip_rows = len(ref_all), 0, 0, 0, []
+    samples, flips, near, flips_near = len(ref_all), 0, 0, 0
+    flip_rows: list[tuple[int, float, float]] = []
     nonfinite_ref = nonfinite_other = 0
     k = inputs.spec.report.worst_samples
     for start, a, b in aligned_batches(ref_all, other_all, inputs.spec.data.batch_size):
         ref, other = a[:, -1], b[:, -1]
         # A row with NaN or Inf in any column has no decision: it always flips.
-        finite_ref, finite_other = np.isfinite(a).all(axis=1), np.isfinite(b).all(axis=1)
+        finite_ref = reduce_rows(np.logical_and, np.isfinite(a))
+        finite_other = reduce_rows(np.logical_and, np.isfinite(b))
         nonfinite_ref += int((~finite_ref).sum())
         nonfinite_other += int((~finite_other).sum())
         flipped = ((ref >= threshold) != (other >= threshold)) | ~(finite_ref & finite_other)
@@ -68,8 +71,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         flips += int(flipped.sum())
         near += int(close.sum())
         flips_near += int((flipped & close).sum())
-        flip_rows += [(start + int(i), ref[i], other[i]) for i in np.flatnonzero(flipped)]
-        flip_rows = flip_rows[:k]
+        shown = np.flatnonzero(flipped)[: k - len(flip_rows)]
+        flip_rows += [(start + int(i), ref[i], other[i]) for i in shown]
     rate = flips / samples if samples else 0.0
     gates = [Gate("flip_rate", rate, "<=", "max_flip_rate", tolerances.max_flip_rate)]
     nonfinite = nonfinite_failure(inputs, nonfinite_ref, nonfinite_other)

@@ -24,6 +24,7 @@ from parityspec.checks.base import (
 from parityspec.checks.batching import aligned_batches
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import CheckTolerances, Fraction, tolerance
+from parityspec.stats import reduce_rows
 
 TYPE = "top_k_agreement"
 TASKS = ("multiclass",)
@@ -68,7 +69,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     disagreeing: list[dict[str, Any]] = []
     k, shown = spec.k, inputs.spec.report.worst_samples
     for start, a, b in aligned_batches(ref, other, inputs.spec.data.batch_size):
-        finite_a, finite_b = np.isfinite(a).all(axis=1), np.isfinite(b).all(axis=1)
+        finite_a = reduce_rows(np.logical_and, np.isfinite(a))
+        finite_b = reduce_rows(np.logical_and, np.isfinite(b))
         top_a, top_b = _top_k(a, k), _top_k(b, k)
         same = (top_a == top_b).all(axis=1) & finite_a & finite_b
         samples, agree = samples + len(a), agree + int(same.sum())
