@@ -1,26 +1,45 @@
-"""A data file read a batch at a time, on every pass: memory does not grow with its rows.
+"""A data file read a batch at a time: memory does not grow with its rows, and the file is
+parsed once per run.
 
-Used when nothing needs all rows at once: no split, no training in the run. The first rows
-are kept as a sample (for a conversion's input schema, calibration, benchmarks), the ground
-truth is kept on disk, and everything else is read again when a step iterates the batches.
+Used when nothing needs all rows at once: no split, no training in the run. Opening reads only
+the first rows, kept as a sample (for a conversion's input schema, calibration, benchmarks).
+The first full pass over the batches, made by the steps that predict, also counts the rows,
+keeps the ground truth on disk and spools each parsed batch as an Arrow file, so that later
+passes, slices and the rows a report describes are read back from the spool, not parsed again.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from parityspec.data import Dataset, Features
+from parityspec.data.csv_stream import CsvStream, exact_tables, to_frame
 from parityspec.data.stored import OutputWriter, StoredArray
 from parityspec.errors import InputError
 from parityspec.loading import file_sha256
 
 SAMPLE_ROWS = 10_000
 SCAN_ROWS = 65_536
+
+
+@dataclass
+class _Spool:
+    """What the first full pass learnt: the rows, the ground truth and the parsed batches."""
+
+    length: int = 0
+    target: np.ndarray | StoredArray | None = None
+    classes: np.ndarray | None = None
+    files: list[Path] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    """The first row of each spooled batch."""
 
 
 class ChunkedDataset:
@@ -40,27 +59,18 @@ class ChunkedDataset:
         many."""
         self.path, self.kind, self.shown, self.rows = path, kind, shown, rows
         self._to_dataset = to_dataset
-        self._length = 0
-        self._sample: Dataset | None = None
-        classes: set[Any] = set()  # whatever `tolist()` gives: numbers, text, ...
-        targets = OutputWriter(work_dir)
-        in_memory_targets: list[np.ndarray] = []
-        for _, part in self._parts(SCAN_ROWS):
-            if self._sample is None:
-                self._sample = part.take(np.arange(min(len(part), SAMPLE_ROWS)))
-            self._length += len(part)
-            if part.target is not None and part.target.dtype.kind in "biuf":
-                targets.append({"target": part.target})
-            elif part.target is not None:  # text labels: kept, they cannot go to a raw file
-                in_memory_targets.append(part.target)
-            classes.update([] if part.classes is None else part.classes.tolist())
-        stored = targets.close()
-        self.target: np.ndarray | StoredArray | None = stored.get("target")
-        if in_memory_targets:
-            self.target = np.concatenate(in_memory_targets)
-        self.classes = np.array(sorted(classes)) if classes else None
-        if self._sample is None:
+        self._work_dir = work_dir
+        self._spool: _Spool | None = None
+        self._text: frozenset[str] = frozenset()
+        self._csv = CsvStream(path, shown) if kind == "csv" else None
+        first = next(self._tables(SAMPLE_ROWS), None)
+        if first is None:
             raise InputError("the data has no rows", file=shown)
+        self._head = self._to_dataset(self._to_frame(first), 0, self._text)
+        frame = _frame(self._head.features)
+        # Text columns stay text in every batch, even one where a column is all empty. Kind
+        # "O" covers object and pandas' own string dtype alike.
+        self._text = frozenset(str(c) for c in frame.columns if frame[c].dtype.kind == "O")
 
     @property
     def columns(self) -> list[str]:
@@ -70,8 +80,16 @@ class ChunkedDataset:
     def features(self) -> pd.DataFrame:
         raise TypeError("a chunked data set has no in-memory features; use batches()")
 
+    @property
+    def target(self) -> np.ndarray | StoredArray | None:
+        return self._spooled().target
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        return self._spooled().classes
+
     def __len__(self) -> int:
-        return self._length
+        return self._spooled().length
 
     def sample(self) -> pd.DataFrame:
         """The first rows: enough for input schemas and calibration, not for statistics."""
@@ -84,76 +102,117 @@ class ChunkedDataset:
     def slice(self, start: int, stop: int) -> pd.DataFrame:
         if stop <= len(self._head):
             return _frame(self._head.slice(start, stop))
-        rows = [
-            f.iloc[max(0, start - s) : stop - s]
-            for s, f in self.batches(SCAN_ROWS)
-            if s < stop and s + len(f) > start
-        ]
+        parts = self._spooled_parts(start, stop)
+        rows = [_frame(d.features).iloc[max(0, start - s) : stop - s] for s, d in parts]
         return pd.concat(rows, ignore_index=True)
 
     def describe_rows(self, indices: list[int]) -> dict[int, dict[str, Any]]:
-        wanted = sorted(set(indices))
         found: dict[int, dict[str, Any]] = {}
-        for start, part in self._parts(SCAN_ROWS):
-            for index in wanted:
-                if start <= index < start + len(part):
-                    found[index] = part.describe_rows([index - start])[index - start]
-            if wanted and start + len(part) > wanted[-1]:
-                break
+        for index in sorted(set(indices)):
+            for start, part in self._spooled_parts(index, index + 1):
+                found[index] = part.describe_rows([index - start])[index - start]
         return found
 
     def fingerprint(self) -> str:
         return file_sha256(self.path)
 
-    @property
-    def _head(self) -> Dataset:
-        """The sample: `__init__` reads it, and refuses data without rows."""
-        if self._sample is None:
-            raise InputError("the data has no rows", file=self.shown)
-        return self._sample
-
     def _parts(self, size: int) -> Iterator[tuple[int, Dataset]]:
-        start = 0
-        for frame in self._frames(size):
-            text = frozenset(self._text_columns() or ())  # known once the first part is read
-            yield start, self._to_dataset(frame, start, text)
-            start += len(frame)
+        """Validated batches of `size` rows: from the spool once a pass has filled it, else
+        from the file, filling the spool on the way."""
+        if self._spool is not None:
+            blocks = (b for f in self._spool.files for b in _read_spooled(f).to_batches())
+            tables: Iterator[pa.Table] = exact_tables(blocks, size)
+            start = 0
+            for table in tables:
+                yield start, self._to_dataset(self._to_frame(table), start, self._text)
+                start += table.num_rows
+            return
+        yield from self._spool_while_reading(size)
 
-    def _frames(self, size: int) -> Iterator[pd.DataFrame]:
+    def _spool_while_reading(self, size: int) -> Iterator[tuple[int, Dataset]]:
+        spool = _Spool()
+        folder = self._work_dir / "spool"
+        folder.mkdir(parents=True, exist_ok=True)
+        targets = OutputWriter(self._work_dir / "target")
+        in_memory_targets: list[np.ndarray] = []
+        classes: set[Any] = set()  # whatever `tolist()` gives: numbers, text, ...
+        for table in self._tables(size):
+            part = self._to_dataset(self._to_frame(table), spool.length, self._text)
+            spool.files.append(_write_spooled(folder / f"{len(spool.files):06d}.arrow", table))
+            spool.starts.append(spool.length)
+            yield spool.length, part
+            spool.length += len(part)
+            if part.target is not None and part.target.dtype.kind in "biuf":
+                targets.append({"target": part.target})
+            elif part.target is not None:  # text labels: kept, they cannot go to a raw file
+                in_memory_targets.append(part.target)
+            classes.update([] if part.classes is None else part.classes.tolist())
+        spool.target = targets.close().get("target")
+        if in_memory_targets:
+            spool.target = np.concatenate(in_memory_targets)
+        spool.classes = np.array(sorted(classes)) if classes else None
+        self._spool = spool  # only a pass read to its end fills the spool
+
+    def _spooled(self) -> _Spool:
+        """The spool, after a pass over the whole file if none was made yet."""
+        if self._spool is None:
+            for _ in self._spool_while_reading(SCAN_ROWS):
+                pass
+        assert self._spool is not None  # the pass above read to the end
+        return self._spool
+
+    def _spooled_parts(self, start: int, stop: int) -> Iterator[tuple[int, Dataset]]:
+        """The spooled batches holding rows `start` to `stop`, each with its first row."""
+        spool = self._spooled()
+        first = max(0, bisect.bisect_right(spool.starts, start) - 1)
+        for number in range(first, len(spool.files)):
+            begin = spool.starts[number]
+            if begin >= stop:
+                return
+            table = _read_spooled(spool.files[number])
+            yield begin, self._to_dataset(self._to_frame(table), begin, self._text)
+
+    def _tables(self, size: int) -> Iterator[pa.Table]:
+        if self._csv is not None:
+            yield from self._csv.tables(size, self.rows)
+            return
         try:
-            if self.kind == "csv":
-                yield from pd.read_csv(
-                    self.path, chunksize=size, nrows=self.rows, dtype=self._text_columns()
-                )
-            else:
-                yield from self._parquet_frames(size)
-        except (InputError, GeneratorExit):
+            yield from self._parquet_tables(size)
+        except InputError:
             raise
-        except Exception as error:  # pandas and pyarrow raise many types for a bad file
+        except Exception as error:  # pyarrow raises many types for a bad file
             first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
-            raise InputError(
-                f"cannot read {self.kind.upper()}: {first_line}", file=self.shown
-            ) from error
+            raise InputError(f"cannot read PARQUET: {first_line}", file=self.shown) from error
 
-    def _parquet_frames(self, size: int) -> Iterator[pd.DataFrame]:
+    def _parquet_tables(self, size: int) -> Iterator[pa.Table]:
         import pyarrow.parquet as pq
 
         left = self.rows
         for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
-            frame = batch.to_pandas()
-            yield frame if left is None else frame.iloc[:left]
+            table = pa.Table.from_batches([batch])
+            yield table if left is None else table.slice(0, left)
             if left is not None:
-                left -= len(frame)
+                left -= table.num_rows
                 if left <= 0:
                     return
 
-    def _text_columns(self) -> dict[str, Any] | None:
-        # Text columns stay text in every chunk, even one where a column is all empty. Kind
-        # "O" covers object and pandas' own string dtype alike.
-        if self._sample is None:
-            return None
-        frame = _frame(self._sample.features)
-        return {str(c): frame[c].dtype for c in frame.columns if frame[c].dtype.kind == "O"} or None
+    def _to_frame(self, table: pa.Table) -> pd.DataFrame:
+        if self._csv is not None:
+            return to_frame(table)
+        return table.to_pandas()
+
+
+def _write_spooled(path: Path, table: pa.Table) -> Path:
+    # One file per batch, its dictionaries unified: the file format cannot replace one.
+    options = pa.ipc.IpcWriteOptions(unify_dictionaries=True)
+    with pa.ipc.new_file(str(path), table.schema, options=options) as writer:
+        writer.write_table(table)
+    return path
+
+
+def _read_spooled(path: Path) -> pa.Table:
+    # Memory-mapped: the table's buffers keep the map open, and only touched pages are read.
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
 
 
 def _frame(features: Features) -> pd.DataFrame:

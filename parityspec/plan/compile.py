@@ -28,8 +28,9 @@ def compile_plan(
 ) -> Plan:
     """`spec_dir`: where the spec's relative paths start; their files' bytes join the keys."""
     steps = _data_steps(spec, spec_dir)
-    for name in spec.backends:
-        steps += _backend_steps(spec, name, spec_dir)
+    backend_steps = [_backend_steps(spec, name, spec_dir) for name in spec.backends]
+    # Every model before any prediction: the predict steps then run in one pass over the data.
+    steps += [model for model, _ in backend_steps] + [predict for _, predict in backend_steps]
     checks = [c for c in spec.checks if not only_checks or c.id in only_checks]
     steps += [_check_step(spec, check) for check in checks]
     steps.append(Step(REPORT, "report", tuple(f"check:{c.id}" for c in checks)))
@@ -55,7 +56,8 @@ def _data_steps(spec: SpecBase, spec_dir: Path | None) -> list[Step]:
     ]
 
 
-def _backend_steps(spec: SpecBase, name: str, spec_dir: Path | None) -> list[Step]:
+def _backend_steps(spec: SpecBase, name: str, spec_dir: Path | None) -> tuple[Step, Step]:
+    """The backend's model step and its predict step."""
     backend = spec.backends[name]
     module = BACKENDS[backend.kind]
     deps: list[str] = []
@@ -70,16 +72,16 @@ def _backend_steps(spec: SpecBase, name: str, spec_dir: Path | None) -> list[Ste
         "model": spec.model.model_dump(mode="json"),
         "files": _file_digests([f for _, f in module.referenced_files(backend)], spec_dir),
     }
-    return [
+    return (
         Step(model_id, "model", tuple(deps), name, fragment),
         Step(
             f"predict:{name}",
             "predict",
             (model_id, DATA_SPLIT),
             name,
-            {"batch_size": spec.data.batch_size},
+            {"batch_size": spec.prediction_batch_size()},
         ),
-    ]
+    )
 
 
 def needs_predictions(module: CheckModule) -> bool:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
+from parityspec.backends.base import Predictions
 from parityspec.backends.context import RunContext
 from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.plan.graph import Plan, Step
 from parityspec.results import DONE, RunState, StepOutcome
 from parityspec.run.cache import DamagedCacheEntry, StepCache, restores_whole
 from parityspec.run.interrupts import Interrupted, TimedOut, deadline
-from parityspec.run.steps import HANDLERS, unfinished_check
+from parityspec.run.steps import HANDLERS, predict_together, unfinished_check
 
 
 def execute(
@@ -31,6 +34,7 @@ def execute(
     checks the cache could restore (a benchmark's timings) run again and replace it."""
     state = RunState(plan)
     restore = _restorable(plan, cache, rebench)
+    ahead: dict[str, StepOutcome] = {}  # predict steps already run in a shared pass
     stopped: str | None = None
     with deadline(timeout) as armed:
         for step in plan.steps:
@@ -44,7 +48,10 @@ def execute(
                 if on_start:
                     on_start(step)
                 fresh = rebench and step.action == "check"  # a new measurement replaces the old
-                outcome = _step_outcome(step, ctx, state, cache, step.id in restore, fresh)
+                if step.action == "predict" and step.id not in restore | ahead.keys():
+                    ahead |= _predict_in_one_pass(plan, ctx, state, restore)
+                done = ahead.pop(step.id, None)
+                outcome = _step_outcome(step, ctx, state, cache, step.id in restore, fresh, done)
                 if armed.fired:  # user code swallowed every TimedOut until it returned
                     raise TimedOut(timeout or 0.0)
                 _record(state, outcome, on_step, ctx)
@@ -80,14 +87,20 @@ def _step_outcome(
     cache: StepCache | None,
     restore: bool,
     replace: bool = False,
+    done: StepOutcome | None = None,
 ) -> StepOutcome:
-    if restore and cache is not None:
+    """`done`: the step already ran (in a shared pass); it is only stored."""
+    if done is not None:
+        outcome = done
+    elif restore and cache is not None:
         try:
             return _restore_step(step, ctx, cache)
         except DamagedCacheEntry as damaged:  # already removed: run the step instead
             state.notes.append(str(damaged))
             _rerun_facts_only(step, ctx, state)
-    outcome = _run_step(step, ctx, state)
+            outcome = _run_step(step, ctx, state)
+    else:
+        outcome = _run_step(step, ctx, state)
     if cache is not None and outcome.status == "ok":
         cache.store(step, outcome.value, replace=replace)
         if cache.disabled_reason and cache.disabled_reason not in state.notes:
@@ -132,8 +145,58 @@ def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
         return StepOutcome(step, "skipped", reason=f"upstream step {blocked[0]} did not finish")
     inputs = {d: state.outcomes[d].value for d in step.deps}
     started = time.perf_counter()
+    result: list[Any] = []
+    failure = _attempt(step, lambda: result.append(HANDLERS[step.action](ctx, step, inputs)))
+    if failure:
+        return failure
+    return StepOutcome(step, "ok", result[0], seconds=time.perf_counter() - started)
+
+
+def _predict_in_one_pass(
+    plan: Plan, ctx: RunContext, state: RunState, restore: set[str]
+) -> dict[str, StepOutcome]:
+    """Every predict step that can run now, run in one pass over the data (see
+    `predict_together`); none when fewer than two can: each then runs alone."""
+    ready = {
+        step.id: (step, {d: state.outcomes[d].value for d in step.deps})
+        for step in plan.steps
+        if step.action == "predict"
+        and step.id not in state.outcomes
+        and step.id not in restore
+        and all(d in state.outcomes and state.outcomes[d].status in DONE for d in step.deps)
+    }
+    if len(ready) < 2:
+        return {}
+    seconds = dict.fromkeys(ready, 0.0)
+    failures: dict[str, StepOutcome] = {}
+
+    def attempt(step_id: str, action: Callable[[], None]) -> bool:
+        started = time.perf_counter()
+        failure = _attempt(plan[step_id], action)
+        seconds[step_id] += time.perf_counter() - started
+        if failure:
+            failures[step_id] = failure
+        return failure is None
+
+    started = time.perf_counter()
+    first = plan[next(iter(ready))]
+    results: list[dict[str, Predictions]] = []
+    failure = _attempt(first, lambda: results.append(predict_together(ctx, ready, attempt)))
+    if failure:  # reading the data failed: every step of the pass shares the error
+        return {i: replace(failure, step=plan[i]) for i in ready}
+    reading = (time.perf_counter() - started - sum(seconds.values())) / len(ready)
+    outcomes = {i: replace(f, seconds=seconds[i] + reading) for i, f in failures.items()}
+    for step_id, value in results[0].items():
+        seconds_taken = seconds[step_id] + reading
+        outcomes[step_id] = StepOutcome(plan[step_id], "ok", value, seconds=seconds_taken)
+    return outcomes
+
+
+def _attempt(step: Step, action: Callable[[], None]) -> StepOutcome | None:
+    """Runs the step's work; a failure becomes the step's error outcome."""
+    started = time.perf_counter()
     try:
-        value = HANDLERS[step.action](ctx, step, inputs)
+        action()
     except ParitySpecError as error:
         return _error(step, str(error), error.exit_code, started)
     except (Interrupted, TimedOut):
@@ -145,7 +208,7 @@ def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
         # the run, nor choose its exit code.
         message = f"{_describe(error)} (user code tried to end the process; the step failed)"
         return _error(step, message, ExitCode.STEP_ERROR, started)
-    return StepOutcome(step, "ok", value, seconds=time.perf_counter() - started)
+    return None
 
 
 def _describe(error: BaseException) -> str:

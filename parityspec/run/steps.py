@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from parityspec.backends import BACKENDS
@@ -10,7 +11,7 @@ from parityspec.backends.base import LoadedModel, Predictions
 from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
-from parityspec.data import Rows
+from parityspec.data import Features, Rows
 from parityspec.data.sources import load_dataset, split_dataset, streams
 from parityspec.data.stored import OutputWriter
 from parityspec.errors import InputError
@@ -41,22 +42,91 @@ def make_model(ctx: RunContext, step: Step, inputs: Inputs) -> LoadedModel:
 
 
 def predict(ctx: RunContext, step: Step, inputs: Inputs) -> Predictions:
-    name = step.about
-    model: LoadedModel = inputs[model_step_id(ctx.spec, name)]
-    evaluation: Rows = inputs[DATA_SPLIT][1]
-    module = BACKENDS[model.kind]
-    # Outputs go to disk batch by batch: memory does not grow with the rows.
-    writer = OutputWriter(ctx.work_dir / "predictions" / name)
-    for _, batch in evaluation.batches(ctx.spec.data.batch_size):
-        writer.append(module.predict(model, batch))
-    outputs = writer.close()
-    for output, values in outputs.items():
-        if len(values) != len(evaluation):
-            raise InputError(
-                f"backend {name!r} returned {len(values)} rows of {output!r} "
-                f"for {len(evaluation)} input rows"
-            )
-    return Predictions(name, outputs, inert=model.inert, classes=model.facts.get("classes"))
+    """One backend's predictions, in a pass of its own (see `predict_together`)."""
+    return predict_together(ctx, {step.id: (step, inputs)})[step.id]
+
+
+Attempt = Callable[[str, Callable[[], None]], bool]
+"""`attempt(step_id, action)` runs a step's share of a shared pass and says whether it
+finished; the executor's records a failure as that step's error instead of raising it."""
+
+
+def _unguarded(step_id: str, action: Callable[[], None]) -> bool:
+    action()
+    return True
+
+
+def predict_together(
+    ctx: RunContext, steps: dict[str, tuple[Step, Inputs]], attempt: Attempt = _unguarded
+) -> dict[str, Predictions]:
+    """Predict steps run in one pass over the evaluation rows: each batch is read once and
+    every backend predicts it in turn (an ONNX model and its INT8 form share its inputs). A
+    backend that fails drops out of the pass; the others go on. Returns the Predictions of
+    each step that did not fail; a failure to read the data fails them all (it raises)."""
+    evaluation: Rows = next(iter(steps.values()))[1][DATA_SPLIT][1]
+    running: dict[str, BatchPrediction] = {}
+
+    def start(step_id: str, step: Step, inputs: Inputs) -> None:
+        running[step_id] = BatchPrediction(ctx, step, inputs)
+
+    for step_id, (step, inputs) in steps.items():
+        attempt(step_id, partial(start, step_id, step, inputs))
+    for _, batch in evaluation.batches(ctx.spec.prediction_batch_size()):
+        for step_id, prediction in list(running.items()):
+            if not attempt(step_id, partial(prediction.add, batch)):
+                del running[step_id]
+    results: dict[str, Predictions] = {}
+
+    def finish(step_id: str, prediction: BatchPrediction) -> None:
+        results[step_id] = prediction.finish(len(evaluation))
+
+    for step_id, prediction in running.items():
+        attempt(step_id, partial(finish, step_id, prediction))
+    return results
+
+
+class BatchPrediction:
+    """One predict step fed a batch at a time. Outputs go to disk batch by batch: memory
+    does not grow with the rows."""
+
+    def __init__(self, ctx: RunContext, step: Step, inputs: Inputs):
+        self.name = step.about
+        self.model: LoadedModel = inputs[model_step_id(ctx.spec, self.name)]
+        self.module = BACKENDS[self.model.kind]
+        self.serve_batch_size = ctx.spec.backends[self.name].serve_batch_size
+        self.writer = OutputWriter(ctx.work_dir / "predictions" / self.name)
+
+    def add(self, batch: Features) -> None:
+        size = self.serve_batch_size
+        rows = _rows(batch)
+        if size is None or rows <= size:
+            self.writer.append(self.module.predict(self.model, batch))
+            return
+        for start in range(0, rows, size):
+            self.writer.append(self.module.predict(self.model, _rows_of(batch, start, size)))
+
+    def finish(self, rows: int) -> Predictions:
+        outputs = self.writer.close()
+        for output, values in outputs.items():
+            if len(values) != rows:
+                raise InputError(
+                    f"backend {self.name!r} returned {len(values)} rows of {output!r} "
+                    f"for {rows} input rows"
+                )
+        classes = self.model.facts.get("classes")
+        return Predictions(self.name, outputs, inert=self.model.inert, classes=classes)
+
+
+def _rows(batch: Features) -> int:
+    if isinstance(batch, dict):
+        return len(next(iter(batch.values())))
+    return len(batch)
+
+
+def _rows_of(batch: Features, start: int, size: int) -> Features:
+    if isinstance(batch, dict):
+        return {name: values[start : start + size] for name, values in batch.items()}
+    return batch.iloc[start : start + size]
 
 
 def run_check(ctx: RunContext, step: Step, inputs: Inputs) -> CheckResult:

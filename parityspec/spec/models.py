@@ -7,7 +7,8 @@ registries."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+import math
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -19,6 +20,7 @@ Task = Literal["binary", "multiclass", "regression", "tensor"]
 SKLEARN_DATASETS: tuple[str, ...] = get_args(SklearnDataset)
 TASKS: tuple[str, ...] = get_args(Task)
 PositiveInt = Annotated[int, Field(gt=0)]
+TENSOR_BATCH_SIZE = 4096
 # pydantic keeps the length of a dict's key type in the schema but not its pattern.
 NAMED_KEYS = {"propertyNames": {"pattern": NAME_PATTERN, "maxLength": 64}}
 
@@ -58,7 +60,10 @@ class DataSpec(StrictModel):
     """Without a split, every row is used for training (if any) and for comparing."""
     rows: PositiveInt | None = None
     """Use at most this many rows (the first ones), before splitting."""
-    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 4096
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 65_536
+    """Rows per batch; default 65,536 for table rows, 4,096 when `model.task` is `tensor`
+    (a batch of images holds far more values). A backend with `serve_batch_size` predicts
+    in batches of its own size; the data's batches are then a multiple of it."""
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
@@ -109,6 +114,11 @@ class BackendSpecBase(StrictModel):
     """A backend in the spec; each kind's model narrows `kind` to its own name."""
 
     kind: str
+    serve_batch_size: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
+    """Rows per call when this model is served: its predictions then use batches of exactly
+    this many rows (the last one shorter) whatever `data.batch_size`. It matters where
+    outputs depend on the batch: dynamic INT8 computes its activation scales per batch, so
+    its figures hold for one batch size. Default: `data.batch_size`."""
 
 
 class CheckSpecBase(ToleranceOverrides):
@@ -145,3 +155,23 @@ class SpecBase(StrictModel):
     checks: Annotated[list[CheckSpecBase], Field(min_length=1)]
     """What to compare; each check names two backends and its tolerance profile."""
     report: ReportSpec = ReportSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tensor_batch_size(cls, raw: Any) -> Any:
+        """Tensor rows get a smaller default batch (see `DataSpec.batch_size`)."""
+        data, model = (raw.get(k) if isinstance(raw, dict) else None for k in ("data", "model"))
+        tensor = isinstance(model, dict) and model.get("task") == "tensor"
+        if tensor and isinstance(data, dict) and "batch_size" not in data:
+            return {**raw, "data": {**data, "batch_size": TENSOR_BATCH_SIZE}}
+        return raw
+
+    def prediction_batch_size(self) -> int:
+        """Rows per batch of the pass that predicts: `data.batch_size`, cut to a multiple of
+        every backend's `serve_batch_size` (their least common multiple when it is larger),
+        so that each backend's own batches never straddle two of the pass's."""
+        served = [b.serve_batch_size for b in self.backends.values() if b.serve_batch_size]
+        if not served:
+            return self.data.batch_size
+        step = math.lcm(*served)
+        return max(step, self.data.batch_size // step * step)
