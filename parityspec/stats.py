@@ -9,8 +9,9 @@ exponent and its top MANTISSA_BITS mantissa bits. The key is exact (no logarithm
 every float64 from the smallest subnormal to the largest finite value, and no value in a bin
 is more than 2**-MANTISSA_BITS below the bin's upper end. A quantile read from it is the
 largest float64 in its bin: never below the true value, less than QUANTILE_REL_ERROR above
-it, 0 exactly when the true value is 0. Only bins that hold values are stored, as sorted
-(key, count) pairs, so the histogram's size follows the spread of the data, not its rows.
+it, 0 exactly when the true value is 0. Counts are held dense over the keys the data spans
+(zeros apart, see `KeyCounts`): the histogram's size follows the spread of the data, not its
+rows, and is about 2 MiB at most.
 
 A batch costs a few vectorised passes: one bincount per histogram over the batch's range of
 keys (no sort), and the worst samples picked from those at or above the batch's k-th largest.

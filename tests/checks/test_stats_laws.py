@@ -1,4 +1,5 @@
-"""Laws of DiffStats: batch-split invariance, merge algebra, quantile bounds, worst ties."""
+"""Laws of DiffStats: batch-split invariance, merge algebra, quantile bounds, worst ties; and
+of reduce_rows: numpy's reduction along rows, faster over a few columns."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from parityspec.stats import (
     Worst,
     bin_keys,
     bin_upper,
+    reduce_rows,
 )
 
 SETTINGS = settings(max_examples=80, deadline=None)
@@ -390,3 +392,16 @@ def test_max_rel_is_diff_over_abs_reference(pair):
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(ref))
     assert stats.max_rel == float(rel.max())
+
+
+# --- row reductions ------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, st.tuples(st.integers(0, 20), st.integers(0, 40)), elements=ELEMENT))
+def test_reduce_rows_is_numpys_reduction_along_rows(values):
+    np.testing.assert_array_equal(
+        reduce_rows(np.logical_and, np.isfinite(values)), np.isfinite(values).all(axis=1)
+    )
+    if values.shape[1]:
+        np.testing.assert_array_equal(reduce_rows(np.maximum, values), values.max(axis=1))
