@@ -114,8 +114,8 @@ def make(
     features = json.loads(features_file.read_text()) if features_file else None
     runner = OnnxRunner.open(path, ctx, features, spec.threads, made_here=spec.from_ is not None)
     facts: dict[str, Any] = {"model_sha256": file_sha256(path)}
-    if ctx.spec.model.task in ("binary", "multiclass") and (classes := class_labels(path)):
-        facts["classes"] = classes
+    if runner.classes:
+        facts["classes"] = runner.classes
     return LoadedModel(name, KIND, runner, files, facts)
 
 
@@ -176,6 +176,8 @@ class OnnxRunner:
     output_names: list[str] | None
     data_file: str | None = None
     """Named in the error when the data's columns do not fit the model's inputs."""
+    classes: list | None = None
+    """A classifier's labels in the order of its probability columns (`class_labels`)."""
 
     @classmethod
     def open(
@@ -195,7 +197,10 @@ class OnnxRunner:
             if task == "tensor"
             else None
         )
-        return cls(session, path, task, bindings, ctx.spec.model.outputs, ctx.spec.data.path)
+        classes = class_labels(path) if task in ("binary", "multiclass") else None
+        return cls(
+            session, path, task, bindings, ctx.spec.model.outputs, ctx.spec.data.path, classes
+        )
 
     def input_names(self) -> list[str]:
         return [i.name for i in self.session.get_inputs()]
@@ -215,7 +220,7 @@ class OnnxRunner:
     def run(self, batch: Features) -> dict[str, np.ndarray]:
         outputs = self.session.run(None, self.feeds(batch))
         names = [o.name for o in self.session.get_outputs()]
-        return interpret_outputs(self.task, names, outputs, self.output_names)
+        return interpret_outputs(self.task, names, outputs, self.output_names, self.classes)
 
 
 class _FeedsOfLastBatch:
@@ -285,20 +290,52 @@ def _unloadable(error: Exception) -> str:
 
 
 def interpret_outputs(
-    task: str, names: list[str], outputs: list[Any], declared: list[str] | None
+    task: str,
+    names: list[str],
+    outputs: list[Any],
+    declared: list[str] | None,
+    classes: list | None = None,
 ) -> dict[str, np.ndarray]:
+    """`classes`: the column order of a classifier's probabilities, for a ZipMap output."""
     if task == "tensor":
         keys = tensor_output_names(declared, len(outputs))
         return {key: np.asarray(out) for key, out in zip(keys, outputs, strict=True)}
-    floats = [np.asarray(o) for o in outputs if np.asarray(o).dtype.kind == "f"]
+    if task != "regression" and (maps := _zipmap(outputs)) is not None:
+        return {"probabilities": _zipmap_columns(maps, classes)}
+    floats = [a for a in (_array(o) for o in outputs) if a is not None and a.dtype.kind == "f"]
     if not floats:
-        raise InputError(f"the ONNX model has no float output (outputs: {', '.join(names)})")
+        raise InputError(
+            f"the ONNX model has no float output (outputs: {', '.join(names)})",
+            hint="a classifier needs a probability output: a 2-D float tensor, or a ZipMap "
+            "(sequence of maps)",
+        )
     if task == "regression":
         return {"prediction": floats[0].astype(np.float64).reshape(-1)}
     probabilities = next((f for f in floats if f.ndim == 2), None)
     if probabilities is None:
         raise InputError("the ONNX classifier has no 2-D probability output")
     return {"probabilities": probabilities.astype(np.float64)}
+
+
+def _array(output: Any) -> np.ndarray | None:
+    """A tensor output as an array; None for a sequence or a map."""
+    if isinstance(output, list | dict):
+        return None
+    return np.asarray(output)
+
+
+def _zipmap(outputs: list[Any]) -> list[dict] | None:
+    """The first output that is a sequence of maps, one {class: probability} per row: what
+    skl2onnx writes by default (ZipMap), and CatBoost's and onnxmltools' exporters too."""
+    return next((o for o in outputs if isinstance(o, list) and o and isinstance(o[0], dict)), None)
+
+
+def _zipmap_columns(rows: list[dict], classes: list | None) -> np.ndarray:
+    keys = list(rows[0])
+    if classes is not None and sorted(map(str, classes)) == sorted(map(str, keys)):
+        by_text = {str(k): k for k in keys}
+        keys = [by_text[str(c)] for c in classes]  # the graph's order of its labels
+    return np.array([[row[k] for k in keys] for row in rows], dtype=np.float64)
 
 
 def _bindings_from_features(features: dict) -> list[InputBinding]:

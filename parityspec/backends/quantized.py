@@ -93,6 +93,7 @@ def make(
         inputs=runner.inputs,
         output_names=runner.output_names,
         data_file=runner.data_file,
+        classes=runner.classes,
     )
     facts = {
         "method": spec.method,
