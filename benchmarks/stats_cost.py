@@ -2,14 +2,15 @@
 
     python benchmarks/stats_cost.py                        # 1e6 rows, 3 repeats
     python benchmarks/stats_cost.py --rows 1e5 --repeats 1 --work /tmp/stats-cost
+    PYTHONPATH=/tmp/old python benchmarks/stats_cost.py --batch-size 4096   # another parityspec
 
 Prepares the model and data as benchmarks/run.py does (kept in --work for the next time),
-then, at the spec's batch size:
+then, at the spec's batch size (or --batch-size):
 
 - inference: scikit-learn, ONNX and dynamic INT8 over every row (each batch's inputs built
   before the clock starts, as in `handwritten.py limit`);
 - checks: the spec's three checks (`probability_parity` twice, `label_agreement`), each
-  module's `run` on the stored predictions as a run reads them, and their parts on their own;
+  module's `run` on the stored predictions as a run reads them, and `diff_stats` alone;
 - limit: a bare numpy pass per batch over the same arrays, the physical limit of any
   statistics: max and sum of |a - b| for each parity check, argmax agreement for the labels.
 
@@ -53,10 +54,13 @@ def fastest(repeats: int, work: Callable[..., object], *arguments: object) -> fl
     return best
 
 
-def bench_spec(data: Path, model: Path) -> Spec:
+def bench_spec(data: Path, model: Path, batch_size: int | None) -> Spec:
     text = (ROOT / "benchmarks" / "churn_bench.yaml.in").read_text()
     text = text.replace("@DATA@", str(data)).replace("@MODEL@", str(model))
-    return Spec.model_validate(yaml.safe_load(text.replace("@OUT@", "report")))
+    raw = yaml.safe_load(text.replace("@OUT@", "report"))
+    if batch_size:
+        raw["data"]["batch_size"] = batch_size
+    return Spec.model_validate(raw)
 
 
 def infer(model_path: Path, data: Path, batch: int, repeats: int, folder: Path):
@@ -107,11 +111,13 @@ def bare_labels(ref, other, batch: int) -> None:
         agree += int(np.count_nonzero(a.argmax(1) == b.argmax(1)))
 
 
-def measure(rows: int, repeats: int, work: Path) -> list[tuple[str, float]]:
+def measure(
+    rows: int, repeats: int, work: Path, batch_size: int | None
+) -> tuple[int, list[tuple[str, float]]]:
     data, model = work / f"churn_{rows}.csv", work / "model.skops"
     if not (data.is_file() and model.is_file()):
         prepare(work, [rows])
-    spec = bench_spec(data, model)
+    spec = bench_spec(data, model, batch_size)
     batch, k = spec.data.batch_size, spec.report.worst_samples
     rows_data = Dataset(pd.read_csv(data).drop(columns=[spec.data.target]))
     with tempfile.TemporaryDirectory() as folder:
@@ -137,17 +143,14 @@ def measure(rows: int, repeats: int, work: Path) -> list[tuple[str, float]]:
     figures.append(("checks: total", sum(s for _, s in checks)))
     figures.append(("  of which diff_stats (parity checks)", sum(parts)))
     figures.append((LIMIT, sum(limits)))
-    return figures
+    return batch, figures
 
 
-def table(rows: int, figures: list[tuple[str, float]]) -> str:
-    inference = dict(figures)["inference: total"]
-    checks, limit = (
-        dict(figures)["checks: total"],
-        dict(figures)["limit: bare numpy pass, all checks"],
-    )
+def table(rows: int, batch: int, figures: list[tuple[str, float]]) -> str:
+    named = dict(figures)
+    inference, checks, limit = named["inference: total"], named["checks: total"], named[LIMIT]
     lines = [
-        f"Statistics cost at {rows:,} rows (fastest of the repeats)",
+        f"Statistics cost at {rows:,} rows, {batch:,} a batch (fastest of the repeats)",
         "",
         "| part | seconds | % of inference |",
         "|---|---:|---:|",
@@ -165,14 +168,16 @@ def main() -> None:
     parser.add_argument("--rows", type=sizes_arg, default=[1_000_000], help="e.g. 1e6")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, help="keeps the model and data (default: a temp dir)")
+    parser.add_argument("--batch-size", type=int, help="default: the spec's data.batch_size")
     args = parser.parse_args()
     rows = args.rows[0]
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
-        print(table(rows, measure(rows, args.repeats, args.work)))
-        return
-    with tempfile.TemporaryDirectory() as work:
-        print(table(rows, measure(rows, args.repeats, Path(work))))
+        batch, figures = measure(rows, args.repeats, args.work, args.batch_size)
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            batch, figures = measure(rows, args.repeats, Path(work), args.batch_size)
+    print(table(rows, batch, figures))
 
 
 if __name__ == "__main__":
