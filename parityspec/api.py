@@ -44,7 +44,8 @@ class RunOptions:
     """Seconds the steps may take in all; on expiry the running step errors, the rest are
     skipped, and the reports are written for what finished."""
     rebench: bool = False
-    """Measure the benchmark checks again rather than report their cached timings."""
+    """Run the checks again (a benchmark measures again) rather than restore their results
+    cached for the same inputs."""
 
 
 @dataclass
@@ -126,7 +127,8 @@ def _execute(
     on_start: Callable[[Step], None] | None,
 ) -> RunOutcome:
     loaded, options = prepared.loaded, prepared.options
-    cache = StepCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
+    root = options.cache_dir or default_cache_dir()
+    cache = StepCache(root, prepared.plan) if options.use_cache else None
     with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
         ctx = RunContext(
             loaded.spec, loaded.directory, prepared.out_dir, Path(work_dir), options.trust_models

@@ -215,8 +215,8 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
 @click.option(
     "--rebench",
     is_flag=True,
-    help="Measure benchmark checks again instead of reporting the timings cached for the "
-    "same models.",
+    help="Run every check again (a benchmark measures again) instead of restoring its "
+    "result cached for the same inputs.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
 @_guarded

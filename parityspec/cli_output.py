@@ -137,8 +137,8 @@ def append_step_summary(outcome: RunOutcome) -> Path | None:
 def _mark(outcome: StepOutcome) -> tuple[str, str]:
     if outcome.step.action == "check" and outcome.status in ("ok", "cached"):
         reason = outcome.value.reason
-        if outcome.status == "cached":  # a benchmark: its timings were measured before
-            reason += " (from the cache; --rebench measures again)"
+        if outcome.status == "cached":  # the same inputs gave this result before
+            reason += " (from the cache; --rebench runs it again)"
         return CHECK_MARKS[outcome.value.status], clip(reason, TERMINAL_CHARS)
     return MARKS[outcome.status], clip(outcome.reason or "", TERMINAL_CHARS)
 

@@ -6,7 +6,8 @@ backend's `runtime_call`: ONNX Runtime's `run` on ready feeds, a torch forward o
 tensors), which the speedup compares; and `end_to_end_latency`, parityspec's whole predict,
 converting the rows as well. Timings change from run to run, so they go to the report's `run`
 section (`run.timings`); the check's body keeps only what is the same for the same inputs:
-file sizes, their ratio, and the verdict.
+file sizes, their ratio, and the verdict. Cached like every check, its timings are measured
+once per pair of models; `--rebench` measures again.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ TYPE = "benchmark"
 TASKS = ("binary", "multiclass", "regression", "tensor")
 NEEDS_MODELS = True
 NEEDS_PREDICTIONS = False  # it times the models itself
-CACHED = True  # timings are measured once per pair of models; `--rebench` measures again
 PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
 

@@ -33,10 +33,13 @@ class CheckCapabilities:
     """Whether it reads both backends' predictions (a benchmark times the models instead)."""
     NEEDS_MODELS: bool = False
     """Whether it needs the loaded models, not only their predictions."""
-    CACHED: bool = False
-    """Whether its result may come from the step cache, keyed like any step by its inputs:
-    the benchmark's timings are measured once per pair of models (a warm run reports them,
-    saying so; `--rebench` measures again); a comparison is cheap and always reruns."""
+    CACHED: bool = True
+    """Whether its result may come from the step cache. Its key hashes the check, the
+    profiles and its inputs' keys (predictions, models, data), so the same inputs give the
+    same result, and a warm run then reads no data and loads no model. A benchmark's
+    timings are measured once per pair of models (a warm run reports them, saying so);
+    `--rebench` runs every check again. False: a check whose result depends on anything
+    else."""
     MODEL_NEEDS: tuple[Needs, Needs] = (Needs(), Needs())
     """What the reference and the candidate backend must offer; checked when the spec is
     validated, so `run` may rely on it."""

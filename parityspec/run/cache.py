@@ -1,10 +1,12 @@
-"""The step cache: outputs of model and predict steps stored under their plan key.
+"""The step cache: the outputs of a run's steps stored under their plan key.
 
 A key hashes the step's spec fragment, the bytes of the files it names, its inputs' keys
 and the library versions, so an entry is reused only when nothing it depends on changed.
-Predictions come back whole, and so do models whose backend can `reopen` its cached files
-(ONNX, INT8). Other models (a trained scikit-learn estimator, a torch module) come back as
-facts only: the executor runs them for real whenever a step they feed has to run.
+Predictions and check results come back whole, and so do models whose backend can `reopen`
+its cached files (ONNX, INT8), opened only when a step that runs uses them. Other models (a
+trained scikit-learn estimator, a torch module) and the data steps come back as facts only
+(the rows' fingerprint): the executor runs them for real whenever a step they feed has to
+run. A warm run of an unchanged spec therefore loads no data, no model and no runtime.
 
 An entry is a folder `root/v2/<key[:2]>/<key>` holding the step's files and `entry.json`,
 which records each file's size and SHA-256 and a checksum of itself. A restore checks them
@@ -29,25 +31,27 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from parityspec.artifacts import dump_json, write_text
 from parityspec.backends import BACKENDS
-from parityspec.backends.base import LoadedModel, Predictions, capabilities
+from parityspec.backends.base import LoadedModel, Predictions, Reopen, capabilities
 from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckResult, Gate
 from parityspec.checks.capabilities import check_capabilities
 from parityspec.data.stored import StoredArray
-from parityspec.errors import InputError, first_line
+from parityspec.errors import InputError, StepError, first_line
 from parityspec.lineage import digest
-from parityspec.plan.graph import Step
+from parityspec.plan.graph import Plan, Step
 
-CACHEABLE = ("model", "predict")
+DATA_ACTIONS = ("data.load", "data.split")
+CACHEABLE = (*DATA_ACTIONS, "model", "predict")
 """And the checks that declare themselves CACHED (see `cacheable`)."""
 FORMAT = "v2"  # a new layout of entries gets a new folder, never a misread
 FORMATS = ("v1", "v2")  # every layout parityspec has written: `clear` removes them all
@@ -78,6 +82,8 @@ class _Damage(Exception):
 
 def restores_whole(step: Step) -> bool:
     """Whether a cached output can stand in for running the step, for any consumer."""
+    if step.action in DATA_ACTIONS:
+        return False  # the rows are not stored: a step that runs reads them again
     if step.action != "model":
         return True
     return capabilities(BACKENDS[step.fragment["backend"]["kind"]]).reopen is not None
@@ -89,6 +95,16 @@ def default_cache_dir() -> Path:
         return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "parityspec"
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """A data step restored from the cache: what the report reads of its rows, not them."""
+
+    digest: str | None
+
+    def fingerprint(self) -> str | None:
+        return self.digest
 
 
 @dataclass
@@ -103,8 +119,11 @@ class Verified:
 
 
 class StepCache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, plan: Plan | None = None):
+        """`plan`: the run's plan. With it, a restored model that no step left to run
+        consumes opens only if something uses it; without it, every one opens at once."""
         self.root = root
+        self.plan = plan
         self.disabled_reason: str | None = None
         """Set once, to a one-line note, when the cache cannot be written (a file in its
         place, a read-only or full disk, a folder holding other files): from then on
@@ -118,9 +137,7 @@ class StepCache:
         """Cheap: whether an entry exists, whole or not; `load` checks its contents."""
         return cacheable(step) and os.path.lexists(self._entry(step))
 
-    def store(
-        self, step: Step, value: LoadedModel | Predictions | CheckResult, *, replace: bool = False
-    ) -> None:
+    def store(self, step: Step, value: Any, *, replace: bool = False) -> None:
         """`replace`: a fresh measurement takes the place of an entry already there."""
         if not cacheable(step) or self.disabled_reason:
             return
@@ -140,7 +157,10 @@ class StepCache:
             return
         stored = False
         try:
-            if isinstance(value, LoadedModel):
+            content: dict[str, dict]
+            if step.action in DATA_ACTIONS:
+                content, meta = {}, _data_meta(step, value)
+            elif isinstance(value, LoadedModel):
                 content, meta = _store_model(value, staging)
             elif isinstance(value, CheckResult):
                 content, meta = {}, _check_meta(value)
@@ -164,13 +184,17 @@ class StepCache:
             if not stored:
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def load(self, step: Step, ctx: RunContext) -> LoadedModel | Predictions | CheckResult:
+    def load(self, step: Step, ctx: RunContext) -> Any:
         """The step's output, once every file of its entry matches what was recorded.
 
         A damaged entry is removed and `DamagedCacheEntry` raised: run the step instead."""
         entry = self._entry(step)
         try:
             value = _checked_entry(entry, step.key)["value"]
+            if step.action == "data.load":
+                return DataFacts(value.get("fingerprint"))
+            if step.action == "data.split":
+                return None  # nothing to stand for: a step that runs splits the rows again
             if step.action == "check":
                 return _check_result(value)
             if step.action == "predict":
@@ -192,13 +216,18 @@ class StepCache:
             reopen = capabilities(BACKENDS[model.kind]).reopen
             if reopen is None:
                 return model
-            try:
-                return reopen(ctx, model, ctx.spec.backends[step.about])
-            except Exception as error:  # the files passed their hashes yet do not load
-                detail = f"{type(error).__name__}: {first_line(error)}"
-                raise _Damage(f"the cached model does not load: {_clipped(detail)}") from None
+            if not self._consumed_by_a_run(step):
+                return OpenedOnUse(model, lambda m: _opened_on_use(reopen, ctx, m, step, entry))
+            return _opened(reopen, ctx, model, step)
         except _Damage as damage:
             raise _discarded(step.id, entry, str(damage)) from None
+
+    def _consumed_by_a_run(self, step: Step) -> bool:
+        """Whether a step that has no entry (so will run) takes this one as an input: then a
+        model is opened at once, and one that does not load is recomputed before it."""
+        if self.plan is None:
+            return True
+        return any(step.id in s.deps and not self.has(s) for s in self.plan.steps)
 
     def verify(self, repair: bool = False) -> Verified:
         """Check every entry's files against their recorded sizes and hashes (a model's
@@ -384,17 +413,61 @@ def _copy_hashed(source: Path, destination: Path) -> dict:
     return {"size": size, "sha256": hasher.hexdigest()}
 
 
+class OpenedOnUse(LoadedModel):
+    """A model restored from the cache whose predictor (an ONNX Runtime session) is opened
+    the first time something reads it: a warm run that only reports never opens it."""
+
+    def __init__(self, model: LoadedModel, open_: Callable[[LoadedModel], LoadedModel]):
+        self._open: Callable[[LoadedModel], LoadedModel] | None = open_
+        super().__init__(model.backend, model.kind, None, model.files, model.facts, model.inert)
+
+    @property
+    def predictor(self) -> Any:
+        if self._open is not None:
+            open_, self._open = self._open, None
+            opened = open_(self)
+            self._predictor, self.files, self.facts = opened.predictor, opened.files, opened.facts
+        return self._predictor
+
+    @predictor.setter
+    def predictor(self, value: Any) -> None:
+        self._predictor = value
+
+
+def _opened(reopen: Reopen, ctx: RunContext, model: LoadedModel, step: Step) -> LoadedModel:
+    try:
+        return reopen(ctx, model, ctx.spec.backends[step.about])
+    except Exception as error:  # the files passed their hashes yet do not load
+        detail = f"{type(error).__name__}: {first_line(error)}"
+        raise _Damage(f"the cached model does not load: {_clipped(detail)}") from None
+
+
+def _opened_on_use(
+    reopen: Reopen, ctx: RunContext, model: LoadedModel, step: Step, entry: Path
+) -> LoadedModel:
+    """Too late to recompute the model for the step using it: that step errors, and the
+    entry is removed so that the next run recomputes it."""
+    try:
+        return _opened(reopen, ctx, model, step)
+    except _Damage as damage:
+        raise StepError(
+            str(_discarded(step.id, entry, str(damage), "run again to recompute it"))
+        ) from None
+
+
 def _clipped(text: str, limit: int = 200) -> str:
     """A library's message can be kilobytes long; the note is one line on a terminal."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _discarded(step_id: str, entry: Path, reason: str) -> DamagedCacheEntry:
+def _discarded(
+    step_id: str, entry: Path, reason: str, then: str = "recomputed"
+) -> DamagedCacheEntry:
     note = f"cache entry of {step_id} was damaged ({reason})"
     problem = _remove(entry)
     if problem:
         note += f" and could not be removed ({problem})"
-    return DamagedCacheEntry(f"{note}; recomputed")
+    return DamagedCacheEntry(f"{note}; {then}")
 
 
 def _remove(entry: Path) -> str | None:
@@ -502,6 +575,12 @@ def _check_result(value: dict) -> CheckResult:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise _Damage(f"the cached check result is incomplete ({error})") from None
+
+
+def _data_meta(step: Step, rows: Any) -> dict:
+    """The facts a data step comes back with: the loaded rows' fingerprint (the report's
+    lineage); a split keeps none."""
+    return {"fingerprint": rows.fingerprint()} if step.action == "data.load" else {}
 
 
 def _store_model(model: LoadedModel, staging: Path) -> tuple[dict, dict]:

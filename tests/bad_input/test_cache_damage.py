@@ -1,8 +1,9 @@
 """A damaged step cache never changes a figure or a verdict.
 
-Each kind of damage is found when the entry is restored: the entry is removed, its step
-recomputed and stored again, one line says so (also in the report's `run.notes`), and the
-report equals a clean run's outside `run`. A cache that cannot be written is given up with
+Each kind of damage is found when the entry is restored (a model that does not load, when
+a step that runs uses it): the entry is removed, its step recomputed and stored again, one
+line says so (also in the report's `run.notes`), and the report equals a clean run's outside
+`run`. A cache that cannot be written is given up with
 one line; a folder that is not parityspec's cache is never written to nor cleared.
 """
 
@@ -128,6 +129,17 @@ def _unloadable_model(entry: Path, _body: dict) -> None:
     (entry / "model.onnx").write_bytes(b"\x08\x07 not a protobuf")
 
 
+def _needed(damage: Callable[[Path], None]) -> Callable[[Path], None]:
+    """The damage, with the model's predictions gone: a restored model is opened only when
+    a step that runs uses it, and then one that does not load is found and recomputed."""
+
+    def needed(entry: Path) -> None:
+        damage(entry)
+        shutil.rmtree(_entries(entry.parents[2])["predict:onnx"])
+
+    return needed
+
+
 def _as_folder(entry: Path) -> None:
     (entry / PREDICTIONS).unlink()
     (entry / PREDICTIONS).mkdir()
@@ -227,7 +239,7 @@ DAMAGE = {
     ),
     "cached ONNX model unloadable, resealed": (
         "export:onnx",
-        _resealed(_unloadable_model),
+        _needed(_resealed(_unloadable_model)),
         "the cached model does not load: ",
     ),
 }
