@@ -1,8 +1,10 @@
 """Per-layer drift between a PyTorch module and its ONNX export, or between two ONNX models.
 
-Each leaf module's output is captured with a forward hook and compared with the ONNX value
-that the dynamo exporter's metadata ties to that module; the matched values are exposed as
-extra graph outputs. Batches stream through `DiffStats`, so memory holds one batch at a time.
+Each leaf module's output is compared, inside its forward hook, with the ONNX value that the
+dynamo exporter's metadata ties to that module; the matched values are exposed as extra graph
+outputs. Rows stream in sub-batches sized so that one sub-batch's exposed values, all layers
+together, stay under `SUB_BATCH_BYTES`: each value is folded into its row's `DiffStats` and
+dropped as soon as it is compared, so memory does not grow with the number of layers or rows.
 The drift origin is the first row, in execution order, over tolerance or non-finite.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import ast
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -36,6 +39,14 @@ LAYOUTS = {
     4: (("NCHW->NHWC", (0, 2, 3, 1)), ("NHWC->NCHW", (0, 3, 1, 2))),
     3: (("(B,C,T)->(B,T,C)", (0, 2, 1)),),
 }
+SUB_BATCH_BYTES = 64 * 2**20
+"""The ONNX values exposed for one sub-batch, every layer (and both models) together."""
+PROBE_ROWS = 8
+"""Rows run first to learn each row's bytes (and, for torch, the sequence of module calls)."""
+# Ops whose output for one row depends on the other rows (dynamic INT8 scales each batch as a
+# whole): a model with one is run on the caller's whole batches, as its predictions were.
+ROW_COUPLING_OPS = {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"}
+CALLS_CHANGED = "the sequence of module calls changed between batches"
 NO_SCOPE_REASON = (
     "no ONNX node carries this module's scope: removed or fused into a neighbour by the"
     " exporter (e.g. a Conv folded into the following BatchNorm, Dropout/Identity dropped)"
@@ -70,15 +81,17 @@ class LayerTable:
     tolerance: float
 
 
-class Capture(NamedTuple):
+class LeafCall(NamedTuple):
     """One call of a leaf module; `name` is the row name ("relu", then "relu#2")."""
 
     name: str
     path: str
     call: int
     module_type: str
-    output: np.ndarray | None
     output_kind: str
+    tensor: bool
+    row_bytes: float
+    """Bytes of one row of its output (0 for a non-tensor output)."""
 
 
 @dataclass
@@ -89,18 +102,35 @@ class _Target:
     reason: str | None = None
 
 
-def capture_leaf_outputs(module: torch.nn.Module, inputs: tuple) -> list[Capture]:
-    """Run `module` once and return every leaf-module call's output, in call order."""
-    captures: list[Capture] = []
-    calls: Counter[str] = Counter()
+def leaf_calls(module: torch.nn.Module, inputs: tuple) -> list[LeafCall]:
+    """Run `module` once and list every leaf-module call, in call order; no output is kept."""
+    calls: list[LeafCall] = []
+    rows = max(len(inputs[0]), 1)
+
+    def record(name: str, path: str, call: int, leaf: torch.nn.Module, output: object) -> None:
+        tensor = isinstance(output, torch.Tensor)
+        nbytes = output.nbytes / rows if isinstance(output, torch.Tensor) else 0.0
+        kind = type(output).__name__
+        calls.append(LeafCall(name, path, call, type(leaf).__name__, kind, tensor, nbytes))
+
+    with _leaf_hooks(module, record):
+        module(*inputs)
+    return calls
+
+
+@contextmanager
+def _leaf_hooks(
+    module: torch.nn.Module, on_call: Callable[[str, str, int, torch.nn.Module, object], None]
+) -> Iterator[None]:
+    """Within the block, every leaf-module call runs `on_call(name, path, call, leaf, output)`
+    (under no_grad) when it returns: before any later op, an in-place ReLU included, can
+    rewrite its output."""
+    counts: Counter[str] = Counter()
 
     def hook(path: str, leaf: torch.nn.Module, output: object) -> None:
-        calls[path] += 1
-        name = path if calls[path] == 1 else f"{path}#{calls[path]}"
-        # Clone: an in-place op downstream (ReLU(inplace=True), `+=`) would rewrite it.
-        array = output.detach().clone().cpu().numpy() if torch.is_tensor(output) else None
-        kind = type(output).__name__
-        captures.append(Capture(name, path, calls[path], type(leaf).__name__, array, kind))
+        counts[path] += 1
+        name = path if counts[path] == 1 else f"{path}#{counts[path]}"
+        on_call(name, path, counts[path], leaf, output)
 
     handles = [
         leaf.register_forward_hook(lambda m, _args, out, p=path: hook(p, m, out))
@@ -109,11 +139,10 @@ def capture_leaf_outputs(module: torch.nn.Module, inputs: tuple) -> list[Capture
     ]
     try:
         with torch.no_grad():
-            module(*inputs)
+            yield
     finally:
         for handle in handles:
             handle.remove()
-    return captures
 
 
 def module_node_groups(model: onnx.ModelProto) -> dict[str, list[list[onnx.NodeProto]]]:
@@ -148,38 +177,73 @@ def compare_torch_onnx_layers(
     *,
     tolerance: float,
     input_names: list[str] | None = None,
+    sub_batch_bytes: int = SUB_BATCH_BYTES,
 ) -> LayerTable:
     """Compare every leaf module call (pass an eval() module) with its ONNX value.
 
     A call is paired with the last node of the k-th node group carrying its module's scope
     (see `module_node_groups`). Rows are unmatched, with a reason, when the module has no
     node, a different number of groups than calls, another class, a non-tensor output or a
-    different shape.
+    different shape. Per sub-batch, ONNX Runtime runs first; the torch forward then compares
+    each call's output with its ONNX value in the call's hook, so no torch output is copied.
     """
     model = onnx.load(str(onnx_path))
     groups = module_node_groups(model)
     targets: list[_Target] | None = None
     accs: list[_RowAcc] = []
+    step = 0
     first_index = 0
     for batch in batches:
         inputs = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
-        captures = capture_leaf_outputs(module, inputs)
+        rows = len(inputs[0])
         if targets is None:
-            targets = _match_calls(captures, groups)
+            calls = leaf_calls(module, tuple(t[:PROBE_ROWS] for t in inputs))
+            targets = _match_calls(calls, groups)
             session = _exposing_session(model, [t.onnx_value for t in targets if t.onnx_value])
             _unmatch_unexposed(targets, session)
             names = input_names or [i.name for i in session.get_inputs()]
             accs = [_RowAcc(tolerance) for _ in targets]
-        elif [c.name for c in captures] != [t.name for t in targets]:
-            raise RuntimeError("the sequence of module calls changed between batches")
-        feeds = {name: t.detach().cpu().numpy() for name, t in zip(names, inputs, strict=True)}
-        onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
-        for target, capture, acc in zip(targets, captures, accs, strict=True):
-            # A call with no tensor output has no ONNX value (`_match_call`).
-            if target.onnx_value in onnx_values and capture.output is not None:
-                acc.update(capture.output, onnx_values[target.onnx_value], first_index)
-        first_index += len(inputs[0])
+            row_bytes = sum(
+                c.row_bytes for c, t in zip(calls, targets, strict=True) if t.onnx_value
+            )
+            step = 0 if _couples_rows(model) else max(1, int(sub_batch_bytes // max(row_bytes, 1)))
+        size = step or max(rows, 1)
+        for start in range(0, rows, size):
+            part = tuple(t[start : start + size] for t in inputs)
+            feeds = {n: t.detach().cpu().numpy() for n, t in zip(names, part, strict=True)}
+            onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
+            _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
+        first_index += rows
     return _table(targets or [], accs, tolerance)
+
+
+def _compare_calls(
+    module: torch.nn.Module,
+    inputs: tuple,
+    targets: list[_Target],
+    accs: list[_RowAcc],
+    onnx_values: dict[str, np.ndarray],
+    first_index: int,
+) -> None:
+    """Run `module` once, folding each call's output into its row as the call returns.
+
+    Each ONNX value is dropped once compared (a value is one node's output: one target)."""
+    position = 0
+
+    def compare(name: str, _path: str, _call: int, _leaf: torch.nn.Module, output: object) -> None:
+        nonlocal position
+        if position >= len(targets) or targets[position].name != name:
+            raise RuntimeError(CALLS_CHANGED)
+        target, acc = targets[position], accs[position]
+        position += 1
+        value = onnx_values.pop(target.onnx_value, None) if target.onnx_value else None
+        if value is not None and torch.is_tensor(output):
+            acc.update(output.detach().cpu().numpy(), value, first_index)
+
+    with _leaf_hooks(module, compare):
+        module(*inputs)
+    if position != len(targets):
+        raise RuntimeError(CALLS_CHANGED)
 
 
 def compare_onnx_tensors(
@@ -188,6 +252,7 @@ def compare_onnx_tensors(
     batches: Iterable[dict[str, np.ndarray]],
     *,
     tolerance: float,
+    sub_batch_bytes: int = SUB_BATCH_BYTES,
 ) -> LayerTable:
     """Compare two ONNX models (e.g. fp32 and its INT8 form) tensor by tensor.
 
@@ -208,14 +273,29 @@ def compare_onnx_tensors(
     ref_session = _exposing_session(ref, [t.name for t in matched])
     other_session = _exposing_session(other, [t.onnx_value for t in matched if t.onnx_value])
     accs = [_RowAcc(tolerance) for _ in targets]
+    coupled = _couples_rows(ref) or _couples_rows(other)
+    step = 0  # rows per sub-batch; 0 until the first sub-batch has measured a row's bytes
     first_index = 0
     for feeds in batches:
-        ref_values = _run(ref_session, [t.name for t in matched], feeds)
-        other_values = _run(other_session, [t.onnx_value for t in matched], feeds)
-        for target, acc in zip(targets, accs, strict=True):
-            if target.onnx_value:
-                acc.update(ref_values[target.name], other_values[target.onnx_value], first_index)
-        first_index += len(next(iter(feeds.values())))
+        rows = len(next(iter(feeds.values())))
+        start = 0
+        while start < rows:
+            size = rows if coupled else step or PROBE_ROWS
+            part = {name: value[start : start + size] for name, value in feeds.items()}
+            ref_values = _run(ref_session, [t.name for t in matched], part)
+            other_values = _run(other_session, [t.onnx_value for t in matched], part)
+            if not step:
+                held = sum(v.nbytes for v in (*ref_values.values(), *other_values.values()))
+                step = max(1, int(sub_batch_bytes // max(held / min(size, rows - start), 1)))
+            for target, acc in zip(targets, accs, strict=True):
+                if target.onnx_value:
+                    acc.update(
+                        ref_values.pop(target.name),
+                        other_values.pop(target.onnx_value),
+                        first_index + start,
+                    )
+            start += size
+        first_index += rows
     return _table(targets, accs, tolerance)
 
 
@@ -347,16 +427,16 @@ def _row(
 
 
 def _match_calls(
-    captures: list[Capture], groups: dict[str, list[list[onnx.NodeProto]]]
+    calls: list[LeafCall], groups: dict[str, list[list[onnx.NodeProto]]]
 ) -> list[_Target]:
-    calls = Counter(c.path for c in captures)
-    return [_match_call(c, calls[c.path], groups.get(c.path, [])) for c in captures]
+    counts = Counter(c.path for c in calls)
+    return [_match_call(c, counts[c.path], groups.get(c.path, [])) for c in calls]
 
 
-def _match_call(capture: Capture, calls: int, groups: list[list[onnx.NodeProto]]) -> _Target:
-    target = _Target(capture.name, capture.module_type, None)
-    if capture.output is None:
-        target.reason = f"output is a {capture.output_kind}, not a tensor"
+def _match_call(call: LeafCall, calls: int, groups: list[list[onnx.NodeProto]]) -> _Target:
+    target = _Target(call.name, call.module_type, None)
+    if not call.tensor:
+        target.reason = f"output is a {call.output_kind}, not a tensor"
     elif not groups:
         target.reason = NO_SCOPE_REASON
     elif len(groups) != calls:
@@ -365,14 +445,18 @@ def _match_call(capture: Capture, calls: int, groups: list[list[onnx.NodeProto]]
             " scope (calls merged or removed by the exporter): calls cannot be paired"
         )
     else:
-        last = groups[capture.call - 1][-1]
+        last = groups[call.call - 1][-1]
         classes = _metadata_list(last, CLASS_HIERARCHY) or []
         onnx_class = classes[-2].rsplit(".", 1)[-1] if len(classes) >= 2 else None
-        if onnx_class not in (None, capture.module_type):
-            target.reason = f"ONNX scope belongs to a {onnx_class}, not a {capture.module_type}"
+        if onnx_class not in (None, call.module_type):
+            target.reason = f"ONNX scope belongs to a {onnx_class}, not a {call.module_type}"
         else:
             target.onnx_value = last.output[0]
     return target
+
+
+def _couples_rows(model: onnx.ModelProto) -> bool:
+    return any(node.op_type in ROW_COUPLING_OPS for node in model.graph.node)
 
 
 def _exposing_session(model: onnx.ModelProto, values: list[str]) -> ort.InferenceSession:

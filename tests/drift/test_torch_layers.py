@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
+import weakref
 
 import numpy as np
 import onnx
@@ -19,11 +21,12 @@ from onnxruntime.quantization import (
 from torch import nn
 
 from parityspec.backends.torch_export import export_torch_to_onnx
+from parityspec.drift import torch_layers
 from parityspec.drift.torch_layers import (
-    capture_leaf_outputs,
     compare_onnx_tensors,
     compare_torch_onnx_layers,
     inject_fault,
+    leaf_calls,
 )
 
 TOL = 1e-4
@@ -156,16 +159,16 @@ def test_transformer_rows_are_ok_or_explained(tmp_path):
     assert table.origin is None
 
 
-def test_capture_clones_outputs_before_inplace_relu():
+def test_layer_is_compared_before_an_inplace_relu_rewrites_it(tmp_path):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(inplace=True)).eval()
     x = torch.randn(2, 3, 8, 8)
-    captured = {c.name: c.output for c in capture_leaf_outputs(net, (x,))}
     with torch.no_grad():
-        bn_out = net[1](net[0](x))
-    assert (bn_out < 0).any()  # otherwise the in-place ReLU could not corrupt the capture
-    np.testing.assert_array_equal(captured["1"], bn_out.numpy())
-    np.testing.assert_array_equal(captured["2"], torch.relu(bn_out).numpy())
+        assert (net[1](net[0](x)) < 0).any()  # otherwise the ReLU could not corrupt the "1" row
+    path = export_torch_to_onnx(net, (x,), tmp_path / "inplace.onnx")
+    rows = _rows(compare_torch_onnx_layers(net, path, [(x,)], tolerance=TOL))
+    assert rows["1"].status == rows["2"].status == "ok"
+    assert [c.name for c in leaf_calls(net, (x,))] == ["0", "1", "2"]
 
 
 def _store_nhwc(model: onnx.ModelProto, value: str) -> None:
@@ -292,3 +295,73 @@ def test_legacy_export_is_refused_for_per_layer_work(cnn, tmp_path):
     path = export_torch_to_onnx(net, (x[:2],), tmp_path / "legacy.onnx", dynamo=False)
     with pytest.raises(ValueError, match="dynamo"):
         compare_torch_onnx_layers(net, path, [(x,)], tolerance=TOL)
+
+
+def test_sub_batches_equal_the_same_rows_batched_by_the_caller(cnn, mlp, tmp_path):
+    # sub_batch_bytes=1: one row at a time, as one-row batches would be (torch's CPU kernels
+    # may round differently at another batch size); worst-sample indices stay global.
+    net, path, x = cnn
+    faulty = tmp_path / "faulty.onnx"
+    inject_fault(path, faulty, module_path="conv3", scale=1.01)
+    one_row = [(x[i : i + 1],) for i in range(len(x))]
+    by_caller = compare_torch_onnx_layers(net, faulty, one_row, tolerance=TOL)
+    split = compare_torch_onnx_layers(net, faulty, [(x,)], tolerance=TOL, sub_batch_bytes=1)
+    _assert_same_rows(by_caller, split)
+    fp32, _, qdq, feeds = mlp
+    name, rows = next(iter(feeds.items()))
+    by_caller = compare_onnx_tensors(fp32, qdq, [{name: r[None]} for r in rows], tolerance=TOL)
+    split = compare_onnx_tensors(fp32, qdq, [feeds], tolerance=TOL, sub_batch_bytes=1)
+    _assert_same_rows(by_caller, split)
+
+
+def test_dynamic_int8_is_compared_on_whole_batches(mlp):
+    # Its activation scales come from the whole batch, as they did for its predictions.
+    fp32, int8, _, feeds = mlp
+    whole = compare_onnx_tensors(fp32, int8, [feeds], tolerance=TOL)
+    split = compare_onnx_tensors(fp32, int8, [feeds], tolerance=TOL, sub_batch_bytes=1)
+    for a, b in zip(whole.rows, split.rows, strict=True):
+        assert a.stats.max_abs == b.stats.max_abs and a.sqnr_db == b.sqnr_db, a.name
+
+
+class _LiveOnnxValues:
+    """Spies on the ONNX values the comparison holds: the peak of their bytes alive at once,
+    sampled after every session run and at every leaf-module call."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.refs: list[weakref.ref] = []
+        self.peak = 0
+        run = torch_layers._run
+
+        def spied_run(*args, **kwargs):
+            values = run(*args, **kwargs)
+            self.refs += [weakref.ref(v) for v in values.values()]
+            self.sample()
+            return values
+
+        monkeypatch.setattr(torch_layers, "_run", spied_run)
+
+    def sample(self, *_args: object) -> None:
+        self.refs = [ref for ref in self.refs if ref() is not None]
+        self.peak = max(self.peak, sum(ref().nbytes for ref in self.refs))
+
+
+@pytest.mark.parametrize("depth", [8, 32])
+def test_memory_is_bounded_by_one_layer_whatever_the_depth(tmp_path, monkeypatch, depth):
+    torch.manual_seed(0)
+    width, rows = 8, 8192
+    net = nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width), nn.ReLU())])
+    x = torch.randn(rows, width)
+    path = export_torch_to_onnx(net.eval(), (x[:2],), tmp_path / "deep.onnx")
+    layer = rows * width * 4  # one layer's output, every row
+    live = _LiveOnnxValues(monkeypatch)
+    for leaf in net:
+        leaf.register_forward_hook(live.sample)
+    tracemalloc.start()
+    try:
+        table = compare_torch_onnx_layers(net, path, [(x,)], tolerance=TOL, sub_batch_bytes=layer)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert all(row.status == "ok" for row in table.rows)
+    assert live.peak <= layer  # the whole batch would hold 2 * depth layers
+    assert peak - held <= 2 * layer  # numpy's temporaries (the rows' statistics are `held`)
