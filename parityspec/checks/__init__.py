@@ -2,6 +2,7 @@
 
 from parityspec.checks import (
     benchmark,
+    input_search,
     label_agreement,
     layer_drift,
     metric_delta,
@@ -28,6 +29,7 @@ CHECKS: dict[str, CheckModule] = {
         step_drift,
         benchmark,
         top_k_agreement,
+        input_search,
     )
 }
 CHECKS.update(load_plugins("parityspec.checks", CHECKS))

@@ -1,0 +1,468 @@
+"""Input search: hypothesis hunts for the inputs on which two backends disagree most.
+
+Rows are generated from the data's feature schema (numeric values within and beyond the
+observed range, missing values where the reference accepts them, rare and unseen categories,
+extremes, values float32 rounds differently, and each tree split threshold with its float32
+and float64 neighbours), both backends predict them, `target()` steers towards the largest
+divergence, and the worst failing row is shrunk to the fewest features moved from a typical
+row. It fails when a generated row diverges beyond the profile's tolerances (`abs_tol` for
+probabilities, `atol + rtol*|ref|` for other outputs) or the candidate errs on a row the
+reference accepts. The rows found are written as a data file a spec can read (`artifacts`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from parityspec.backends import BACKENDS
+from parityspec.backends.base import LoadedModel, Offer, Predictions, capabilities
+from parityspec.checks import output_parity, probability_parity
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, judge
+from parityspec.checks.capabilities import KeyedProblem
+from parityspec.checks.classes import ClassMismatch, model_classes
+from parityspec.errors import InputError
+from parityspec.spec.models import SpecBase
+from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from parityspec.search.engine import Evaluated, SearchResult
+    from parityspec.search.space import Generated, TableSpace
+
+TYPE = "input_search"
+TASKS = ("binary", "multiclass", "regression")
+NEEDS_MODELS = True
+NEEDS_PREDICTIONS = False  # it predicts the rows it generates
+FILE_STEM = "counterexamples"
+
+
+def _shared(tolerances: type[CheckTolerances], name: str) -> Any:
+    """The same declaration as another check's: the two read one field of a profile."""
+    declared = tolerances.declarations()[name]
+    return tolerance(**asdict(declared.values), doc=declared.doc)
+
+
+class Tolerances(CheckTolerances):
+    abs_tol: NonNegative = _shared(probability_parity.Tolerances, "abs_tol")
+    atol: NonNegative = _shared(output_parity.Tolerances, "atol")
+    rtol: NonNegative = _shared(output_parity.Tolerances, "rtol")
+
+
+class Spec(CheckSpecBase, tolerances=Tolerances):
+    """Generates rows from the data's feature schema and the models' split thresholds; fails
+    when one diverges beyond the tolerances or the candidate errs where the reference does
+    not."""
+
+    type: Literal["input_search"]
+    max_examples: Annotated[int, Field(gt=0, le=100_000)] = 200
+    """hypothesis examples, each a batch of up to `rows_per_example` rows."""
+    max_seconds: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 300.0
+    """A time bound on the search; the report says whether it or `max_examples` ended it
+    (only `max_examples` gives the same rows on every run)."""
+    rows_per_example: Annotated[int, Field(gt=0, le=4096)] = 32
+    max_moves: Annotated[int, Field(gt=0, le=64)] = 3
+    """At most this many features moved from a base row in one generated row."""
+    seed: int = 0
+
+
+def problems(check: Spec, spec: SpecBase) -> list[KeyedProblem]:
+    """Both backends must take the rows the data holds, in the same form."""
+    form = Offer.TENSORS if spec.model.task == "tensor" else Offer.TABULAR
+    found: list[KeyedProblem] = []
+    for position, name in enumerate(check.between):
+        backend = spec.backends.get(name)
+        if backend is None or backend.kind not in BACKENDS:
+            continue  # reported by the spec's own rules
+        if form not in capabilities(BACKENDS[backend.kind]).offers:
+            found.append(
+                (
+                    f"between.{position}",
+                    f"input_search feeds both backends the same {form} rows; {name!r} "
+                    f"(kind {backend.kind!r}) does not take them",
+                    "search between two backends that take the same inputs",
+                )
+            )
+    return found
+
+
+def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    import pandas as pd  # imported when the check runs: `validate` never loads pandas
+
+    from parityspec.search.engine import search
+    from parityspec.search.space import TableSpace
+
+    reference, candidate = (inputs.models[b] for b in spec.between)
+    sample = inputs.data.sample()
+    if not isinstance(sample, pd.DataFrame):
+        raise InputError(f"{spec.id}: input_search searches table rows; this data holds tensors")
+    space = TableSpace(sample, spec.max_moves)
+    if not space.columns:
+        raise InputError(
+            f"{spec.id}: the data has no numeric and no categorical feature column to search",
+            hint="input_search moves numeric values and categories; list them in data.features",
+        )
+    _require_same_columns(reference, candidate, space.order)
+    comparer = _Comparer(spec, tolerances, inputs, reference, candidate, space)
+    comparer.accept_missing()
+    thresholds, unmapped = _thresholds(reference, candidate, space)
+    space.add_thresholds(thresholds)
+    found = search(
+        space,
+        comparer.evaluate,
+        max_examples=spec.max_examples,
+        max_seconds=spec.max_seconds,
+        rows_per_example=spec.rows_per_example,
+        keep=max(inputs.spec.report.worst_samples, 1),
+        seed_value=spec.seed,
+    )
+    return comparer.result(found, thresholds, unmapped)
+
+
+class _Comparer:
+    """Predicts generated rows on both backends and judges each one."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        tolerances: Tolerances,
+        inputs: CheckInputs,
+        reference: LoadedModel,
+        candidate: LoadedModel,
+        space: TableSpace,
+    ) -> None:
+        self.spec, self.tolerances, self.inputs = spec, tolerances, inputs
+        self.reference, self.candidate, self.space = reference, candidate, space
+        self.classifier = inputs.spec.model.task in ("binary", "multiclass")
+        self.order: np.ndarray | None = None
+        self.class_names: list[str] | None = None
+        self.failure: str | None = None
+
+    def predict(self, model: LoadedModel, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        return BACKENDS[model.kind].predict(model, frame)
+
+    def accept_missing(self) -> None:
+        """A missing value is searched in the columns where the reference takes one."""
+        from parityspec.search.engine import predict_rows
+        from parityspec.search.space import Generated, Move
+
+        rows = [
+            Generated(0, (Move(c.name, _missing_value(c), "missing", ""),))
+            for c in self.space.columns
+        ]
+        outputs, _ = predict_rows(
+            lambda f: self.predict(self.reference, f), self.space.frame(rows), len(rows), _take
+        )
+        for column, output in zip(self.space.columns, outputs, strict=True):
+            column.missing_ok = output is not None
+
+    def evaluate(self, rows: list[Generated]) -> list[Evaluated | None]:
+        from parityspec.search.engine import predict_rows
+
+        frame = self.space.frame(rows)
+        ref_out, _ = predict_rows(
+            lambda f: self.predict(self.reference, f), frame, len(rows), _take
+        )
+        accepted = [i for i, o in enumerate(ref_out) if o is not None and _finite(o)]
+        results: list[Evaluated | None] = [None] * len(rows)
+        if not accepted:
+            return results
+        subset = frame.iloc[accepted].reset_index(drop=True)
+        cand_out, errors = predict_rows(
+            lambda f: self.predict(self.candidate, f), subset, len(accepted), _take
+        )
+        for j, i in enumerate(accepted):
+            outputs = ref_out[i]
+            assert outputs is not None
+            results[i] = self.judge(rows[i], outputs, cand_out[j], errors[j])
+        return results
+
+    def judge(
+        self,
+        row: Generated,
+        ref: dict[str, np.ndarray],
+        cand: dict[str, np.ndarray] | None,
+        error: str | None,
+    ) -> Evaluated:
+        from parityspec.search.engine import Evaluated
+
+        if cand is None:
+            return Evaluated(row, math.inf, ref, {}, error=error, fails=True)
+        if self.classifier:
+            a = ref["probabilities"]
+            b = self._reordered(cand["probabilities"], len(a))
+            if a.shape != b.shape:
+                return Evaluated(
+                    row,
+                    math.inf,
+                    ref,
+                    cand,
+                    error=f"shapes differ, {a.shape} vs {b.shape}",
+                    fails=True,
+                )
+            diff = float(np.max(np.abs(a - b))) if np.all(np.isfinite(b)) else math.inf
+            return Evaluated(
+                row, diff, ref, {"probabilities": b}, fails=not diff <= self.tolerances.abs_tol
+            )
+        worst = 0.0
+        for name, a in ref.items():
+            other = cand.get(name)
+            if other is None or np.shape(a) != np.shape(other):
+                return Evaluated(
+                    row,
+                    math.inf,
+                    ref,
+                    cand,
+                    error=f"output {name!r} missing or of another shape",
+                    fails=True,
+                )
+            worst = max(
+                worst, _tolerance_ratio(a, other, self.tolerances.atol, self.tolerances.rtol)
+            )
+        return Evaluated(row, worst, ref, cand, fails=worst > 1.0)
+
+    def _reordered(self, values: np.ndarray, columns: int) -> np.ndarray:
+        if self.class_names is None:
+            sides = [
+                Predictions(m.backend, {}, classes=m.facts.get("classes"))
+                for m in (self.reference, self.candidate)
+            ]
+            try:
+                classes = model_classes(
+                    replace(self.inputs, reference=sides[0], candidate=sides[1]), columns
+                )
+            except ClassMismatch as error:
+                raise InputError(f"{self.spec.id}: {error}") from error
+            self.order = classes.candidate_order
+            self.class_names = classes.names(columns)
+        return values if self.order is None else values[..., self.order]
+
+    def result(self, found: SearchResult, thresholds: list, unmapped: int) -> CheckResult:
+        shown = ([found.minimal] if found.minimal else []) + [
+            e
+            for e in found.worst
+            if found.minimal is None or e.row.key() != found.minimal.row.key()
+        ]
+        shown = shown[: max(self.inputs.spec.report.worst_samples, 1)]
+        worst = max((e.divergence for e in found.worst), default=0.0)
+        errors = [f"{self._input(e)}: {e.error}" for e in found.errors[:3]]
+        failures = []
+        if found.errors:
+            failures.append(
+                f"{self.candidate.backend} errs on {len(found.errors)} generated row(s) "
+                f"{self.reference.backend} accepts, e.g. {errors[0]}"
+            )
+        if self.classifier:
+            gate = Gate("max_divergence", worst, "<=", "abs_tol", self.tolerances.abs_tol)
+        else:
+            gate = Gate("max_tolerance_ratio", worst, "<=", "1 (|diff| <= atol + rtol*|ref|)", 1.0)
+        status, reason = judge([gate], extra_failures=failures)
+        reason += f"; {found.rows} rows in {found.examples} examples, ended by {found.ended_by}"
+        if found.minimal is not None:
+            reason += f"; minimal: {self._input(found.minimal)}"
+        counts: dict[str, int] = {}
+        for t in thresholds:
+            counts[t.column] = counts.get(t.column, 0) + 1
+        return CheckResult(
+            status,
+            reason,
+            figures={
+                "examples": found.examples,
+                "rows": found.rows,
+                "max_divergence": worst,
+                "failing_rows": found.failing,
+                "candidate_errors": len(found.errors),
+                "rejected_by_reference": found.rejected_by_reference,
+                "split_thresholds": len(thresholds),
+            },
+            tolerances=(
+                {"abs_tol": self.tolerances.abs_tol}
+                if self.classifier
+                else {"atol": self.tolerances.atol, "rtol": self.tolerances.rtol}
+            ),
+            details={
+                "search": {
+                    "ended_by": found.ended_by,
+                    "max_examples": self.spec.max_examples,
+                    "max_seconds": self.spec.max_seconds,
+                    "seed": self.spec.seed,
+                    "moved_before_shrink": found.moved_before_shrink,
+                    "missing_searched_in": [c.name for c in self.space.columns if c.missing_ok],
+                    "thresholds_by_column": counts,
+                    "splits_not_mapped_to_a_column": unmapped,
+                },
+                "minimal_counterexample": self._entry(found.minimal, 0) if found.minimal else None,
+                "worst_samples": [self._entry(e, i) for i, e in enumerate(shown)],
+                "candidate_errors": errors,
+                "table": self._table(shown),
+            },
+            gates=[gate],
+        )
+
+    def _input(self, e: Evaluated) -> str:
+        return f"{e.row.describe()} (from {self.space.base_name(e.row.base)})"
+
+    def _entry(self, e: Evaluated, index: int) -> dict[str, Any]:
+        values = self.space.values(e.row)
+        return {
+            "row": f"#{index + 1}: {self._input(e)}",
+            "abs_diff": _number(e.divergence),
+            "reference": _plain(e.reference),
+            "candidate": _plain(e.candidate),
+            "error": e.error,
+            "moved": {m.column: m.label for m in e.row.moves},
+            "features": {name: _cell(values.get(name)) for name in self.space.order},
+        }
+
+    def _table(self, shown: list[Evaluated]) -> dict[str, Any]:
+        """The rows as a data file: the data's columns in order, and its target column
+        holding the reference's prediction (generated rows have no ground truth)."""
+        data = self.inputs.spec.data
+        columns = list(self.space.order)
+        rows = [[_cell(self.space.values(e.row).get(c)) for c in columns] for e in shown]
+        target = data.target
+        if target is not None:
+            columns.append(target)
+            for row, e in zip(rows, shown, strict=True):
+                row.append(self._prediction(e))
+        suffix = (data.format or (data.path or "").rpartition(".")[2] or "csv").lower()
+        return {
+            "format": "parquet" if suffix == "parquet" else "csv",
+            "columns": columns,
+            "rows": rows,
+        }
+
+    def _prediction(self, e: Evaluated) -> Any:
+        if self.classifier:
+            probabilities = e.reference["probabilities"]
+            labels = self.reference.facts.get("classes") or self.class_names
+            index = int(np.argmax(probabilities))
+            return labels[index] if labels else index
+        return _number(float(np.ravel(e.reference["prediction"])[0]))
+
+
+def _thresholds(
+    reference: LoadedModel, candidate: LoadedModel, space: TableSpace
+) -> tuple[list, int]:
+    from parityspec.search.trees import onnx_thresholds, sklearn_thresholds
+
+    spans = {c.name: (c.lo, c.hi) for c in space.numeric()}
+    base = space.frame([_typical()])
+    found, unmapped = [], 0
+    for model in (reference, candidate):
+        offers = capabilities(BACKENDS[model.kind]).offers
+        if Offer.PIPELINE_STEPS in offers:
+            more, skipped = sklearn_thresholds(model.predictor, base, spans, model.backend)
+            found += more
+            unmapped += skipped
+        elif Offer.ONNX_GRAPH in offers and "model" in model.files:
+            bindings = getattr(model.predictor, "inputs", None) or []
+            columns_of = {b.name: list(b.columns) for b in bindings}
+            found += onnx_thresholds(model.files["model"], columns_of, model.backend)
+    return found, unmapped
+
+
+def _require_same_columns(
+    reference: LoadedModel, candidate: LoadedModel, columns: list[str]
+) -> None:
+    """Both backends must read the data's columns: a model fitted or exported on others
+    takes different inputs."""
+    for model in (reference, candidate):
+        wanted = _columns_read(model)
+        missing = [c for c in wanted or [] if c not in columns]
+        if missing:
+            raise InputError(
+                f"backend {model.backend!r} reads columns the data lacks: {', '.join(missing)}",
+                hint="input_search needs two backends that take the same inputs",
+            )
+
+
+def _columns_read(model: LoadedModel) -> list[str] | None:
+    fitted = getattr(model.predictor, "feature_names_in_", None)
+    if fitted is not None:
+        return [str(c) for c in fitted]
+    bindings = getattr(model.predictor, "inputs", None)
+    if isinstance(bindings, list):
+        return [c for b in bindings for c in getattr(b, "columns", [])]
+    return None
+
+
+def _typical() -> Generated:
+    from parityspec.search.space import Generated
+
+    return Generated(0, ())
+
+
+def _missing_value(column: Any) -> Any:
+    from parityspec.search.space import NumericColumn
+
+    return math.nan if isinstance(column, NumericColumn) else None
+
+
+def _take(frame: pd.DataFrame, index: int) -> pd.DataFrame:
+    return frame.iloc[index : index + 1]
+
+
+def _finite(outputs: dict[str, np.ndarray]) -> bool:
+    return all(np.all(np.isfinite(v)) for v in outputs.values() if np.asarray(v).dtype.kind == "f")
+
+
+def _tolerance_ratio(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> float:
+    """The worst |a - b| / (atol + rtol*|a|): above 1, an element breaks the rule."""
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if not np.all(np.isfinite(b64)):
+        return math.inf
+    diff = np.abs(a64 - b64)
+    allowed = atol + rtol * np.abs(a64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / allowed)
+    return float(np.max(ratio)) if ratio.size else 0.0
+
+
+def _number(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _plain(outputs: dict[str, np.ndarray]) -> Any:
+    values = [float(v) for o in outputs.values() for v in np.ravel(o)[:16]]
+    return [_number(v) for v in values]
+
+
+def artifacts(entry: dict[str, Any]) -> dict[str, Any]:
+    """The rows found, as `counterexamples.json` (their columns and values)."""
+    table = (entry.get("details") or {}).get("table")
+    if not table or not table["rows"]:
+        return {}
+    return {f"{FILE_STEM}.json": table}
+
+
+def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:
+    """The rows found as a data file of the data's kind (CSV or Parquet) that a spec can
+    name as `data.path`: its name and bytes; None when nothing was found."""
+    import pandas as pd
+
+    table = (entry.get("details") or {}).get("table")
+    if not table or not table["rows"]:
+        return None
+    frame = pd.DataFrame(table["rows"], columns=table["columns"])
+    if table["format"] == "parquet":
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return f"{FILE_STEM}.parquet", buffer.getvalue()
+    return f"{FILE_STEM}.csv", frame.to_csv(index=False).encode("utf-8")

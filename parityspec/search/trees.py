@@ -1,0 +1,207 @@
+"""Split thresholds read from tree models, in the units of the data's columns.
+
+scikit-learn: a tree, forest, bagging or gradient-boosting model, alone or as the last step of
+a Pipeline; a threshold on a feature the preprocessing made from one numeric column (a
+scaler) is carried back to that column's units through the preprocessing itself, which must
+be affine in it. ONNX: every `TreeEnsemble*` node of domain `ai.onnx.ml` whose input is the
+graph's own inputs (through Cast, Identity or Concat)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Threshold:
+    column: str
+    raw: float
+    """Where the split falls in the column's own units."""
+    tree: int
+    backend: str
+    node: str = ""
+    """The ONNX node holding the tree."""
+    transformed: float | None = None
+    """The split as the tree holds it, when preprocessing stands between (a scaler)."""
+    shared: int = 1
+    """How many splits of the model fall at this value."""
+
+    def describe(self) -> str:
+        more = f" and {self.shared - 1} more" if self.shared > 1 else ""
+        node = f" ({self.node})" if self.node else ""
+        scaled = (
+            f", transformed split {self.transformed:.9g}" if self.transformed is not None else ""
+        )
+        return (
+            f"{self.column} at split threshold {self.raw:.9g} of tree {self.tree}{more} of "
+            f"{self.backend}{node}{scaled}"
+        )
+
+
+def sklearn_thresholds(
+    estimator: Any, base: pd.DataFrame, spans: dict[str, tuple[float, float]], backend: str
+) -> tuple[list[Threshold], int]:
+    """Thresholds of the model's trees on numeric columns, and how many splits could not be
+    carried back to one (a one-hot feature, a non-affine transform). `base`: the typical row;
+    `spans`: each numeric column's observed range."""
+    steps = getattr(estimator, "steps", None)
+    final = steps[-1][1] if steps else estimator
+    trees = list(_sklearn_trees(final))
+    if not trees:
+        return [], 0
+    if not steps or len(steps) == 1:
+        names = [str(c) for c in getattr(final, "feature_names_in_", base.columns)]
+        found = [
+            Threshold(names[f], float(t), i, backend)
+            for i, features, values in trees
+            for f, t in zip(features, values, strict=True)
+            if 0 <= f < len(names) and names[f] in spans
+        ]
+        return found, 0
+    affine = _affine_columns(estimator[:-1], base, spans)
+    found, unmapped = [], 0
+    for i, features, values in trees:
+        for f, t in zip(features, values, strict=True):
+            if f not in affine:
+                unmapped += 1
+                continue
+            column, a, fa, slope = affine[f]
+            raw = a + (float(t) - fa) / slope
+            if np.isfinite(raw):
+                found.append(Threshold(column, float(raw), i, backend, transformed=float(t)))
+    return found, unmapped
+
+
+def _sklearn_trees(final: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(tree index, feature of each split, its threshold), leaves left out."""
+    if hasattr(final, "tree_"):
+        yield _split_nodes(0, final.tree_)
+        return
+    estimators = getattr(final, "estimators_", None)
+    if estimators is not None:
+        flat = np.ravel(np.asarray(estimators, dtype=object))
+        for index, tree in enumerate(flat):
+            if hasattr(tree, "tree_"):
+                yield _split_nodes(index, tree.tree_)
+        return
+    predictors = getattr(final, "_predictors", None)  # HistGradientBoosting*
+    for index, predictor in enumerate(itertools.chain.from_iterable(predictors or [])):
+        nodes = predictor.nodes
+        split = ~nodes["is_leaf"].astype(bool) & ~nodes["is_categorical"].astype(bool)
+        yield index, nodes["feature_idx"][split], nodes["num_threshold"][split]
+
+
+def _split_nodes(index: int, tree: Any) -> tuple[int, np.ndarray, np.ndarray]:
+    split = tree.feature >= 0
+    return index, tree.feature[split], tree.threshold[split]
+
+
+def _affine_columns(
+    preprocess: Any, base: pd.DataFrame, spans: dict[str, tuple[float, float]]
+) -> dict[int, tuple[str, float, float, float]]:
+    """Each transformed feature made from one numeric column, affinely:
+    feature -> (column, a, value at a, slope)."""
+    import pandas as pd
+
+    probes, owners = [], []
+    for column, (lo, hi) in spans.items():
+        a, b = (lo, hi) if hi > lo else (lo - 1.0, lo + 1.0)
+        for value in (a, b, (a + b) / 2):
+            row = base.copy()
+            row[column] = value
+            probes.append(row)
+        owners.append((column, a, b))
+    if not probes:
+        return {}
+    try:
+        transformed = _dense(preprocess.transform(pd.concat([base, *probes], ignore_index=True)))
+    except Exception:
+        return {}  # a preprocessing that refuses these probes maps nothing
+    origin = transformed[0]
+    moved_by: dict[int, list[int]] = {}
+    for k in range(len(owners)):
+        moved = np.flatnonzero(np.any(transformed[1 + 3 * k : 4 + 3 * k] != origin, axis=0))
+        for index in moved:
+            moved_by.setdefault(int(index), []).append(k)
+    affine: dict[int, tuple[str, float, float, float]] = {}
+    for feature, ks in moved_by.items():
+        if len(ks) != 1:
+            continue
+        (k,) = ks
+        column, a, b = owners[k]
+        fa, fb, fm = transformed[1 + 3 * k : 4 + 3 * k, feature]
+        slope = (fb - fa) / (b - a)
+        if slope != 0 and np.isclose(fm, (fa + fb) / 2, rtol=1e-9, atol=1e-12):
+            affine[feature] = (column, a, float(fa), float(slope))
+    return affine
+
+
+def _dense(values: Any) -> np.ndarray:
+    values = values.toarray() if hasattr(values, "toarray") else values
+    return np.asarray(values, dtype=np.float64)
+
+
+TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble")
+
+
+def onnx_thresholds(path: Path, columns_of: dict[str, list[str]], backend: str) -> list[Threshold]:
+    """Thresholds of every TreeEnsemble node fed by the graph's inputs; `columns_of`: the
+    data columns each graph input takes, in order."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producers = {out: node for node in graph.node for out in node.output}
+    found = []
+    for number, node in enumerate(graph.node):
+        if node.domain != "ai.onnx.ml" or node.op_type not in TREE_OPS:
+            continue
+        columns = _input_columns(node.input[0], producers, columns_of)
+        if columns is None:
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        features = list(attrs["nodes_featureids"].ints) if "nodes_featureids" in attrs else []
+        if "nodes_values" in attrs:
+            values = np.array(attrs["nodes_values"].floats, dtype=np.float64)
+        elif "nodes_values_as_tensor" in attrs:
+            values = numpy_helper.to_array(attrs["nodes_values_as_tensor"].t).astype(np.float64)
+        elif "nodes_splits" in attrs:  # ai.onnx.ml 5's TreeEnsemble: every node splits
+            values = numpy_helper.to_array(attrs["nodes_splits"].t).astype(np.float64)
+        else:
+            continue
+        modes = [m.decode() for m in attrs["nodes_modes"].strings] if "nodes_modes" in attrs else []
+        trees = list(attrs["nodes_treeids"].ints) if "nodes_treeids" in attrs else []
+        name = node.name or f"node {number}"
+        for i, (feature, value) in enumerate(zip(features, values, strict=False)):
+            if (modes and i < len(modes) and modes[i] == "LEAF") or not 0 <= feature < len(columns):
+                continue
+            tree = trees[i] if i < len(trees) else -1
+            found.append(
+                Threshold(columns[feature], float(value), tree, backend, f"{node.op_type} {name}")
+            )
+    return found
+
+
+def _input_columns(
+    name: str, producers: dict[str, Any], columns_of: dict[str, list[str]]
+) -> list[str] | None:
+    if name in columns_of:
+        return columns_of[name]
+    node = producers.get(name)
+    if node is None:
+        return None
+    if node.op_type in ("Cast", "Identity"):
+        return _input_columns(node.input[0], producers, columns_of)
+    if node.op_type == "Concat":
+        parts = [_input_columns(i, producers, columns_of) for i in node.input]
+        if all(p is not None for p in parts):
+            return [c for p in parts if p is not None for c in p]
+    return None
