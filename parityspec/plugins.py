@@ -15,6 +15,10 @@ from types import ModuleType
 
 log = logging.getLogger(__name__)
 
+DISTRIBUTIONS: dict[str, set[str]] = {}
+"""Per group, the distributions whose plugins were loaded: a plugin's code makes cached
+outputs (its models, its checks' results), so its version enters the cache keys."""
+
 # Per group: the attribute naming a module's kind or type, then what the protocol requires.
 # Optional hooks are left out: `BackendCapabilities` and `CheckCapabilities` give defaults.
 GROUPS = {
@@ -42,6 +46,8 @@ def load_plugins(group: str, builtin: Mapping[str, object]) -> dict[str, ModuleT
             continue
         log.info("plugin %s: %s %r from %s", group, key.lower(), name, entry.value)
         found[name] = module
+        if entry.dist is not None:
+            DISTRIBUTIONS.setdefault(group, set()).add(entry.dist.name)
     return found
 
 

@@ -3,14 +3,17 @@
 from parityspec.backends import onnx, quantized, sklearn, torch
 from parityspec.backends.base import BackendModule, capabilities
 from parityspec.lineage import CORE_LIBRARIES
-from parityspec.plugins import load_plugins
+from parityspec.plugins import DISTRIBUTIONS, load_plugins
 
 BACKENDS: dict[str, BackendModule] = {m.KIND: m for m in (sklearn, onnx, quantized, torch)}
 BACKENDS.update(load_plugins("parityspec.backends", BACKENDS))
 
 
 def key_libraries() -> tuple[str, ...]:
-    """The core libraries and every registered kind's, each once: their versions enter every
-    cache key, so upgrading any of them recomputes what is cached."""
+    """The core libraries, every registered kind's and the distributions of the backend and
+    check plugins, each once: their versions enter every cache key, so upgrading any of them
+    recomputes what is cached."""
     declared = (n for m in BACKENDS.values() for n in capabilities(m).LIBRARIES)
-    return tuple(dict.fromkeys((*CORE_LIBRARIES, *declared)))
+    groups = ("parityspec.backends", "parityspec.checks")  # a format makes nothing cached
+    plugins = sorted(set().union(*(DISTRIBUTIONS.get(g, set()) for g in groups)))
+    return tuple(dict.fromkeys((*CORE_LIBRARIES, *declared, *plugins)))
