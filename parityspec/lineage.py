@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from importlib import metadata
@@ -12,13 +13,15 @@ CORE_LIBRARIES = ("parityspec", "numpy", "pandas")
 
 
 def library_versions(names: list[str] | tuple[str, ...] = CORE_LIBRARIES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return {name: _version(name) for name in names}
+
+
+@functools.cache  # a plan's keys and its report both ask; each lookup scans sys.path
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def digest(value: Any) -> str:
