@@ -41,6 +41,7 @@ TASKS = ("binary", "multiclass", "regression")
 NEEDS_MODELS = True
 NEEDS_PREDICTIONS = False  # it predicts the rows it generates
 FILE_STEM = "counterexamples"
+ABOVE_ZERO: dict[str, Any] = {"exclusiveMinimum": 0}
 
 
 def _shared(tolerances: type[CheckTolerances], name: str) -> Any:
@@ -61,35 +62,31 @@ class Spec(CheckSpecBase, tolerances=Tolerances):
     not."""
 
     type: Literal["input_search"]
-    max_examples: Annotated[int, Field(gt=0, le=100_000)] = 200
-    """hypothesis examples, each a batch of up to `rows_per_example` rows."""
-    max_seconds: Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)] = 300.0
+    # Budgets are bounded below in `problems`, which can give a hint; the schema says so too.
+    max_examples: Annotated[int, Field(le=100_000, json_schema_extra=ABOVE_ZERO)] = 200
+    """hypothesis examples, each a batch of `rows_per_example` rows."""
+    max_seconds: Annotated[
+        float, Field(le=86_400, allow_inf_nan=False, json_schema_extra=ABOVE_ZERO)
+    ] = 300.0
     """A time bound on the search; the report says whether it or `max_examples` ended it
     (only `max_examples` gives the same rows on every run)."""
-    rows_per_example: Annotated[int, Field(gt=0, le=4096)] = 32
+    rows_per_example: Annotated[int, Field(gt=0, le=4096)] = 64
     max_moves: Annotated[int, Field(gt=0, le=64)] = 3
     """At most this many features moved from a base row in one generated row."""
     seed: int = 0
 
 
 def problems(check: Spec, spec: SpecBase) -> list[KeyedProblem]:
-    """Both backends must take the rows the data holds, in the same form."""
-    form = Offer.TENSORS if spec.model.task == "tensor" else Offer.TABULAR
-    found: list[KeyedProblem] = []
-    for position, name in enumerate(check.between):
-        backend = spec.backends.get(name)
-        if backend is None or backend.kind not in BACKENDS:
-            continue  # reported by the spec's own rules
-        if form not in capabilities(BACKENDS[backend.kind]).offers:
-            found.append(
-                (
-                    f"between.{position}",
-                    f"input_search feeds both backends the same {form} rows; {name!r} "
-                    f"(kind {backend.kind!r}) does not take them",
-                    "search between two backends that take the same inputs",
-                )
-            )
-    return found
+    """A search needs a budget to spend."""
+    hints = {
+        "max_examples": "the number of hypothesis examples to run, e.g. 200",
+        "max_seconds": "a time bound in seconds, e.g. 300; max_examples alone keeps runs equal",
+    }
+    return [
+        (key, f"{key} must be above 0, got {getattr(check, key)}", hint)
+        for key, hint in hints.items()
+        if not getattr(check, key) > 0
+    ]
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
@@ -108,8 +105,12 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             f"{spec.id}: the data has no numeric and no categorical feature column to search",
             hint="input_search moves numeric values and categories; list them in data.features",
         )
-    _require_same_columns(reference, candidate, space.order)
     comparer = _Comparer(spec, tolerances, inputs, reference, candidate, space)
+    # Both take the typical row, or the search cannot start: their errors are the run's.
+    typical = space.frame([_typical()])
+    for model in (reference, candidate):
+        comparer.predict(model, typical)
+    _require_same_columns(reference, candidate, space.order)
     comparer.accept_missing()
     thresholds, unmapped = _thresholds(reference, candidate, space)
     space.add_thresholds(thresholds)
@@ -160,7 +161,7 @@ class _Comparer:
             lambda f: self.predict(self.reference, f), self.space.frame(rows), len(rows), _take
         )
         for column, output in zip(self.space.columns, outputs, strict=True):
-            column.missing_ok = output is not None
+            column.missing_ok = output is not None and _finite(output)
 
     def evaluate(self, rows: list[Generated]) -> list[Evaluated | None]:
         from parityspec.search.engine import predict_rows

@@ -34,6 +34,8 @@ BASE_ROWS = 256
 """Data rows a generated row may start from, beside the typical row."""
 THRESHOLDS_PER_COLUMN = 4096
 """Split thresholds kept per column (evenly by rank when a forest has more)."""
+BEYOND_GRID = 16
+"""Grid points per span of the observed range, beyond it."""
 NEAREST_SPLITS = 8
 """A threshold move picks among this many splits on either side of the base row's value."""
 
@@ -102,9 +104,15 @@ class NumericColumn:
             return _within(lo, hi, self.integer).map(lambda v: _halfway(name, v))
         if kind == "beyond":
             span = max(hi - lo, abs(hi), abs(lo), 1.0)
+            # A grid out to 4 spans on either side, 1/16 span apart, beside free floats:
+            # hypothesis's floats cluster, the grid leaves no band of that width unvisited.
+            steps = [k * span / BEYOND_GRID for k in range(1, 4 * BEYOND_GRID + 1)]
+            grid = st.sampled_from([hi + d for d in steps] + [lo - d for d in steps])
             above = st.floats(hi, hi + 4 * span, exclude_min=True)
             below = st.floats(lo - 4 * span, lo, exclude_max=True)
-            return st.one_of(above, below).map(lambda v: (v, f"{name} = {v!r}, beyond {seen}"))
+            return st.one_of(grid, above, below).map(
+                lambda v: (v, f"{name} = {v!r}, beyond {seen}")
+            )
         return _within(lo, hi, self.integer).map(lambda v: (v, f"{name} = {v!r}, within {seen}"))
 
 
