@@ -15,6 +15,7 @@ EXPECTED_EXIT = {
     "iris.yaml": 0,
     "diabetes.yaml": 0,
     "churn_forest.yaml": 1,
+    "churn_forest_search.yaml": 1,
     "cnn.yaml": 0,
     "cnn_fault.yaml": 1,
     "transformer.yaml": 0,

@@ -159,7 +159,7 @@ def test_a_shared_tolerance_declared_differently_fails_the_registry():
 
 
 def test_a_shared_tolerance_with_other_bounds_fails_the_registry():
-    with pytest.raises(ToleranceConflict, match=r"'atol' is declared by output_parity .*type"):
+    with pytest.raises(ToleranceConflict, match=r"'atol' is declared by output_parity.*type"):
         ToleranceRegistry({**_declared(CHECKS), "bounded": _Bounded})
 
 
