@@ -3,7 +3,7 @@
 Each leaf module's output is compared, inside its forward hook, with the ONNX value that the
 dynamo exporter's metadata ties to that module; the matched values are exposed as extra graph
 outputs. Rows stream in sub-batches sized so that one sub-batch's exposed values, all layers
-together, stay under `SUB_BATCH_BYTES`: each value is folded into its row's `DiffStats` and
+together, stay under `SUB_BATCH_BYTES`: each value is folded into its row's `LayerStats` and
 dropped as soon as it is compared, so memory does not grow with the number of layers or rows.
 The drift origin is the first row, in execution order, over tolerance or non-finite.
 """
@@ -24,7 +24,7 @@ import onnxruntime as ort
 import torch
 from onnx import helper, numpy_helper
 
-from parityspec.stats import DiffStats
+from parityspec.stats import Worst, reduce_rows
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
@@ -65,7 +65,7 @@ class LayerRow:
     name: str
     module_type: str
     onnx_value: str | None
-    stats: DiffStats | None
+    stats: LayerStats | None
     status: str
     reason: str | None
     layout: str | None
@@ -206,7 +206,9 @@ def compare_torch_onnx_layers(
             row_bytes = sum(
                 c.row_bytes for c, t in zip(calls, targets, strict=True) if t.onnx_value
             )
-            step = 0 if _couples_rows(model) else max(1, int(sub_batch_bytes // max(row_bytes, 1)))
+            # The sub-batch holds each matched output twice: ONNX's and torch's copy.
+            held = 2 * max(row_bytes, 1)
+            step = 0 if _couples_rows(model) else max(1, int(sub_batch_bytes // held))
         size = step or max(rows, 1)
         for start in range(0, rows, size):
             part = tuple(t[start : start + size] for t in inputs)
@@ -225,25 +227,31 @@ def _compare_calls(
     onnx_values: dict[str, np.ndarray],
     first_index: int,
 ) -> None:
-    """Run `module` once, folding each call's output into its row as the call returns.
+    """Run `module` once, copying each matched call's output as the call returns (an in-place
+    op downstream would rewrite it), then fold each into its row, dropping both sides.
 
-    Each ONNX value is dropped once compared (a value is one node's output: one target)."""
-    position = 0
+    Not inside the hooks: numpy work between torch's parallel ops, while torch's idle OpenMP
+    threads spin, made the forward and the statistics each several times slower."""
+    outputs: list[torch.Tensor | None] = []
 
-    def compare(name: str, _path: str, _call: int, _leaf: torch.nn.Module, output: object) -> None:
-        nonlocal position
+    def keep(name: str, _path: str, _call: int, _leaf: torch.nn.Module, output: object) -> None:
+        position = len(outputs)
         if position >= len(targets) or targets[position].name != name:
             raise RuntimeError(CALLS_CHANGED)
-        target, acc = targets[position], accs[position]
-        position += 1
-        value = onnx_values.pop(target.onnx_value, None) if target.onnx_value else None
-        if value is not None and torch.is_tensor(output):
-            acc.update(output.detach().cpu().numpy(), value, first_index)
+        if targets[position].onnx_value and isinstance(output, torch.Tensor):
+            outputs.append(output.detach().clone())
+        else:
+            outputs.append(None)
 
-    with _leaf_hooks(module, compare):
+    with _leaf_hooks(module, keep):
         module(*inputs)
-    if position != len(targets):
+    if len(outputs) != len(targets):
         raise RuntimeError(CALLS_CHANGED)
+    for position, (target, acc) in enumerate(zip(targets, accs, strict=True)):
+        output, outputs[position] = outputs[position], None
+        value = onnx_values.pop(target.onnx_value, None) if target.onnx_value else None
+        if value is not None and output is not None:
+            acc.update(output.cpu().numpy(), value, first_index)
 
 
 def compare_onnx_tensors(
@@ -333,13 +341,77 @@ def inject_fault(
 
 
 @dataclass
+class LayerStats:
+    """The figures a row reports, |ref - other| in float64 as `DiffStats` computes them (count,
+    sum, max, non-finite elements, the k worst samples) plus the SQNR sums, in a few passes:
+    no histogram or relative error, which no row shows (DiffStats costs 10x more per element)."""
+
+    k: int = 5
+    count: int = 0
+    nonfinite_ref: int = 0
+    nonfinite_other: int = 0
+    sum_abs: float = 0.0
+    max_abs: float = 0.0
+    signal: float = 0.0
+    """sum ref^2 over the elements finite on both sides."""
+    noise: float = 0.0
+    """sum (ref - other)^2 over the same elements."""
+    worst: Worst = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.worst = Worst(self.k)
+
+    def update(self, ref: np.ndarray, other: np.ndarray, first_index: int) -> None:
+        """Add a batch: `ref` and `other` of the same shape, samples along axis 0."""
+        if not len(ref):
+            return
+        ref = np.asarray(ref, dtype=np.float64).reshape(len(ref), -1)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite elements: see below
+            diff = np.abs(np.subtract(ref, other.reshape(len(ref), -1), dtype=np.float64))
+        total = float(diff.sum())
+        if np.isfinite(total):  # NaN or Inf in, NaN or Inf out; an overflow is Inf too
+            finite_ref, finite_diff, per_sample = ref.reshape(-1), diff.reshape(-1), diff
+        else:
+            finite = np.isfinite(ref), np.isfinite(other.reshape(len(ref), -1))
+            self.nonfinite_ref += int((~finite[0]).sum())
+            self.nonfinite_other += int((~finite[1]).sum())
+            both = finite[0] & finite[1]
+            finite_ref, finite_diff = ref[both], diff[both]
+            total = float(finite_diff.sum())
+            # A non-finite element counts as an infinite difference for its sample.
+            per_sample = np.where(both, diff, np.inf)
+        self.count += finite_diff.size
+        if finite_diff.size:
+            self.sum_abs += total
+            self.max_abs = max(self.max_abs, float(finite_diff.max()))
+            self.signal += float(np.dot(finite_ref, finite_ref))
+            self.noise += float(np.dot(finite_diff, finite_diff))
+        worst = reduce_rows(np.maximum, per_sample) if per_sample.size else np.zeros(len(ref))
+        self.worst.update(worst, np.arange(first_index, first_index + len(ref)))
+
+    @property
+    def nonfinite(self) -> int:
+        return self.nonfinite_ref + self.nonfinite_other
+
+    @property
+    def mean_abs(self) -> float:
+        return self.sum_abs / self.count if self.count else 0.0
+
+    def sqnr_db(self) -> float:
+        """10 log10(signal / noise): inf when the two agree exactly."""
+        if self.noise == 0:
+            return float("inf")
+        if self.signal == 0:
+            return float("-inf")
+        return float(10 * np.log10(self.signal / self.noise))
+
+
+@dataclass
 class _RowAcc:
-    """Streaming state of one row: stats, SQNR sums, shape check, live layout candidates."""
+    """Streaming state of one row: stats, shape check, live layout candidates."""
 
     tolerance: float
-    stats: DiffStats = field(default_factory=DiffStats)
-    signal: float = 0.0
-    noise: float = 0.0
+    stats: LayerStats = field(default_factory=LayerStats)
     shape_reason: str | None = None
     layouts: dict[str, tuple[int, ...]] | None = None
 
@@ -347,7 +419,8 @@ class _RowAcc:
         ref, other = np.atleast_1d(ref), np.atleast_1d(other)
         if self.layouts is None:
             self.layouts = _layout_candidates(ref.shape, other.shape)
-        self._prune_layouts(self.layouts, ref, other)
+        if self.layouts:
+            self._prune_layouts(self.layouts, ref, other)
         if ref.shape != other.shape:
             self.shape_reason = self.shape_reason or (
                 f"shape differs: reference {ref.shape} vs ONNX {other.shape}"
@@ -355,10 +428,6 @@ class _RowAcc:
         if self.shape_reason:
             return
         self.stats.update(ref, other, first_index)
-        finite = np.isfinite(ref) & np.isfinite(other)
-        ref64 = ref[finite].astype(np.float64)
-        self.signal += float(np.square(ref64).sum())
-        self.noise += float(np.square(ref64 - other[finite]).sum())
 
     def _prune_layouts(
         self, layouts: dict[str, tuple[int, ...]], ref: np.ndarray, other: np.ndarray
@@ -384,14 +453,7 @@ class _RowAcc:
         elif self.stats.max_abs > self.tolerance:
             status = "over"
         layout = layout if status == "over" else None
-        return _row(target, status, reason, self.stats, layout, self._sqnr_db())
-
-    def _sqnr_db(self) -> float:
-        if self.noise == 0:
-            return float("inf")
-        if self.signal == 0:
-            return float("-inf")
-        return float(10 * np.log10(self.signal / self.noise))
+        return _row(target, status, reason, self.stats, layout, self.stats.sqnr_db())
 
 
 def _layout_candidates(ref_shape: tuple, other_shape: tuple) -> dict[str, tuple[int, ...]]:
@@ -417,7 +479,7 @@ def _row(
     target: _Target,
     status: str,
     reason: str | None,
-    stats: DiffStats | None = None,
+    stats: LayerStats | None = None,
     layout: str | None = None,
     sqnr_db: float | None = None,
 ) -> LayerRow:
