@@ -51,9 +51,10 @@ class BackendModule(Protocol):
     """A module under `parityspec/backends/` registered in `BACKENDS`.
 
     These are required. The optional hooks (`OFFERS`, `DERIVED_FROM`, `LIBRARIES`,
-    `export_onnx`, `reopen`, `model_size`, `runtime_call`), with their defaults, are the fields of
-    `BackendCapabilities`: a module declares one by defining an attribute of the same name,
-    and everything else reads them through `capabilities(module)`.
+    `export_onnx`, `reopen`, `model_size`, `batch_dependent`, `runtime_call`), with their
+    defaults, are the fields of `BackendCapabilities`: a module declares one by defining an
+    attribute of the same name, and everything else reads them through
+    `capabilities(module)`.
     """
 
     KIND: str
@@ -155,6 +156,10 @@ class BackendCapabilities:
     again; without it a cached model is rebuilt whenever a step it feeds has to run."""
     model_size: Callable[[LoadedModel], int] = stored_size
     """The model's size in bytes, as the benchmark check reports it."""
+    batch_dependent: Callable[[Any], bool] | None = None
+    """`batch_dependent(spec)`: whether a model of this spec computes each row's outputs from
+    the whole batch it is given (dynamic INT8's activation scales), so that its figures hold
+    for one batch size, which the report then states. None: never."""
     runtime_call: RuntimeCall | None = None
     """The runtime's own call on a batch, its inputs prepared before: `runtime_call(model,
     batch)` converts the batch and returns a function that only runs the model, which the

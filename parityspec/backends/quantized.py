@@ -58,6 +58,11 @@ def referenced_files(spec: Spec) -> list[tuple[str, str]]:
     return []
 
 
+def batch_dependent(spec: Spec) -> bool:
+    """Dynamic quantization computes activation scales from each batch it is given."""
+    return spec.method == "dynamic"
+
+
 def needs_data(spec: Spec) -> bool:
     return spec.method == "static"
 

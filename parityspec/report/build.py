@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from parityspec import __version__
-from parityspec.backends import key_libraries
-from parityspec.backends.base import LoadedModel
+from parityspec.backends import BACKENDS, key_libraries
+from parityspec.backends.base import LoadedModel, capabilities
 from parityspec.backends.context import RunContext
 from parityspec.checks.base import CheckResult, CheckSpecBase
 from parityspec.errors import ExitCode
@@ -98,6 +98,8 @@ def _backends(ctx: RunContext, state: RunState) -> dict[str, Any]:
             "inert": None,
             "files": {},
         }
+        if batch_rows := _batch_rows(ctx, name):
+            entry["batch_rows"] = batch_rows
         if isinstance(outcome.value, LoadedModel):
             model = outcome.value
             entry["facts"] = model.facts
@@ -105,6 +107,15 @@ def _backends(ctx: RunContext, state: RunState) -> dict[str, Any]:
             entry["files"] = {k: _relative(v, ctx.out_dir) for k, v in sorted(model.files.items())}
         entries[name] = entry
     return entries
+
+
+def _batch_rows(ctx: RunContext, name: str) -> int | None:
+    """The rows per call that a batch-dependent model's figures hold for (dynamic INT8)."""
+    spec = ctx.spec.backends[name]
+    batch_dependent = capabilities(BACKENDS[spec.kind]).batch_dependent
+    if batch_dependent is None or not batch_dependent(spec):
+        return None
+    return spec.serve_batch_size or ctx.spec.prediction_batch_size()
 
 
 def _step_entry(outcome: StepOutcome) -> dict[str, Any]:

@@ -4,6 +4,8 @@ report describes come from the pass's spool, not from parsing the file again."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,6 +126,19 @@ def test_serve_batch_size_gives_the_predictions_of_that_batch_size(tmp_path, pre
     assert served.pop("mean_abs_diff") == pytest.approx(batched.pop("mean_abs_diff"), rel=1e-12)
     assert served == batched
     assert served["max_abs_diff"] != figures(4096, {}, "whole")["max_abs_diff"]
+
+
+def test_the_report_states_the_batch_every_dynamic_int8_figure_holds_for(tmp_path, pretrained):  # noqa: F811
+    spec = _spec(tmp_path, pretrained, 2048, {"serve_batch_size": 512})
+    run(spec, RunOptions(out=tmp_path / "out", use_cache=False))
+    backends = json.loads((tmp_path / "out" / "report.json").read_text())["backends"]
+    assert backends["int8"]["batch_rows"] == 512
+    assert "batch_rows" not in backends["onnx"]
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "its figures hold for batches of 512 rows" in markdown
+    run(_spec(tmp_path, pretrained, 2048), RunOptions(out=tmp_path / "default", use_cache=False))
+    report = json.loads((tmp_path / "default" / "report.json").read_text())
+    assert report["backends"]["int8"]["batch_rows"] == 2048
 
 
 @pytest.mark.parametrize(
