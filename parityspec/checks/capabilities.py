@@ -47,8 +47,9 @@ class CheckCapabilities:
     """What the schema cannot say about the check in this spec (its fields against the
     model's task, what it needs from the data); keys are relative to the check."""
     artifacts: Callable[[dict[str, Any]], dict[str, Any]] = no_artifacts
-    """Files of its own, from its report entry: relative path -> JSON-able content, written
-    under `artifacts/<check id>/` (`probability_parity`: the seed `parity_report.json`)."""
+    """Files of its own, from its report entry: relative path -> bytes, written as they are,
+    or JSON-able content, written as JSON, under `artifacts/<check id>/`
+    (`probability_parity`: the seed `parity_report.json`)."""
 
 
 def check_capabilities(module: CheckModule) -> CheckCapabilities:

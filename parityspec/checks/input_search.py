@@ -446,11 +446,14 @@ def _plain(outputs: dict[str, np.ndarray]) -> Any:
 
 
 def artifacts(entry: dict[str, Any]) -> dict[str, Any]:
-    """The rows found, as `counterexamples.json` (their columns and values)."""
+    """The rows found, as `counterexamples.json` (their columns and values) and as a data
+    file a spec can name as `data.path` (see `counterexample_file`)."""
     table = (entry.get("details") or {}).get("table")
-    if not table or not table["rows"]:
+    data_file = counterexample_file(entry)
+    if not table or data_file is None:
         return {}
-    return {f"{FILE_STEM}.json": table}
+    name, content = data_file
+    return {f"{FILE_STEM}.json": table, name: content}
 
 
 def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from parityspec.artifacts import dump_json, write_text
+from parityspec.artifacts import dump_json, write_bytes, write_text
 from parityspec.checks import CHECKS
 from parityspec.checks.capabilities import check_capabilities
 from parityspec.errors import InputError, first_line
@@ -91,14 +91,20 @@ def write_reports(
     # Templates show long reasons cut, with a link to the whole text.
     if any(FORMATS[fmt].template for fmt in formats):
         texts.update(long_messages(report))
-    texts.update(check_artifacts(report))
-    return [write_text(out_dir / name, text) for name, text in texts.items()]
+    files: dict[str, str | bytes] = {**texts, **check_artifacts(report)}
+    return [
+        write_bytes(out_dir / name, content)
+        if isinstance(content, bytes)
+        else write_text(out_dir / name, content)
+        for name, content in files.items()
+    ]
 
 
-def check_artifacts(report: dict[str, Any]) -> dict[str, str]:
-    """The JSON files each check's module makes from its report entry (its optional
-    `artifacts` hook), by their path under the report folder: `artifacts/<check id>/...`."""
-    files: dict[str, str] = {}
+def check_artifacts(report: dict[str, Any]) -> dict[str, str | bytes]:
+    """The files each check's module makes from its report entry (its optional `artifacts`
+    hook), by their path under the report folder: `artifacts/<check id>/...`; bytes are
+    written as they are, anything else as JSON."""
+    files: dict[str, str | bytes] = {}
     for check in report["checks"]:
         module = CHECKS.get(check["type"])
         made = check_capabilities(module).artifacts(check) if module else {}
@@ -108,7 +114,8 @@ def check_artifacts(report: dict[str, Any]) -> dict[str, str]:
                 raise ValueError(
                     f"check type {check['type']}: artifact {name!r} is outside its folder"
                 )
-            files[f"artifacts/{check['id']}/{relative}"] = dump_json(content)
+            path = f"artifacts/{check['id']}/{relative}"
+            files[path] = content if isinstance(content, bytes) else dump_json(content)
     return files
 
 

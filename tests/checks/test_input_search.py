@@ -153,7 +153,10 @@ def test_the_counterexample_file_reproduces_the_failure(planted: Path, tmp_path:
     assert made is not None
     name, content = made
     assert name == "counterexamples.csv"
-    (tmp_path / name).write_bytes(content)
+    # The run wrote it beside its report: the file a team pins as a regression spec's data.
+    written = tmp_path / "out" / "artifacts" / _check(report)["id"] / name
+    assert written.read_bytes() == content
+    (tmp_path / name).write_bytes(written.read_bytes())
     replay = _write_spec(
         tmp_path,
         "replay",
