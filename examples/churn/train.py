@@ -76,3 +76,49 @@ def build_forest_pipeline() -> Pipeline:
             ),
         ]
     )
+
+
+def build_tree_preprocess() -> ColumnTransformer:
+    """For gradient boosting: numerics as they are (gaps stay NaN, which each library sends
+    down its learnt missing-value branch), categoricals one-hot encoded."""
+    return ColumnTransformer(
+        [
+            ("numeric", "passthrough", NUMERIC),
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
+        ]
+    )
+
+
+def build_xgboost_pipeline() -> Pipeline:
+    """Tree preprocessing + XGBoost (`pip install 'parityspec[xgboost]'`)."""
+    from xgboost import XGBClassifier
+
+    booster = XGBClassifier(
+        n_estimators=200, max_depth=4, learning_rate=0.1, random_state=0, n_jobs=1
+    )
+    return Pipeline([("preprocess", build_tree_preprocess()), ("classifier", booster)])
+
+
+def build_xgboost_scaled_pipeline() -> Pipeline:
+    """The MLP's preprocessing (median impute, standardise) + the same XGBoost model."""
+    pipeline = build_xgboost_pipeline()
+    pipeline.steps[0] = ("preprocess", build_preprocess())
+    return pipeline
+
+
+def build_lightgbm_pipeline() -> Pipeline:
+    """Tree preprocessing + LightGBM (`pip install 'parityspec[lightgbm]'`)."""
+    from lightgbm import LGBMClassifier
+
+    booster = LGBMClassifier(
+        n_estimators=200, num_leaves=15, learning_rate=0.05, random_state=0, n_jobs=1, verbose=-1
+    )
+    return Pipeline([("preprocess", build_tree_preprocess()), ("classifier", booster)])
+
+
+def build_histgb_pipeline() -> Pipeline:
+    """Tree preprocessing + scikit-learn's HistGradientBoostingClassifier."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    booster = HistGradientBoostingClassifier(max_iter=200, random_state=0)
+    return Pipeline([("preprocess", build_tree_preprocess()), ("classifier", booster)])

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from pydantic import model_validator
 
 from parityspec.backends.base import LoadedModel, Offer, Verb
-from parityspec.errors import InputError, StepError
+from parityspec.errors import InputError
 from parityspec.loading import load_callable, load_sklearn_model
 from parityspec.spec.base import CallableRef, FilePath
 from parityspec.spec.models import BackendSpecBase
@@ -71,13 +71,16 @@ def needs_data(spec: Spec) -> bool:
 def make(
     ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
 ) -> LoadedModel:
-    if spec.path:
-        path = ctx.resolve(spec.path)
-        estimator = load_sklearn_model(path, trusted=spec.trusted or ctx.trust_models)
-    else:
-        assert spec.train is not None  # Spec._one_source: no path, so a builder
-        assert data is not None  # needs_data(): training is given the train rows
-        estimator = _train(ctx, spec.train, data)
+    from parityspec.backends.converters import families_installed
+
+    with families_installed(spec.path or spec.train):  # an XGBoost model without xgboost
+        if spec.path:
+            path = ctx.resolve(spec.path)
+            estimator = load_sklearn_model(path, trusted=spec.trusted or ctx.trust_models)
+        else:
+            assert spec.train is not None  # Spec._one_source: no path, so a builder
+            assert data is not None  # needs_data(): training is given the train rows
+            estimator = _train(ctx, spec.train, data)
     facts: dict[str, Any] = {
         "estimator": type(estimator).__name__,
         "model_sha256": model_digest(estimator),
@@ -161,6 +164,7 @@ def export_onnx(
     from skl2onnx import convert_sklearn
 
     from parityspec.artifacts import write_bytes, write_json
+    from parityspec.backends import converters
     from parityspec.backends.onnx_graph import deduplicate_opsets
 
     estimator = model.predictor
@@ -168,16 +172,20 @@ def export_onnx(
     sample = cast("pd.DataFrame", _in_fitted_order(estimator, data.sample()))
     bindings = _input_bindings(sample, onnx_spec.dtype)
     options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
+    converters.register_converters(estimator)  # XGBoost, LightGBM: onnxmltools' converters
     try:
-        onnx_model = convert_sklearn(
-            estimator,
-            initial_types=[_initial_type(b) for b in bindings],
-            target_opset={"": onnx_spec.opset or DEFAULT_OPSET, "ai.onnx.ml": 3},
-            options=options,
-            name=model.backend,  # skl2onnx's default is a random uuid: artifacts would differ
-        )
+        with converters.hist_gradient_boosting_fix():
+            onnx_model = convert_sklearn(
+                estimator,
+                initial_types=[_initial_type(b) for b in bindings],
+                target_opset={"": onnx_spec.opset or DEFAULT_OPSET, "ai.onnx.ml": 3},
+                options=options,
+                name=model.backend,  # skl2onnx's default is a random uuid: artifacts would differ
+            )
     except Exception as error:
-        raise StepError(f"skl2onnx cannot convert {type(estimator).__name__}: {error}") from error
+        raise converters.converter_failure(
+            "skl2onnx", type(estimator).__name__, error, out_dir
+        ) from error
     deduplicate_opsets(onnx_model)
     path = out_dir / "model.onnx"
     write_bytes(path, onnx_model.SerializeToString())

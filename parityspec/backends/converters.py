@@ -1,0 +1,249 @@
+"""Converters skl2onnx lacks or gets wrong: gradient-boosting families registered from
+onnxmltools, HistGradientBoosting's bool attributes, and converter errors as one line.
+
+Every library here is optional or heavy: each is imported inside the function that needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from parityspec.errors import InputError, StepError, first_line
+
+MESSAGE_CHARS = 300
+"""How much of a converter's message a step error carries; the whole text goes to a file."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family installed by an extra: `pip install 'parityspec[<extra>]'`."""
+
+    module: str
+    extra: str
+    distributions: tuple[str, ...]
+    """Where its version is read: xgboost ships as `xgboost` or `xgboost-cpu`."""
+
+    @property
+    def install(self) -> str:
+        return f"pip install 'parityspec[{self.extra}]'"
+
+
+FAMILIES = {
+    "xgboost": Family("xgboost", "xgboost", ("xgboost", "xgboost-cpu")),
+    "lightgbm": Family("lightgbm", "lightgbm", ("lightgbm",)),
+}
+ONNXMLTOOLS = ("onnxmltools",)
+
+
+def require(family: str, what: str = "") -> Any:
+    """The family's library, imported; a missing one is bad input (exit 2) naming the extra."""
+    return _import(FAMILIES[family].module, FAMILIES[family], what)
+
+
+def _import(module: str, family: Family, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        subject = f"{what} needs {module}" if what else f"{module} is not installed"
+        raise InputError(
+            f"{subject}, which is not installed ({first_line(error)})",
+            file=None,
+            hint=f"install it with {family.install}",
+        ) from error
+
+
+@contextlib.contextmanager
+def families_installed(file: str | None = None) -> Iterator[None]:
+    """Turns a family's missing module, met while unpickling a model or running a builder,
+    into bad input (exit 2) naming the extra to install."""
+    try:
+        yield
+    except (ImportError, InputError) as error:
+        missing = error if isinstance(error, ImportError) else error.__cause__
+        name = getattr(missing, "name", None) or ""
+        family = FAMILIES.get(name.partition(".")[0])
+        if family is None or not isinstance(missing, ImportError):
+            raise
+        raise InputError(
+            f"the model needs {family.module}, which is not installed",
+            file=file,
+            hint=f"install it with {family.install}",
+        ) from error
+
+
+def native_columns(model: Any, batch: Any, what: str, names: list[str] | None = None) -> Any:
+    """The columns a native booster reads, in its order: those it was trained on when it
+    names them (XGBoost's `f0`, LightGBM's `Column_0` when trained on arrays name nothing),
+    else the data's own, as many as it takes. Text columns are refused: a native booster
+    takes numbers (encode categoricals in a pipeline, or as numeric codes)."""
+    import pandas as pd
+
+    if not isinstance(batch, pd.DataFrame):
+        return batch
+    if names is None:
+        fitted = getattr(model, "feature_names_in_", None)
+        names = None if fitted is None else [str(n) for n in fitted]
+    if names is not None and not all(_generated_name(n, i) for i, n in enumerate(names)):
+        missing = [n for n in names if n not in batch.columns]
+        if missing:
+            raise InputError(
+                f"{what} was trained on columns the data lacks: {', '.join(missing[:10])}",
+                hint=f"the data's columns are {', '.join(map(str, batch.columns[:10]))}; set "
+                "data.features to the model's columns",
+            )
+        batch = batch[names]
+    width = len(names) if names is not None else getattr(model, "n_features_in_", None)
+    if width is not None and width != batch.shape[1]:
+        raise InputError(
+            f"{what} takes {width} features, the data has {batch.shape[1]}",
+            hint="set data.features to the model's columns, in the order it was trained on",
+        )
+    text = [str(c) for c in batch.columns if batch[c].dtype.kind not in "biuf"]
+    if text:
+        raise InputError(
+            f"{what} takes numbers; these columns are not: {', '.join(text[:10])}",
+            hint="encode them as numbers before training, or train the booster as the last "
+            "step of a scikit-learn pipeline (kind: sklearn)",
+        )
+    return batch
+
+
+def _generated_name(name: str, index: int) -> bool:
+    return name in (f"f{index}", f"Column_{index}")
+
+
+def family_of(estimator: Any) -> str | None:
+    """The family of an estimator's class (`xgboost.sklearn.XGBClassifier` is xgboost's)."""
+    root = type(estimator).__module__.partition(".")[0]
+    return root if root in FAMILIES else None
+
+
+def estimators_in(estimator: Any) -> Iterator[Any]:
+    """The estimator and every one nested in it: Pipeline steps, ColumnTransformer branches,
+    meta-estimators' `estimator`s (as scikit-learn's own `get_params` lists them)."""
+    yield estimator
+    get_params = getattr(estimator, "get_params", None)
+    if get_params is None or isinstance(estimator, type):
+        return
+    for value in get_params(deep=True).values():
+        if hasattr(value, "get_params") and not isinstance(value, type):
+            yield value
+
+
+def register_converters(estimator: Any) -> None:
+    """Registers with skl2onnx onnxmltools' converter for every XGBoost and LightGBM
+    estimator in the model (skl2onnx has none of its own). Idempotent."""
+    for family in sorted({f for e in estimators_in(estimator) if (f := family_of(e))}):
+        _REGISTER[family]()
+
+
+def _register_xgboost() -> None:
+    xgboost = require("xgboost")
+    converter = _onnxmltools("onnxmltools.convert.xgboost.operator_converters.XGBoost", "xgboost")
+    convert = _by_feature_index(converter.convert_xgboost)
+    _register(xgboost.XGBClassifier, xgboost.XGBRegressor, convert, "XGBoost")
+
+
+def _by_feature_index(convert_xgboost: Any) -> Any:
+    """onnxmltools reads each split's feature from the booster's dump, which names features
+    by their names once the booster has them (trained on a DataFrame), and it takes only
+    `f<index>`: convert with the names cleared (the graph's input is in the fitted order)."""
+
+    def convert(scope: Any, operator: Any, container: Any) -> Any:
+        booster = operator.raw_operator.get_booster()
+        names, types = booster.feature_names, booster.feature_types
+        booster.feature_names = None
+        try:
+            return convert_xgboost(scope, operator, container)
+        finally:
+            booster.feature_names, booster.feature_types = names, types
+
+    return convert
+
+
+def _register_lightgbm() -> None:
+    lightgbm = require("lightgbm")
+    module = "onnxmltools.convert.lightgbm.operator_converters.LightGbm"
+    converter = _onnxmltools(module, "lightgbm")
+    _register(
+        lightgbm.LGBMClassifier, lightgbm.LGBMRegressor, converter.convert_lightgbm, "LightGbm"
+    )
+
+
+def _onnxmltools(module: str, family: str) -> Any:
+    return _import(module, FAMILIES[family], f"exporting {family} to ONNX")
+
+
+def _register(classifier: type, regressor: type, convert: Any, prefix: str) -> None:
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    update_registered_converter(
+        classifier,
+        f"{prefix}{classifier.__name__}",
+        calculate_linear_classifier_output_shapes,
+        convert,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    update_registered_converter(
+        regressor,
+        f"{prefix}{regressor.__name__}",
+        calculate_linear_regressor_output_shapes,
+        convert,
+    )
+
+
+_REGISTER = {"xgboost": _register_xgboost, "lightgbm": _register_lightgbm}
+
+
+@contextlib.contextmanager
+def hist_gradient_boosting_fix() -> Iterator[None]:
+    """skl2onnx (1.20) passes HistGradientBoosting's `missing_go_to_left` to
+    `nodes_missing_value_tracks_true` as a bool (False at leaves), which protobuf 7 rejects
+    ("Expected an int, got a boolean"): cast it to int while converting. The direction a
+    missing value takes is kept, so NaN rows still agree (tests/families/test_histgb.py)."""
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+
+    def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
+        tracks = int(nodes_missing_value_tracks_true)
+        return original(*args, nodes_missing_value_tracks_true=tracks, **kwargs)
+
+    tree_ensemble.add_node = add_node
+    try:
+        yield
+    finally:
+        tree_ensemble.add_node = original
+
+
+def converter_failure(
+    converter: str, subject: str, error: BaseException, out_dir: Path
+) -> StepError:
+    """A converter's exception as one clipped line (skl2onnx puts every attribute of a
+    failing node in its message: 1 MB on one line for a HistGradientBoosting model). The
+    innermost cause says why; the whole text of every cause goes to `converter_error.txt`."""
+    from parityspec.artifacts import write_bytes
+
+    chain = [error]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 8:
+        chain.append(cause)
+    whole = "\n\n".join(f"{type(e).__name__}: {e}" for e in chain)
+    path = out_dir / "converter_error.txt"
+    write_bytes(path, whole.encode())
+    root = _clip(f"{type(chain[-1]).__name__}: {first_line(chain[-1])}")
+    outer = "" if len(chain) == 1 else f"; raised as {_clip(first_line(chain[0]), 120)}"
+    return StepError(f"{converter} cannot convert {subject}: {root}{outer} (whole message: {path})")
+
+
+def _clip(text: str, chars: int = MESSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= chars else text[: chars - 1] + "…"
