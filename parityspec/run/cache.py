@@ -433,6 +433,10 @@ class OpenedOnUse(LoadedModel):
     def predictor(self, value: Any) -> None:
         self._predictor = value
 
+    def __repr__(self) -> str:  # the dataclass's would read the predictor, opening it
+        state = "opened" if self._open is None else "not opened"
+        return f"OpenedOnUse({self.backend!r}, {self.kind!r}, {state})"
+
 
 def _opened(reopen: Reopen, ctx: RunContext, model: LoadedModel, step: Step) -> LoadedModel:
     try:

@@ -28,6 +28,7 @@ def warm(tmp_path):
 def test_a_restored_model_opens_when_read(warm):
     model = warm.state.outcomes[EXPORT].value
     assert isinstance(model, OpenedOnUse) and model._open is not None
+    assert repr(model) == "OpenedOnUse('logreg-onnx', 'onnx', not opened)"
     assert model.predictor.path == model.files["model"]
     assert model._open is None
 
