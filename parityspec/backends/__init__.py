@@ -1,11 +1,13 @@
 """Backend kinds. A new kind: one module here satisfying `BackendModule`, one line below."""
 
-from parityspec.backends import onnx, quantized, sklearn, torch, xgboost
+from parityspec.backends import lightgbm, onnx, quantized, sklearn, torch, xgboost
 from parityspec.backends.base import BackendModule, capabilities
 from parityspec.lineage import CORE_LIBRARIES
 from parityspec.plugins import DISTRIBUTIONS, load_plugins
 
-BACKENDS: dict[str, BackendModule] = {m.KIND: m for m in (sklearn, onnx, quantized, torch, xgboost)}
+BACKENDS: dict[str, BackendModule] = {
+    m.KIND: m for m in (sklearn, onnx, quantized, torch, xgboost, lightgbm)
+}
 BACKENDS.update(load_plugins("parityspec.backends", BACKENDS))
 
 
