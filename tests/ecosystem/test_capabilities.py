@@ -59,7 +59,10 @@ def test_the_builtin_derivations_come_from_the_kinds_declarations():
         for kind, module in BACKENDS.items()
         if (needs := capabilities(module).DERIVED_FROM)
     }
-    assert accepted == {"onnx": ["sklearn", "torch"], "quantized": ["onnx"]}
+    assert accepted == {
+        "onnx": ["lightgbm", "sklearn", "torch", "xgboost"],
+        "quantized": ["onnx"],
+    }
 
 
 def test_cache_keys_hash_the_libraries_they_always_did():
@@ -75,6 +78,11 @@ def test_cache_keys_hash_the_libraries_they_always_did():
         "onnx",
         "onnxruntime",
         "torch",
+        # The gradient-boosting kinds: xgboost ships as either distribution.
+        "xgboost",
+        "xgboost-cpu",
+        "lightgbm",
+        "onnxmltools",
     }
     assert len(key_libraries()) == len(set(key_libraries()))
 
@@ -134,7 +142,7 @@ def test_a_check_on_backends_that_lack_what_it_needs_is_invalid(tmp_path):
     ]
     assert _problems(tmp_path, TABULAR_SPEC) == [
         "backends.net.kind: backend kind 'torch' does not serve task 'multiclass' "
-        "(hint: kinds that do: onnx, quantized, sklearn)",
+        "(hint: kinds that do: lightgbm, onnx, quantized, sklearn, xgboost)",
         "checks[0].between[1]: step_drift needs a candidate backend offering onnx_graph, "
         "not quantized_graph; 'int8' is of kind 'quantized' (hint: kinds that do: onnx)",
     ]
