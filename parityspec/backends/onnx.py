@@ -57,7 +57,8 @@ class Spec(BackendSpecBase):
     from_: Name | None = Field(None, alias="from")
     """The backend to export: a sklearn (skl2onnx) or torch (torch.onnx) backend."""
     opset: Annotated[int, Field(ge=9, le=23)] | None = None
-    """Default: 17 for scikit-learn exports, 18 (the dynamo exporter's own) for torch."""
+    """Default: 17 for scikit-learn exports, 15 for a LightGBM booster (the highest its
+    converter writes), 18 (the dynamo exporter's own) for torch."""
     dtype: Literal["float32", "float64"] = "float32"
     """Numeric input type of a scikit-learn export (FINDINGS: float64 worsens trees)."""
     exporter: Literal["dynamo", "legacy"] = "dynamo"

@@ -51,6 +51,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
+from parityspec.backends import converters
 from parityspec.stats import DiffStats
 
 TARGET_OPSET = 17
@@ -228,14 +229,17 @@ def _reconvert(
         produced[id(model)] = [v.onnx_name for v in outputs]
         return outputs
 
+    # As the export does: boosting families through onnxmltools, HistGB's bools cast.
+    converters.register_converters(pipeline)
     final = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
-    fresh = convert_sklearn(
-        pipeline,
-        initial_types=[(i.name, _initial_type(i)) for i in inputs],
-        options={id(final): {"zipmap": False}} if is_classifier(final) else None,
-        target_opset=TARGET_OPSET,
-        custom_parsers={t: record for t in types},
-    )
+    with converters.hist_gradient_boosting_fix():
+        fresh = convert_sklearn(
+            pipeline,
+            initial_types=[(i.name, _initial_type(i)) for i in inputs],
+            options={id(final): {"zipmap": False}} if is_classifier(final) else None,
+            target_opset={"": TARGET_OPSET, "ai.onnx.ml": 3},
+            custom_parsers={t: record for t in types},
+        )
     return fresh, produced
 
 
