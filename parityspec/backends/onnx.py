@@ -1,4 +1,5 @@
-"""ONNX through ONNX Runtime (CPU): a file, or exported from another backend."""
+"""ONNX through ONNX Runtime: a file, or exported from another backend; the session's
+settings (optimization level, execution providers, threads) are fields of the backend."""
 
 from __future__ import annotations
 
@@ -48,7 +49,89 @@ ORT_DTYPES = {
 }
 
 
-class Spec(BackendSpecBase):
+OptimizationLevel = Literal["disabled", "basic", "extended", "all"]
+# Each execution provider by the distribution that brings it: a spec naming one the
+# installed onnxruntime lacks is told what to install.
+PROVIDERS = {
+    "CPUExecutionProvider": "onnxruntime",
+    "CUDAExecutionProvider": "onnxruntime-gpu",
+    "TensorrtExecutionProvider": "onnxruntime-gpu, with TensorRT's libraries",
+    "ROCMExecutionProvider": "onnxruntime-rocm",
+    "MIGraphXExecutionProvider": "onnxruntime-migraphx",
+    "OpenVINOExecutionProvider": "onnxruntime-openvino",
+    "DmlExecutionProvider": "onnxruntime-directml",
+    "CoreMLExecutionProvider": "onnxruntime (its macOS wheel)",
+    "QNNExecutionProvider": "onnxruntime-qnn",
+}
+Provider = Literal[
+    "CPUExecutionProvider",
+    "CUDAExecutionProvider",
+    "TensorrtExecutionProvider",
+    "ROCMExecutionProvider",
+    "MIGraphXExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "DmlExecutionProvider",
+    "CoreMLExecutionProvider",
+    "QNNExecutionProvider",
+]
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How an ONNX Runtime session is opened; the report states them (`facts.session`)."""
+
+    intra_op_threads: int = 0
+    graph_optimization_level: str = "all"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+    def facts(self, used: list[str]) -> dict[str, Any]:
+        """`used`: the providers the session runs on, in ONNX Runtime's order of preference."""
+        return {
+            "graph_optimization_level": self.graph_optimization_level,
+            "intra_op_threads": self.intra_op_threads,
+            "providers": list(self.providers),
+            "providers_used": used,
+        }
+
+
+class SessionSpec(BackendSpecBase):
+    """The ONNX Runtime session fields of every kind that runs a graph in it."""
+
+    graph_optimization_level: OptimizationLevel = "all"
+    """ONNX Runtime's graph optimizations: `disabled`, `basic` (constant folding, redundant
+    nodes), `extended` (fusions), `all` (also layout changes for this machine; ONNX
+    Runtime's default)."""
+    providers: Annotated[list[Provider], Field(min_length=1)] = ["CPUExecutionProvider"]
+    """Execution providers in order of preference; ONNX Runtime runs on the CPU what the
+    others do not take. One the installed onnxruntime lacks is refused, naming what to
+    install (`CUDAExecutionProvider`: onnxruntime-gpu)."""
+    intra_op_threads: Annotated[int, Field(ge=0, le=256)] = 0
+    """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose. `threads`, its former
+    name, is still read."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_threads(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or "threads" not in raw:
+            return raw
+        if "intra_op_threads" in raw:
+            raise ValueError("give intra_op_threads only (threads is its former name)")
+        rest = {k: v for k, v in raw.items() if k != "threads"}
+        return {**rest, "intra_op_threads": raw["threads"]}
+
+    @model_validator(mode="after")
+    def _providers_once(self) -> SessionSpec:
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError("providers: each provider at most once")
+        return self
+
+    def session_settings(self) -> SessionSettings:
+        return SessionSettings(
+            self.intra_op_threads, self.graph_optimization_level, tuple(self.providers)
+        )
+
+
+class Spec(SessionSpec):
     """Exactly one of `path` (an ONNX file) or `from` (the backend to export)."""
 
     kind: Literal["onnx"]
@@ -63,8 +146,6 @@ class Spec(BackendSpecBase):
     """Numeric input type of a scikit-learn export (FINDINGS: float64 worsens trees)."""
     exporter: Literal["dynamo", "legacy"] = "dynamo"
     """The torch exporter; ignored for scikit-learn."""
-    threads: Annotated[int, Field(ge=0, le=256)] = 0
-    """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Spec:
@@ -94,6 +175,7 @@ def make(
 ) -> LoadedModel:
     from parityspec.backends import BACKENDS
 
+    require_providers(spec.session_settings().providers)  # before an export, not after
     if spec.path:
         path = ctx.resolve(spec.path)
         if not path.is_file():
@@ -113,8 +195,14 @@ def make(
         }
     features_file = files.get(FEATURES_FILE[:-5])
     features = json.loads(features_file.read_text()) if features_file else None
-    runner = OnnxRunner.open(path, ctx, features, spec.threads, made_here=spec.from_ is not None)
-    facts: dict[str, Any] = {"model_sha256": file_sha256(path)}
+    settings = spec.session_settings()
+    runner = OnnxRunner.open(
+        path, ctx, features, made_here=spec.from_ is not None, settings=settings
+    )
+    facts: dict[str, Any] = {
+        "model_sha256": file_sha256(path),
+        "session": settings.facts(runner.session.get_providers()),
+    }
     if runner.classes:
         facts["classes"] = runner.classes
     return LoadedModel(name, KIND, runner, files, facts)
@@ -141,7 +229,8 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     """A model restored from the step cache: its session opened on the cached files."""
     features_file = model.files.get(FEATURES_FILE[:-5])
     features = json.loads(features_file.read_text()) if features_file else None
-    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, spec.threads)
+    settings = spec.session_settings()
+    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, settings=settings)
     return model
 
 
@@ -186,10 +275,14 @@ class OnnxRunner:
         path: Path,
         ctx: RunContext,
         features: dict | None,
-        threads: int,
+        threads: int = 0,
         made_here: bool = False,
+        settings: SessionSettings | None = None,
     ) -> OnnxRunner:
-        session = open_session(path, threads, made_here)
+        """`settings`, when given, stand for `threads` (which callers that set nothing
+        else, such as plugins, pass alone)."""
+        settings = settings or SessionSettings(intra_op_threads=threads)
+        session = open_session(path, settings, made_here)
         task = ctx.spec.model.task
         bindings = (
             _bindings_from_features(features)
@@ -250,16 +343,21 @@ class _FeedsOfLastBatch:
 _LAST_FEEDS = _FeedsOfLastBatch()
 
 
-def open_session(path: Path, threads: int = 0, made_here: bool = False) -> Any:
+def open_session(
+    path: Path, settings: SessionSettings = SessionSettings(), made_here: bool = False
+) -> Any:
     """`made_here`: parityspec wrote the model (an export, a quantization), so a model ONNX
     Runtime cannot load is a fault of that conversion (exit 3), not of the user's input."""
     import onnxruntime as ort
 
+    require_providers(settings.providers)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = settings.intra_op_threads
+    level = _ORT_LEVELS[settings.graph_optimization_level]
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     options.log_severity_level = 3  # ORT warnings go to stderr and drown the summary
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=list(settings.providers))
     except Exception as error:
         if made_here:
             raise StepError(
@@ -269,6 +367,43 @@ def open_session(path: Path, threads: int = 0, made_here: bool = False) -> Any:
         raise InputError(
             f"not a loadable ONNX model: {_unloadable(error)}", file=str(path)
         ) from error
+    # ONNX Runtime falls back to the CPU, with a warning, when a provider it has cannot
+    # start (no GPU, no CUDA libraries): figures would then be the CPU's, under its name.
+    idle = [p for p in settings.providers if p not in session.get_providers()]
+    if idle:
+        raise InputError(
+            f"providers: {', '.join(idle)} did not start in onnxruntime {ort.__version__} "
+            f"(the session runs on {', '.join(session.get_providers())})",
+            hint="check that the device and its libraries (CUDA, cuDNN, TensorRT) are "
+            "present, or remove the provider from the backend's providers",
+        )
+    return session
+
+
+_ORT_LEVELS = {
+    "disabled": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+def require_providers(providers: tuple[str, ...]) -> None:
+    """Every provider asked for is in the installed onnxruntime, or exit 2 naming what to
+    install."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    missing = [p for p in providers if p not in available]
+    if missing:
+        first = missing[0]
+        raise InputError(
+            f"providers: {', '.join(missing)} is not in the installed onnxruntime "
+            f"{ort.__version__} (it has {', '.join(available)})",
+            hint=f"{first} comes with {PROVIDERS.get(first, 'another onnxruntime build')}: "
+            "install it in place of onnxruntime (they share the module), or remove the "
+            "provider",
+        )
 
 
 # How onnxruntime names an operator it does not have.

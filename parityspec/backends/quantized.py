@@ -13,11 +13,10 @@ import numpy as np
 from pydantic import Field
 
 from parityspec.backends.base import LoadedModel, Needs, Offer, Verb
-from parityspec.backends.onnx import OnnxRunner
+from parityspec.backends.onnx import OnnxRunner, SessionSettings, SessionSpec
 from parityspec.errors import InputError, StepError
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name
-from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
     from onnx import ModelProto
@@ -33,7 +32,7 @@ DERIVED_FROM = Needs(
 LIBRARIES = ("onnx", "onnxruntime")
 
 
-class Spec(BackendSpecBase):
+class Spec(SessionSpec):
     kind: Literal["quantized"]
     from_: Name = Field(alias="from")
     """The ONNX backend to quantize."""
@@ -43,7 +42,6 @@ class Spec(BackendSpecBase):
     per_channel: bool = False
     calibration_rows: Annotated[int, Field(gt=0, le=100_000)] = 256
     """Rows used to calibrate a static quantization."""
-    threads: Annotated[int, Field(ge=0, le=256)] = 0
 
 
 def verb(spec: Spec) -> Verb:
@@ -75,7 +73,10 @@ def make(
     from parityspec.artifacts import write_bytes
     from parityspec.backends.onnx_graph import count_quantized_ops, deduplicate_opsets
 
+    from parityspec.backends.onnx import require_providers
+
     assert source_model is not None  # source(): a quantization is given the `from:` model
+    require_providers(spec.session_settings().providers)  # before quantizing, not after
     runner: OnnxRunner = source_model.predictor
     fp32 = onnx.load(str(runner.path))
     deduplicate_opsets(fp32)
@@ -91,8 +92,9 @@ def make(
     finally:
         tmp_out.unlink(missing_ok=True)
     counts = count_quantized_ops(onnx.load(str(out)))
+    settings = spec.session_settings()
     quantized = OnnxRunner(
-        session=_session(out, spec.threads),
+        session=_session(out, settings),
         path=out,
         task=runner.task,
         inputs=runner.inputs,
@@ -106,6 +108,7 @@ def make(
         "size_bytes": out.stat().st_size,
         "source_size_bytes": runner.path.stat().st_size,
         "model_sha256": file_sha256(out),
+        "session": settings.facts(quantized.session.get_providers()),
     }
     inert = None
     if not counts:
@@ -122,7 +125,8 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
 
     source = ctx.artifact_dir(spec.from_) / FEATURES_FILE
     features = json.loads(source.read_text()) if source.is_file() else None
-    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, spec.threads)
+    settings = spec.session_settings()
+    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, settings=settings)
     return model
 
 
@@ -137,10 +141,10 @@ def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     return runner.run(batch)
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path, settings: SessionSettings) -> Any:
     from parityspec.backends.onnx import open_session
 
-    return open_session(path, threads, made_here=True)
+    return open_session(path, settings, made_here=True)
 
 
 def _quantize(
