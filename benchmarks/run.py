@@ -569,6 +569,8 @@ def main() -> None:
         if not (args.source / "parityspec" / "__init__.py").is_file():
             parser.error(f"{args.source} holds no parityspec package")
         SOURCE_ENV["PYTHONPATH"] = str(args.source.resolve())
+        # `python -m` puts the working directory (the repository) first on the path.
+        SOURCE_ENV["PYTHONSAFEPATH"] = "1"
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")

@@ -40,6 +40,9 @@ class CheckCapabilities:
     timings are measured once per pair of models (a warm run reports them, saying so);
     `--rebench` runs every check again. False: a check whose result depends on anything
     else."""
+    LIBRARIES: tuple[str, ...] = ()
+    """Distributions its result depends on beyond the core ones (`input_search`: hypothesis,
+    whose search changes between versions): their versions enter its cache key."""
     MODEL_NEEDS: tuple[Needs, Needs] = (Needs(), Needs())
     """What the reference and the candidate backend must offer; checked when the spec is
     validated, so `run` may rely on it."""

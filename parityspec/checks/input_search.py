@@ -12,6 +12,7 @@ reference accepts. The rows found are written as a data file a spec can read (`a
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from dataclasses import asdict, replace
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from parityspec.search.space import Generated, TableSpace
 
 TYPE = "input_search"
+LIBRARIES = ("hypothesis",)  # what a search finds depends on its version
 TASKS = ("binary", "multiclass", "regression")
 NEEDS_MODELS = True
 NEEDS_PREDICTIONS = False  # it predicts the rows it generates
@@ -459,14 +461,25 @@ def artifacts(entry: dict[str, Any]) -> dict[str, Any]:
 def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:
     """The rows found as a data file of the data's kind (CSV or Parquet) that a spec can
     name as `data.path`: its name and bytes; None when nothing was found."""
-    import pandas as pd
-
     table = (entry.get("details") or {}).get("table")
     if not table or not table["rows"]:
         return None
-    frame = pd.DataFrame(table["rows"], columns=table["columns"])
     if table["format"] == "parquet":
+        import pandas as pd
+
         buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
+        pd.DataFrame(table["rows"], columns=table["columns"]).to_parquet(buffer, index=False)
         return f"{FILE_STEM}.parquet", buffer.getvalue()
-    return f"{FILE_STEM}.csv", frame.to_csv(index=False).encode("utf-8")
+    # The csv module writes what pandas' to_csv would (a gap as an empty cell), without
+    # importing pandas into a run whose every step came from the cache.
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(table["columns"])
+    writer.writerows([_csv_cell(value) for value in row] for row in table["rows"])
+    return f"{FILE_STEM}.csv", text.getvalue().encode("utf-8")
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value

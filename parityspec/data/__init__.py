@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-Features = pd.DataFrame | dict[str, np.ndarray]
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A string: pandas is imported only when rows are read (a fully cached run reads none).
+Features: TypeAlias = "pd.DataFrame | dict[str, np.ndarray]"
 
 
 class Rows(Protocol):
@@ -46,13 +49,13 @@ class Dataset:
     not necessarily the model's (checks take those from the model, see checks/classes.py)."""
 
     def __len__(self) -> int:
-        if isinstance(self.features, pd.DataFrame):
+        if not isinstance(self.features, dict):
             return len(self.features)
         return len(next(iter(self.features.values())))
 
     @property
     def is_tabular(self) -> bool:
-        return isinstance(self.features, pd.DataFrame)
+        return not isinstance(self.features, dict)
 
     @property
     def columns(self) -> list[str]:
@@ -63,7 +66,7 @@ class Dataset:
         return self.features
 
     def slice(self, start: int, stop: int) -> Features:
-        if isinstance(self.features, pd.DataFrame):
+        if not isinstance(self.features, dict):
             return self.features.iloc[start:stop]
         return {name: array[start:stop] for name, array in self.features.items()}
 
@@ -72,7 +75,7 @@ class Dataset:
             yield start, self.slice(start, start + size)
 
     def take(self, indices: np.ndarray) -> Dataset:
-        if isinstance(self.features, pd.DataFrame):
+        if not isinstance(self.features, dict):
             features: Features = self.features.iloc[indices].reset_index(drop=True)
         else:
             features = {name: array[indices] for name, array in self.features.items()}
@@ -84,7 +87,7 @@ class Dataset:
 
     def describe_row(self, index: int) -> dict[str, Any]:
         """A row's feature values for a report (tensors by their shape only)."""
-        if isinstance(self.features, pd.DataFrame):
+        if not isinstance(self.features, dict):
             row = self.features.iloc[index]
             return {str(k): _plain(v) for k, v in row.items()}
         return {name: f"<{a.dtype} {list(a.shape[1:])}>" for name, a in self.features.items()}
@@ -92,8 +95,10 @@ class Dataset:
     def fingerprint(self) -> str:
         """A content hash of features and target, for lineage and cache keys."""
         digest = hashlib.sha256()
-        if isinstance(self.features, pd.DataFrame):
+        if not isinstance(self.features, dict):
             digest.update(",".join(map(str, self.features.columns)).encode())
+            import pandas as pd
+
             hashes = pd.util.hash_pandas_object(self.features, index=False)
             digest.update(hashes.to_numpy().tobytes())
         else:
@@ -113,4 +118,6 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, np.bool_):
         return bool(value)
+    import pandas as pd
+
     return None if pd.isna(value) else str(value)

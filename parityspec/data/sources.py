@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
-import pandas as pd
 
 from parityspec.data import Dataset, Rows
 from parityspec.errors import InputError, first_line
@@ -23,6 +22,8 @@ from parityspec.loading import NotRegularFile, file_problem, read_regular_file
 from parityspec.spec.models import DataSpec, ModelSpec, SpecBase, Split, Synthetic, TensorSpec
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from parityspec.data.chunked import ChunkedDataset
 
 TORCH_ONLY_DTYPES = {"bfloat16"}
@@ -210,6 +211,8 @@ def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
 
 
 def _read_frame(path: Path, shown: str, kind: str, rows: int | None) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         if kind == "csv":
             return pd.read_csv(path, nrows=rows)
@@ -225,6 +228,8 @@ def _read_frame(path: Path, shown: str, kind: str, rows: int | None) -> pd.DataF
 
 
 def _read_parquet(path: Path, rows: int | None) -> pd.DataFrame:
+    import pandas as pd
+
     if rows is None:
         return pd.read_parquet(path)
     import pyarrow as pa
@@ -312,6 +317,8 @@ def _frame_dataset(
 
 def _require_complete_target(target: np.ndarray, name: str, shown: str, first_row: int) -> None:
     """Ground truth cannot be imputed: a missing or infinite target is an error on any task."""
+    import pandas as pd
+
     missing = pd.isna(pd.Series(target)).to_numpy()
     if target.dtype.kind == "f":
         missing = missing | np.isinf(target)
@@ -352,6 +359,8 @@ def _require_numbers(
 def _stray_text(values: pd.Series) -> np.ndarray | None:
     """Which cells are not numbers, in a column of numbers but for at most one cell in ten;
     None for a column of text. A first look at a few cells keeps text columns cheap."""
+    import pandas as pd
+
     present = values.notna().to_numpy()
     if not present.any():
         return None
@@ -395,6 +404,8 @@ def _with_classes(
 
 
 def _npz(path: Path, shown: str, data: DataSpec, model: ModelSpec) -> Dataset:
+    import pandas as pd
+
     if not zipfile.is_zipfile(path):  # np.load would try to unpickle it, and say so
         raise InputError(
             "not an NPZ file (an NPZ is a zip archive)", file=shown, hint="write it with np.savez"

@@ -98,6 +98,8 @@ def _check_step(spec: SpecBase, check: Any) -> Step:
         "check": check.model_dump(mode="json"),
         "profiles": {k: v.model_dump(mode="json") for k, v in spec.profiles.items()},
     }
+    if libraries := check_capabilities(module).LIBRARIES:
+        fragment["libraries"] = library_versions(libraries)
     return Step(f"check:{check.id}", "check", (*deps, DATA_SPLIT), check.id, fragment)
 
 

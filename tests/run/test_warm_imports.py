@@ -13,8 +13,8 @@ import pytest
 from parityspec.api import RunOptions, run
 from tests.conftest import REPO, SPECS
 
-# Not yet pandas and pyarrow: parityspec.data imports them when it is imported.
 HEAVY = ("torch", "sklearn", "skops", "onnxruntime", "onnx", "skl2onnx", "scipy")
+HEAVY += ("pandas", "pyarrow")
 # The command as the supervisor's child runs it, then what it imported.
 SCRIPT = """
 import json, sys
