@@ -206,7 +206,14 @@ class StepCache:
                     step.about, outputs, inert=value["inert"], classes=value.get("classes")
                 )
             files = {}
+            users = _users_files(ctx, step.about)
             for role, name in value["files"].items():
+                origin = value.get("origins", {}).get(role)
+                if origin in users and os.path.isfile(origin):
+                    # The spec's own file, its bytes in the key: the report names it, as the
+                    # cold run's did, rather than a copy.
+                    files[role] = Path(origin)
+                    continue
                 destination = ctx.artifact_dir(step.about) / name
                 shutil.copyfile(entry / name, destination)
                 files[role] = destination
@@ -594,7 +601,14 @@ def _store_model(model: LoadedModel, staging: Path) -> tuple[dict, dict]:
         content[name] = _copy_hashed(path, staging / name)
         files[role] = name
     meta = {"kind": model.kind, "files": files, "facts": model.facts, "inert": model.inert}
+    meta["origins"] = {role: str(Path(path).resolve()) for role, path in model.files.items()}
     return content, meta
+
+
+def _users_files(ctx: RunContext, backend: str) -> set[str]:
+    """The files the backend's spec names (`path:`), resolved as the model step saw them."""
+    spec = ctx.spec.backends[backend]
+    return {str(ctx.resolve(path)) for _, path in BACKENDS[spec.kind].referenced_files(spec)}
 
 
 def _store_predictions(predictions: Predictions, staging: Path) -> tuple[dict, dict]:

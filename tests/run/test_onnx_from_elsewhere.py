@@ -67,3 +67,30 @@ def test_a_zipmap_output_reads_as_the_plain_probabilities(invoke, zipmap_model):
     assert report["backends"]["zipmap"]["facts"]["classes"] == report["backends"]["plain"][
         "facts"
     ]["classes"]
+
+
+def test_a_warm_run_names_the_users_model_file_as_the_cold_run_did(invoke, zipmap_model):
+    """A restored `path:` model is the spec's own file (its bytes are in the key), not a copy
+    under artifacts/: the report is the same, cold or warm, outside its run section."""
+    folder = zipmap_model
+    spec = {
+        "parityspec": 1,
+        "name": "user-file",
+        "data": {"path": str(folder / "rows.csv"), "target": "y"},
+        "model": {"task": "multiclass"},
+        "backends": {
+            "sk": {"kind": "sklearn", "path": str(folder / "model.skops")},
+            "zipmap": {"kind": "onnx", "path": "zipmap.onnx"},
+        },
+        "checks": [{"id": "p", "type": "probability_parity", "between": ["sk", "zipmap"]}],
+    }
+    (folder / "warm.yaml").write_text(yaml.safe_dump(spec))
+    reports = []
+    for out in ("cold", "warm"):
+        result = invoke("run", folder / "warm.yaml", "--out", folder / out)
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((folder / out / "report.json").read_text()))
+    assert "load:zipmap" in reports[1]["run"]["from_cache"]
+    cold, warm = (r.pop("run") and r for r in reports)
+    assert warm == cold
+    assert not (folder / "warm" / "artifacts" / "zipmap" / "zipmap.onnx").exists()
