@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from parityspec.backends.base import LoadedModel, Needs, Offer, Verb
-from parityspec.backends.onnx import OnnxRunner, SessionSettings, SessionSpec
+from parityspec.backends.onnx import OnnxRunner, SessionSettings, SessionSpec, require_providers
 from parityspec.errors import InputError, StepError
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name
@@ -72,8 +72,6 @@ def make(
 
     from parityspec.artifacts import write_bytes
     from parityspec.backends.onnx_graph import count_quantized_ops, deduplicate_opsets
-
-    from parityspec.backends.onnx import require_providers
 
     assert source_model is not None  # source(): a quantization is given the `from:` model
     require_providers(spec.session_settings().providers)  # before quantizing, not after

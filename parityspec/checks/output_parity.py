@@ -2,20 +2,24 @@
 
 An element passes when |ref - candidate| <= atol + rtol * |ref| and both are finite. The
 check passes when, for every output, the fraction of failing elements is at most
-`max_violation_fraction` and no element is NaN or Inf.
+`max_violation_fraction` and no element is NaN or Inf. Optional gates bound distances over
+each output's elements (cosine similarity, relative L2, PSNR, SNR), as Polygraphy does.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
 from parityspec.checks.base import (
     CheckInputs,
     CheckResult,
     CheckSpecBase,
     Gate,
+    finite_or_text,
     judge,
     nonfinite_failure,
     verdict,
@@ -31,6 +35,7 @@ from parityspec.spec.profiles import (
 )
 from parityspec.stats import DiffStats, Worst
 
+Decibels = Annotated[float, Field(allow_inf_nan=False)]
 TYPE = "output_parity"
 TASKS = ("regression", "tensor")
 NEEDS_MODELS = False
@@ -54,6 +59,36 @@ class Tolerances(CheckTolerances):
         default=0.0,
         lenient=1e-4,
         doc="Outputs: the fraction of elements allowed to break the element rule.",
+    )
+    # Polygraphy's defaults, in lenient only: strict and default bound every element far
+    # tighter. Relative L2 is off everywhere: SNR >= 20 dB is relative L2 <= 0.1.
+    min_cosine_similarity: Annotated[float, Field(ge=-1.0, le=1.0)] | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=0.997,
+        doc="Outputs (optional gate): the smallest allowed cosine similarity of reference "
+        "and candidate, each output taken as one vector.",
+    )
+    max_relative_l2: NonNegative | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=None,
+        doc="Outputs (optional gate): the largest allowed ||a - b|| / ||a|| over an output's "
+        "elements.",
+    )
+    min_psnr_db: Decibels | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=30.0,
+        doc="Outputs (optional gate): the smallest allowed peak signal-to-noise ratio, "
+        "10 log10(max a^2 / mean (a - b)^2), in dB.",
+    )
+    min_snr_db: Decibels | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=20.0,
+        doc="Outputs (optional gate): the smallest allowed signal-to-noise ratio, "
+        "10 log10(sum a^2 / sum (a - b)^2), in dB.",
     )
 
 
@@ -111,18 +146,28 @@ def _compare(
     k = inputs.spec.report.worst_samples
     stats, worst_elements, violations = DiffStats(k=k), Worst(k), 0
     per_sample = int(np.prod(ref.shape[1:], dtype=np.int64))
+    energy = _Energy() if any(tol[t] is not None for t in DISTANCE_GATES) else None
     for start, a, b in aligned_batches(ref, other, inputs.spec.data.batch_size):
         diff = stats.update(a, b, first_index=start)  # float64, with NaN and Inf
         bad = ~(diff <= tol["atol"] + tol["rtol"] * np.abs(a, dtype=np.float64))  # NaN: bad
         violations += int(bad.sum())
         flat = np.where(np.isfinite(diff), diff, np.inf).ravel()
         worst_elements.update(flat, np.arange(flat.size) + start * per_sample)
+        if energy is not None:
+            energy.update(a, b)
     elements = ref.size
     fraction = violations / elements if elements else 0.0
     figure = f"{name}.violation_fraction" if prefixed else "violation_fraction"
     gate = Gate(figure, fraction, "<=", "max_violation_fraction", tol["max_violation_fraction"])
+    gated = {t: DISTANCE_GATES[t] for t in DISTANCE_GATES if tol[t] is not None}
+    measured = energy.figures(elements) if energy is not None else {}
+    distances = {f: measured[f] for f, _ in gated.values()}
+    gates = [gate] + [
+        Gate(f"{name}.{f}" if prefixed else f, distances[f], op, limit, tol[limit])
+        for limit, (f, op) in gated.items()
+    ]
     nonfinite = nonfinite_failure(inputs, stats.nonfinite_rows_ref, stats.nonfinite_rows_other)
-    status, reason = judge([gate], extra_failures=[nonfinite])
+    status, reason = judge(gates, extra_failures=[nonfinite])
     if status == "failed":
         reason += (
             f" ({violations} of {elements} elements break |diff| <= "
@@ -144,15 +189,68 @@ def _compare(
             "violations": violations,
             "violation_fraction": fraction,
             "nonfinite": stats.nonfinite,
+            **{f: finite_or_text(v) for f, v in distances.items()},
         },
-        "tolerances": tol,
-        "gates": [gate],
+        "tolerances": {t: v for t, v in tol.items() if v is not None},
+        "gates": gates,
         "details": {
             "histogram": stats.histogram(),
             "worst_positions": _positions(worst_elements, ref, other),
             "worst_samples": worst_samples(stats, inputs.data, ref, other),
         },
     }
+
+
+# Each optional gate: its tolerance, the figure it bounds and how.
+DISTANCE_GATES: dict[str, tuple[str, Literal["<=", ">="]]] = {
+    "min_cosine_similarity": ("cosine_similarity", ">="),
+    "max_relative_l2": ("relative_l2", "<="),
+    "min_psnr_db": ("psnr_db", ">="),
+    "min_snr_db": ("snr_db", ">="),
+}
+
+
+class _Energy:
+    """Sums over an output's elements, in float64, from which the distances follow."""
+
+    def __init__(self) -> None:
+        self.ref_sq = self.cand_sq = self.dot = self.diff_sq = self.peak = 0.0
+
+    def update(self, ref: np.ndarray, cand: np.ndarray) -> None:
+        a = np.asarray(ref, dtype=np.float64).ravel()
+        b = np.asarray(cand, dtype=np.float64).ravel()
+        d = a - b
+        self.ref_sq += float(a @ a)
+        self.cand_sq += float(b @ b)
+        self.dot += float(a @ b)
+        self.diff_sq += float(d @ d)
+        self.peak = float(np.max(np.abs(a), initial=self.peak))  # NaN propagates
+
+    def figures(self, elements: int) -> dict[str, float]:
+        """Identical outputs: cosine 1, relative L2 0, PSNR and SNR infinite. NaN or Inf in
+        either output makes every figure NaN, which no gate passes."""
+        sums = (self.ref_sq, self.cand_sq, self.dot, self.diff_sq, self.peak)
+        if not all(math.isfinite(v) for v in sums):
+            return dict.fromkeys(
+                ("cosine_similarity", "relative_l2", "psnr_db", "snr_db"), math.nan
+            )
+        norms = math.sqrt(self.ref_sq) * math.sqrt(self.cand_sq)
+        # A zero output is parallel only to another zero output.
+        zero_cosine = 1.0 if self.ref_sq == self.cand_sq == 0 else 0.0
+        noise, signal = math.sqrt(self.diff_sq), math.sqrt(self.ref_sq)
+        return {
+            "cosine_similarity": min(self.dot / norms, 1.0) if norms > 0 else zero_cosine,
+            "relative_l2": 0.0 if noise == 0 else noise / signal if signal > 0 else math.inf,
+            "psnr_db": _decibels(self.peak**2, self.diff_sq / elements if elements else 0.0),
+            "snr_db": _decibels(self.ref_sq, self.diff_sq),
+        }
+
+
+def _decibels(signal: float, noise: float) -> float:
+    """10 log10(signal / noise): infinite without noise, minus infinity without signal."""
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
 def _tolerances_for(spec: Spec, tolerances: Tolerances, name: str) -> dict[str, float]:

@@ -1,8 +1,12 @@
-"""Probability parity: the largest and the mean |p_ref - p_candidate| over all classes."""
+"""Probability parity: the largest and the mean |p_ref - p_candidate| over all classes, and
+optional gates on distances between the two distributions of each row (KL and
+Jensen-Shannon divergence) and on the log-loss delta against the ground truth."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
+
+import numpy as np
 
 from parityspec.checks.base import (
     CheckInputs,
@@ -13,8 +17,9 @@ from parityspec.checks.base import (
     nonfinite_failure,
     worst_samples,
 )
-from parityspec.checks.batching import diff_stats_over, shape_mismatch
+from parityspec.checks.batching import aligned_batches, diff_stats_over, shape_mismatch
 from parityspec.checks.classes import ClassMismatch, model_classes
+from parityspec.errors import InputError
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 from parityspec.stats import QUANTILE_REL_ERROR
 
@@ -36,6 +41,28 @@ class Tolerances(CheckTolerances):
         default=0.01,
         lenient=0.02,
         doc="Probabilities: the largest allowed mean |a - b| over all elements.",
+    )
+    # Off in strict and default: their abs_tol and mean_tol already bind far below these.
+    max_kl_divergence: NonNegative | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=0.01,
+        doc="Probabilities (optional gate): the largest allowed mean KL(reference || "
+        "candidate) of a row's class distribution, in nats.",
+    )
+    max_js_divergence: NonNegative | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=0.0025,
+        doc="Probabilities (optional gate): the largest allowed mean Jensen-Shannon "
+        "divergence of a row's class distributions, in nats (at most ln 2).",
+    )
+    max_log_loss_delta: NonNegative | None = tolerance(
+        strict=None,
+        default=None,
+        lenient=None,
+        doc="Probabilities (optional gate, needs data.target): how much the candidate's log "
+        "loss against the ground truth may exceed the reference's, in nats per row.",
     )
 
 
@@ -64,6 +91,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         Gate("max_abs_diff", stats.max_abs, "<=", "abs_tol", abs_tol),
         Gate("mean_abs_diff", stats.mean_abs, "<=", "mean_tol", mean_tol),
     ]
+    distances, distance_gates = _distances(tolerances, inputs, ref, other)
+    gates += distance_gates
     nonfinite = nonfinite_failure(inputs, stats.nonfinite_rows_ref, stats.nonfinite_rows_other)
     status, reason = judge(gates, extra_failures=[nonfinite])
     return CheckResult(
@@ -77,8 +106,13 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             "max_rel_diff": stats.max_rel,
             "nonfinite": stats.nonfinite,
             "samples_over_abs_tol": over,
+            **distances,
         },
-        tolerances={"abs_tol": abs_tol, "mean_tol": mean_tol},
+        tolerances={
+            "abs_tol": abs_tol,
+            "mean_tol": mean_tol,
+            **{g.limit: g.limit_value for g in distance_gates},
+        },
         details={
             "would_pass_with": {"abs_tol": stats.max_abs, "mean_tol": stats.mean_abs},
             "p99_note": P99_NOTE,
@@ -87,6 +121,76 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         },
         gates=gates,
     )
+
+
+# Each optional gate: its tolerance, the figure it bounds.
+DISTANCE_GATES = {
+    "max_kl_divergence": "kl_divergence",
+    "max_js_divergence": "js_divergence",
+    "max_log_loss_delta": "log_loss_delta",
+}
+
+
+def _distances(
+    tolerances: Tolerances, inputs: CheckInputs, ref: Any, other: Any
+) -> tuple[dict[str, float], list[Gate]]:
+    """The figures of the distance gates the profile sets, with their gates; a figure is
+    computed (one more pass over the rows) only when gated, so reports without these gates
+    keep their figures."""
+    limits = {t: getattr(tolerances, t) for t in DISTANCE_GATES}
+    limits = {t: v for t, v in limits.items() if v is not None}
+    if not limits:
+        return {}, []
+    codes = _truth_codes(inputs, ref.shape[1]) if "max_log_loss_delta" in limits else None
+    sums = {"kl_divergence": 0.0, "js_divergence": 0.0, "log_loss_delta": 0.0}
+    batch_size = inputs.spec.data.batch_size
+    with np.errstate(all="ignore"):  # NaN, Inf and zeros end in the sums, failing the gates
+        for start, a, b in aligned_batches(ref, other, batch_size):
+            p, q = _normalised(a), _normalised(b)
+            middle = (p + q) / 2
+            sums["kl_divergence"] += float(_kl(p, q).sum())
+            sums["js_divergence"] += float((_kl(p, middle) + _kl(q, middle)).sum() / 2)
+            if codes is not None:
+                rows = np.arange(len(p))
+                truth = codes[start : start + len(p)]
+                sums["log_loss_delta"] += float(
+                    (np.log(p[rows, truth]) - np.log(q[rows, truth])).sum()
+                )
+    samples = max(len(ref), 1)
+    figures = {DISTANCE_GATES[t]: sums[DISTANCE_GATES[t]] / samples for t in limits}
+    gates = [
+        Gate(DISTANCE_GATES[t], figures[DISTANCE_GATES[t]], "<=", t, v) for t, v in limits.items()
+    ]
+    return figures, gates
+
+
+def _normalised(values: Any) -> np.ndarray:
+    """Rows scaled to sum to 1: float32 runtimes leave sums 1e-7 off, which KL would read
+    as divergence (negative, even)."""
+    rows = np.asarray(values, dtype=np.float64)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """KL(p || q) of each row; a class p gives no weight adds nothing, one only q omits
+    makes it infinite."""
+    return np.where(p > 0, p * (np.log(p) - np.log(q)), np.where(p == 0, 0.0, np.nan)).sum(axis=1)
+
+
+def _truth_codes(inputs: CheckInputs, n_columns: int) -> np.ndarray:
+    """The ground truth as probability columns: the log loss is read at each row's class."""
+    if inputs.data.target is None:
+        raise InputError(
+            "max_log_loss_delta needs ground truth", hint="set data.target, or drop the gate"
+        )
+    classes = model_classes(inputs, n_columns)
+    if classes.labels is None:
+        raise InputError(
+            f"max_log_loss_delta cannot tell which class each of the {n_columns} probability "
+            "columns stands for: neither model says its classes",
+            hint="set model.classes",
+        )
+    return classes.codes(np.asarray(inputs.data.target))
 
 
 def artifacts(entry: dict[str, Any]) -> dict[str, Any]:

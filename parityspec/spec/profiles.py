@@ -38,19 +38,22 @@ NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 @dataclass(frozen=True)
 class PerProfile:
     """A tolerance's value in each built-in profile, kept in its field's metadata (pydantic
-    ignores metadata it does not know)."""
+    ignores metadata it does not know). None: an optional gate that profile leaves off."""
 
-    strict: float
-    default: float
-    lenient: float
+    strict: float | None
+    default: float | None
+    lenient: float | None
 
-    def value(self, profile: str) -> float:
+    def value(self, profile: str) -> float | None:
         return asdict(self)[profile]
 
 
-def tolerance(*, strict: float, default: float, lenient: float, doc: str) -> Any:
+def tolerance(
+    *, strict: float | None, default: float | None, lenient: float | None, doc: str
+) -> Any:
     """A field of a check's `Tolerances`: its value in each built-in profile, and what it
-    means (the description in the schema and the README's table)."""
+    means (the description in the schema and the README's table). A field whose type admits
+    None is an optional gate: None where a profile does not gate it."""
     info: FieldInfo = Field(description=doc)
     info.metadata.append(PerProfile(strict, default, lenient))
     return info

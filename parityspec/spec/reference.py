@@ -50,10 +50,14 @@ def _profiles_table(tolerances: ToleranceRegistry) -> str:
         "|---|" + "---|" * len(BUILTIN_PROFILES) + "---|---|",
     ]
     for name, field in tolerances.fields.items():
-        values = " | ".join(f"{field.values.value(p):g}" for p in BUILTIN_PROFILES)
+        values = " | ".join(_value(field.values.value(p)) for p in BUILTIN_PROFILES)
         checks = ", ".join(f"`{t}`" for t in field.checks)
         lines.append(f"| `{name}` | {values} | {checks} | {_one_line(field.doc)} |")
     return "\n".join(lines)
+
+
+def _value(value: float | None) -> str:
+    return "off" if value is None else f"{value:g}"
 
 
 def _model_table(title: str, model: type[BaseModel]) -> str:

@@ -43,6 +43,15 @@ BUILTIN_VALUES = {
     "flip_margin": (0.01, 0.01, 0.02),
     "max_metric_drop": (0.001, 0.005, 0.01),
 }
+# probability_parity's optional gates (issue 16.7): off but in lenient, KL and JS there.
+PROBABILITY_GATES_OFF = dict.fromkeys(
+    ("max_kl_divergence", "max_js_divergence", "max_log_loss_delta"), None
+)
+PROBABILITY_GATES_LENIENT = {
+    "max_kl_divergence": 0.01,
+    "max_js_divergence": 0.0025,
+    "max_log_loss_delta": None,
+}
 BUILTIN_CHECKS = {t: m for t, m in CHECKS.items() if m.__name__.startswith("parityspec.")}
 
 
@@ -69,7 +78,9 @@ def test_a_check_accepts_its_own_tolerances_and_no_other(check_type: str):
     spec = CHECKS[check_type].Spec
     base = {"id": "c", "type": check_type, "between": ["a", "b"]}
     for name, field in TOLERANCES.fields.items():
-        value = field.values.value("strict")
+        # An optional gate off in every built-in profile still takes a value of its own.
+        values = (field.values.value(p) for p in BUILTIN_PROFILES)
+        value = next((v for v in values if v is not None), 0.5)
         if check_type in field.checks:
             assert spec.model_validate({**base, name: value}).tolerance_overrides() == {name: value}
         else:
@@ -84,9 +95,10 @@ def test_a_check_receives_its_own_tolerances_resolved():
     resolved = {c.id: check_tolerances(ctx, c) for c in loaded.spec.checks}
     assert {i: t.model_dump() for i, t in resolved.items()} == {
         # strict, built in
-        "onnx-parity": {"abs_tol": 0.01, "mean_tol": 0.005},
-        # the check's own fields over its profile `int8` (which sets abs_tol 0.1)
-        "int8-parity": {"abs_tol": 0.12, "mean_tol": 0.03},
+        "onnx-parity": {"abs_tol": 0.01, "mean_tol": 0.005, **PROBABILITY_GATES_OFF},
+        # the check's own fields over its profile `int8` (which sets abs_tol 0.1); lenient,
+        # which int8 extends, gates KL and JS divergence
+        "int8-parity": {"abs_tol": 0.12, "mean_tol": 0.03, **PROBABILITY_GATES_LENIENT},
         # default, with the check's own field
         "int8-labels": {"min_label_agreement": 0.98},
         # int8 sets max_flip_rate; the check sets flip_margin
@@ -102,7 +114,7 @@ def test_the_profile_option_replaces_every_check_profile_but_not_its_own_fields(
     spec = prepared.loaded.spec
     ctx = RunContext(spec, prepared.loaded.directory, Path("out"), Path("work"))
     resolved = {c.id: check_tolerances(ctx, c).model_dump() for c in spec.checks}
-    assert resolved["int8-parity"] == {"abs_tol": 0.12, "mean_tol": 0.03}
+    assert resolved["int8-parity"] == {"abs_tol": 0.12, "mean_tol": 0.03, **PROBABILITY_GATES_OFF}
     assert resolved["int8-metrics"] == {"max_metric_drop": 0.001}
     assert resolved["int8-flips"] == {"max_flip_rate": 0.0, "flip_margin": 0.05}
 
@@ -120,7 +132,7 @@ def test_resolving_reads_only_the_fields_the_check_declares():
         "mine": Profile.model_validate({"extends": "lenient", "abs_tol": 0.5, "layer_tol": 9.0})
     }
     resolved = resolve_tolerances(probability_parity.Tolerances, "mine", profiles)
-    assert resolved.model_dump() == {"abs_tol": 0.5, "mean_tol": 0.02}
+    assert resolved.model_dump() == {"abs_tol": 0.5, "mean_tol": 0.02, **PROBABILITY_GATES_LENIENT}
 
 
 class _Doubled(CheckTolerances):
