@@ -210,13 +210,27 @@ def compare_torch_onnx_layers(
             held = 2 * max(row_bytes, 1)
             step = 0 if _couples_rows(model) else max(1, int(sub_batch_bytes // held))
         size = step or max(rows, 1)
-        for start in range(0, rows, size):
-            part = tuple(t[start : start + size] for t in inputs)
-            feeds = {n: t.detach().cpu().numpy() for n, t in zip(names, part, strict=True)}
-            onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
-            _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
+        with _torch_threads(1 if size < rows else torch.get_num_threads()):
+            for start in range(0, rows, size):
+                part = tuple(t[start : start + size] for t in inputs)
+                feeds = {n: t.detach().cpu().numpy() for n, t in zip(names, part, strict=True)}
+                onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
+                _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
         first_index += rows
     return _table(targets or [], accs, tolerance)
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads within the block. A split batch runs on one: its small ops
+    gain little from more, and each op's barrier, where a thread waits for the others to be
+    scheduled, made the forward 10x slower on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _compare_calls(
@@ -384,8 +398,9 @@ class LayerStats:
         if finite_diff.size:
             self.sum_abs += total
             self.max_abs = max(self.max_abs, float(finite_diff.max()))
-            self.signal += float(np.dot(finite_ref, finite_ref))
-            self.noise += float(np.dot(finite_diff, finite_diff))
+            # einsum, not dot: BLAS's threads, spinning between calls, starve torch's.
+            self.signal += float(np.einsum("i,i->", finite_ref, finite_ref))
+            self.noise += float(np.einsum("i,i->", finite_diff, finite_diff))
         worst = reduce_rows(np.maximum, per_sample) if per_sample.size else np.zeros(len(ref))
         self.worst.update(worst, np.arange(first_index, first_index + len(ref)))
 
@@ -530,7 +545,12 @@ def _exposing_session(model: onnx.ModelProto, values: list[str]) -> ort.Inferenc
     for name in dict.fromkeys(values):
         if name not in present and name in types:
             exposed.graph.output.append(helper.make_tensor_value_info(name, types[name], None))
-    return ort.InferenceSession(exposed.SerializeToString(), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # Its threads would spin after each sub-batch's run, starving the torch forward next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(
+        exposed.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def _unmatch_unexposed(targets: list[_Target], session: ort.InferenceSession) -> None:

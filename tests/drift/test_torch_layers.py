@@ -305,7 +305,9 @@ def test_sub_batches_equal_the_same_rows_batched_by_the_caller(cnn, mlp, tmp_pat
     inject_fault(path, faulty, module_path="conv3", scale=1.01)
     one_row = [(x[i : i + 1],) for i in range(len(x))]
     by_caller = compare_torch_onnx_layers(net, faulty, one_row, tolerance=TOL)
+    threads = torch.get_num_threads()
     split = compare_torch_onnx_layers(net, faulty, [(x,)], tolerance=TOL, sub_batch_bytes=1)
+    assert torch.get_num_threads() == threads  # one thread for a split batch, then restored
     _assert_same_rows(by_caller, split)
     fp32, _, qdq, feeds = mlp
     name, rows = next(iter(feeds.items()))
