@@ -1,9 +1,9 @@
 """Per-layer drift between a PyTorch module and its ONNX export, or between two ONNX models.
 
-Each leaf module's output is compared, inside its forward hook, with the ONNX value that the
+Each leaf module's output, copied by a forward hook, is compared with the ONNX value that the
 dynamo exporter's metadata ties to that module; the matched values are exposed as extra graph
-outputs. Rows stream in sub-batches sized so that one sub-batch's exposed values, all layers
-together, stay under `SUB_BATCH_BYTES`: each value is folded into its row's `LayerStats` and
+outputs. Rows stream in sub-batches sized so that what one sub-batch holds, every layer
+together, stays under `SUB_BATCH_BYTES`: each pair is folded into its row's `LayerStats` and
 dropped as soon as it is compared, so memory does not grow with the number of layers or rows.
 The drift origin is the first row, in execution order, over tolerance or non-finite.
 """
@@ -40,7 +40,8 @@ LAYOUTS = {
     3: (("(B,C,T)->(B,T,C)", (0, 2, 1)),),
 }
 SUB_BATCH_BYTES = 64 * 2**20
-"""The ONNX values exposed for one sub-batch, every layer (and both models) together."""
+"""What one sub-batch holds, every layer together: its ONNX values and the copies of torch's
+outputs, or the values of both ONNX models."""
 PROBE_ROWS = 8
 """Rows run first to learn each row's bytes (and, for torch, the sequence of module calls)."""
 # Ops whose output for one row depends on the other rows (dynamic INT8 scales each batch as a
@@ -184,8 +185,7 @@ def compare_torch_onnx_layers(
     A call is paired with the last node of the k-th node group carrying its module's scope
     (see `module_node_groups`). Rows are unmatched, with a reason, when the module has no
     node, a different number of groups than calls, another class, a non-tensor output or a
-    different shape. Per sub-batch, ONNX Runtime runs first; the torch forward then compares
-    each call's output with its ONNX value in the call's hook, so no torch output is copied.
+    different shape. Rows go through both sides a sub-batch at a time (`SUB_BATCH_BYTES`).
     """
     model = onnx.load(str(onnx_path))
     groups = module_node_groups(model)
@@ -286,7 +286,8 @@ def compare_onnx_tensors(
     does, leaving its name on the pre-activation). A tensor missing from `other` (its
     producer replaced or fused, e.g. Gemm+Relu) is listed "unmatched" with the reason; the
     quantizer keeps the names of the tensors it rewires, so most rows match. `module_type`
-    is the op_type of the node producing the tensor in `ref`.
+    is the op_type of the node producing the tensor in `ref`. Rows go a sub-batch at a time
+    (`SUB_BATCH_BYTES`), but whole batches through a model with a `ROW_COUPLING_OPS` op.
     """
     ref, other = onnx.load(str(ref_path)), onnx.load(str(other_path))
     views = _consumer_views(other)
