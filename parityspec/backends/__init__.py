@@ -1,12 +1,20 @@
 """Backend kinds. A new kind: one module here satisfying `BackendModule`, one line below."""
 
-from parityspec.backends import lightgbm, onnx, quantized, sklearn, torch, xgboost
+from parityspec.backends import (
+    lightgbm,
+    onnx,
+    onnx_reference,
+    quantized,
+    sklearn,
+    torch,
+    xgboost,
+)
 from parityspec.backends.base import BackendModule, capabilities
 from parityspec.lineage import CORE_LIBRARIES
 from parityspec.plugins import DISTRIBUTIONS, load_plugins
 
 BACKENDS: dict[str, BackendModule] = {
-    m.KIND: m for m in (sklearn, onnx, quantized, torch, xgboost, lightgbm)
+    m.KIND: m for m in (sklearn, onnx, quantized, torch, xgboost, lightgbm, onnx_reference)
 }
 BACKENDS.update(load_plugins("parityspec.backends", BACKENDS))
 

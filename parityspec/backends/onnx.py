@@ -282,7 +282,12 @@ class OnnxRunner:
         """`settings`, when given, stand for `threads` (which callers that set nothing
         else, such as plugins, pass alone)."""
         settings = settings or SessionSettings(intra_op_threads=threads)
-        session = open_session(path, settings, made_here)
+        return cls.on(open_session(path, settings, made_here), path, ctx, features)
+
+    @classmethod
+    def on(cls, session: Any, path: Path, ctx: RunContext, features: dict | None) -> OnnxRunner:
+        """A runner on `session`: ONNX Runtime's, or anything with its `get_inputs`,
+        `get_outputs` and `run` (the reference evaluator's)."""
         task = ctx.spec.model.task
         bindings = (
             _bindings_from_features(features)

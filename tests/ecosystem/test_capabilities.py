@@ -62,6 +62,7 @@ def test_the_builtin_derivations_come_from_the_kinds_declarations():
     assert accepted == {
         "onnx": ["lightgbm", "sklearn", "torch", "xgboost"],
         "quantized": ["onnx"],
+        "onnx_reference": ["onnx", "quantized"],
     }
 
 
@@ -142,7 +143,7 @@ def test_a_check_on_backends_that_lack_what_it_needs_is_invalid(tmp_path):
     ]
     assert _problems(tmp_path, TABULAR_SPEC) == [
         "backends.net.kind: backend kind 'torch' does not serve task 'multiclass' "
-        "(hint: kinds that do: lightgbm, onnx, quantized, sklearn, xgboost)",
+        "(hint: kinds that do: lightgbm, onnx, onnx_reference, quantized, sklearn, xgboost)",
         "checks[0].between[1]: step_drift needs a candidate backend offering onnx_graph, "
         "not quantized_graph; 'int8' is of kind 'quantized' (hint: kinds that do: onnx)",
     ]

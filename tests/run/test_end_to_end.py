@@ -20,6 +20,7 @@ EXPECTED_EXIT = {
     "churn_xgboost_scaled.yaml": 1,
     "churn_lightgbm.yaml": 0,
     "churn_histgb.yaml": 0,
+    "churn_oracle.yaml": 0,
     "cnn.yaml": 0,
     "cnn_fault.yaml": 1,
     "transformer.yaml": 0,
