@@ -64,9 +64,10 @@ def test_a_zipmap_output_reads_as_the_plain_probabilities(invoke, zipmap_model):
     checks = {c["id"]: c for c in report["checks"]}
     assert checks["same"]["figures"]["max_abs_diff"] == 0.0
     assert checks["labels"]["figures"]["agreement"] == 1.0
-    assert report["backends"]["zipmap"]["facts"]["classes"] == report["backends"]["plain"][
-        "facts"
-    ]["classes"]
+    assert (
+        report["backends"]["zipmap"]["facts"]["classes"]
+        == report["backends"]["plain"]["facts"]["classes"]
+    )
 
 
 def test_a_warm_run_names_the_users_model_file_as_the_cold_run_did(invoke, zipmap_model):
