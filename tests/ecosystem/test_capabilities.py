@@ -61,8 +61,9 @@ def test_the_builtin_derivations_come_from_the_kinds_declarations():
     }
     assert accepted == {
         "onnx": ["lightgbm", "sklearn", "torch", "xgboost"],
-        "quantized": ["onnx"],
-        "onnx_reference": ["onnx", "quantized"],
+        "quantized": ["float16", "onnx"],
+        "onnx_reference": ["float16", "onnx", "quantized"],
+        "float16": ["float16", "onnx"],
     }
 
 
@@ -93,9 +94,10 @@ def test_checks_declare_what_they_need_from_models():
     assert check_capabilities(CHECKS["probability_parity"]).NEEDS_MODELS is False
     needs = {t: check_capabilities(m).MODEL_NEEDS for t, m in CHECKS.items()}
     kinds = {t: [n.kinds(BACKENDS) for n in pair] for t, pair in needs.items()}
-    assert kinds["layer_drift"] == [["torch"], ["onnx", "quantized"]]
-    assert kinds["tensor_drift"] == [["onnx", "quantized"], ["onnx", "quantized"]]
-    assert kinds["step_drift"] == [["sklearn"], ["onnx"]]
+    graphs = ["float16", "onnx", "quantized"]
+    assert kinds["layer_drift"] == [["torch"], graphs]
+    assert kinds["tensor_drift"] == [graphs, graphs]
+    assert kinds["step_drift"] == [["sklearn"], ["float16", "onnx"]]
     assert kinds["probability_parity"] == [sorted(BACKENDS)] * 2
 
 
@@ -139,13 +141,14 @@ def test_a_check_on_backends_that_lack_what_it_needs_is_invalid(tmp_path):
         "checks[0].between[0]: layer_drift needs a reference backend offering layers; "
         "'onnx' is of kind 'onnx' (hint: kinds that do: torch)",
         "checks[0].between[1]: layer_drift needs a candidate backend offering onnx_graph; "
-        "'torch' is of kind 'torch' (hint: kinds that do: onnx, quantized)",
+        "'torch' is of kind 'torch' (hint: kinds that do: float16, onnx, quantized)",
     ]
     assert _problems(tmp_path, TABULAR_SPEC) == [
         "backends.net.kind: backend kind 'torch' does not serve task 'multiclass' "
-        "(hint: kinds that do: lightgbm, onnx, onnx_reference, quantized, sklearn, xgboost)",
+        "(hint: kinds that do: float16, lightgbm, onnx, onnx_reference, quantized, sklearn, "
+        "xgboost)",
         "checks[0].between[1]: step_drift needs a candidate backend offering onnx_graph, "
-        "not quantized_graph; 'int8' is of kind 'quantized' (hint: kinds that do: onnx)",
+        "not quantized_graph; 'int8' is of kind 'quantized' (hint: kinds that do: float16, onnx)",
     ]
 
 
@@ -226,7 +229,8 @@ def test_a_plugin_kind_derived_from_onnx_validates_and_runs_cold_and_warm(tmp_pa
     assert invalid[0] == 2
     assert (
         "backends.fast.from: backend kind 'ort_optimized' cannot be made from 'mlp' "
-        "(kind 'sklearn') (hint: `from` must name a backend of kind onnx or ort_optimized)"
+        "(kind 'sklearn') (hint: `from` must name a backend of kind float16 or onnx or "
+        "ort_optimized)"
     ) in invalid[1]
     assert cold[0] == 0 and warm[0] == 0, cold[1] + warm[1]
     report, rerun = json.loads(cold[2]), json.loads(warm[2])
