@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from parityspec.report.messages import TERMINAL_CHARS, clip
 from parityspec.run.interrupts import Interrupted, stop_handled
 
 if TYPE_CHECKING:
+    from parityspec.api import PreparedRun, RunOptions, RunOutcome
     from parityspec.plan.graph import Step
     from parityspec.results import StepOutcome
 
@@ -30,6 +32,8 @@ EPILOG_RUN = """\b
 Example:
   parityspec run specs/churn.yaml
   parityspec run specs/churn.yaml --check onnx-parity --profile strict --out /tmp/r
+  parityspec run specs/ --fail-fast
+  parityspec run specs/iris.yaml specs/churn.yaml --format json
 
 \b
 Exit codes: 0 all checks passed, 1 a check failed, 2 invalid spec, input or
@@ -129,9 +133,12 @@ class _Validated(TypedDict):
 def validate(specs: tuple[Path, ...], fmt: str) -> None:
     """Check specs against the schema and semantic rules; loads no model.
 
+    SPECS are spec files and folders, as for `run`.
+
     \b
     Example:
       parityspec validate specs/*.yaml
+      parityspec validate specs/
       parityspec validate --format json specs/churn.yaml
     """
     from parityspec.errors import SpecError
@@ -139,7 +146,7 @@ def validate(specs: tuple[Path, ...], fmt: str) -> None:
 
     results: list[_Validated] = []
     failed = False
-    for path in specs:
+    for path in spec_files(specs)[0]:
         try:
             load_spec(path)
             results.append({"file": str(path), "valid": True, "problems": []})
@@ -166,7 +173,12 @@ def validate(specs: tuple[Path, ...], fmt: str) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the steps with their inputs and keys, for machines.",
 )
 @click.option("--check", "checks", multiple=True, metavar="ID", help="Only what these need.")
 @_guarded
@@ -177,6 +189,7 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     Example:
       parityspec plan specs/churn.yaml
       parityspec plan specs/churn.yaml --format mermaid --check int8-parity
+      parityspec plan specs/churn.yaml --format json
     """
     from parityspec.api import plan_for
     from parityspec.plan.render import as_mermaid, as_text
@@ -184,16 +197,21 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
 
     loaded = load_spec(spec)
     graph = plan_for(loaded, checks)
+    if fmt == "json":
+        from parityspec.cli_output import echo_json, plan_json
+
+        echo_json(plan_json(graph, loaded.spec.name, spec))
+        return
     click.echo(as_mermaid(graph) if fmt == "mermaid" else as_text(graph, loaded.spec.name))
 
 
 @cli.command(epilog=EPILOG_RUN)
-@click.argument("spec", type=click.Path(path_type=Path))
+@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--profile", help="Use this tolerance profile for every check.")
 @click.option("--check", "checks", multiple=True, metavar="ID", help="Run only these checks.")
 @click.option("--rows", type=click.IntRange(min=1), help="Use at most N rows of the data.")
 @click.option("--batch-size", type=click.IntRange(min=1, max=1_000_000), help="Rows per batch.")
-@click.option("--out", type=click.Path(path_type=Path), help="Report directory.")
+@click.option("--out", type=click.Path(path_type=Path), help="Report directory (one spec only).")
 @click.option(
     "--trust-models",
     is_flag=True,
@@ -209,8 +227,8 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
-    help="Bound the steps' total time: on expiry the running step errors (exit 3), the rest "
-    "are skipped, and the reports are written for what finished.",
+    help="Bound the steps' total time (of each spec): on expiry the running step errors "
+    "(exit 3), the rest are skipped, and the reports are written for what finished.",
 )
 @click.option(
     "--rebench",
@@ -218,10 +236,25 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     help="Run every check again (a benchmark measures again) instead of restoring its "
     "result cached for the same inputs.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line.")
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Several specs: after the first spec that does not pass (its run and reports "
+    "complete), skip the rest.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document on stdout (each spec's verdict, checks and reports); the "
+    "progress lines go to stderr.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict lines.")
 @_guarded
 def run(
-    spec: Path,
+    specs: tuple[Path, ...],
     profile: str | None,
     checks: tuple[str, ...],
     rows: int | None,
@@ -232,16 +265,22 @@ def run(
     cache_dir: Path | None,
     timeout: float | None,
     rebench: bool,
+    fail_fast: bool,
+    fmt: str,
     quiet: bool,
 ) -> None:
-    """Run the checks of a spec and write its reports.
+    """Run the checks of specs and write each spec's reports.
+
+    SPECS are spec files and folders; a folder means every spec file under it (a YAML or
+    JSON file with a top-level `parityspec:` key), in sorted order. With several specs
+    each writes to its own report.dir, one verdict line each and a total line are printed,
+    and the exit code is the worst (2, then 3, then 1).
 
     On a terminal a live line shows the running step; elsewhere each step prints one line.
     With $GITHUB_STEP_SUMMARY set, the Markdown report is appended to it.
     """
-    from parityspec.api import RunOptions, prepare
-    from parityspec.api import run as run_spec
-    from parityspec.cli_output import append_step_summary, print_outcome, step_reporter
+    from parityspec.api import RunOptions
+    from parityspec.errors import InputError
 
     options = RunOptions(
         profile,
@@ -255,28 +294,158 @@ def run(
         timeout,
         rebench,
     )
+    paths, expanded = spec_files(specs)
+    several = len(paths) > 1 or expanded
+    if several and out is not None:
+        raise InputError(
+            "--out names one report folder, and several specs were given",
+            hint="drop --out: each spec writes to its own report.dir",
+        )
+    if not several and fmt == "text":
+        outcome = _run_one(_prepared(paths[0], options), quiet, err=False, label="")
+        sys.exit(int(outcome.exit_code))
+    _run_many(paths, options, quiet, fail_fast, fmt == "json", several)
+
+
+def _prepared(path: Path, options: RunOptions) -> PreparedRun:
+    from parityspec.api import prepare
+
+    return prepare(path, options)
+
+
+def _run_one(prepared: PreparedRun, quiet: bool, err: bool, label: str) -> RunOutcome:
+    """Run one prepared spec, print its steps and verdict, append its Markdown summary.
+    `label` follows each step id sent to the supervisor (which spec, when there are several)."""
+    from parityspec.api import run as run_spec
+    from parityspec.cli_output import append_step_summary, print_outcome, step_reporter
+
+    timeout = prepared.options.timeout
+    started: list[str] = []
 
     def on_start(step: Step) -> None:
-        if timeout is not None and not started:
+        if timeout is not None and not started:  # each spec's --timeout starts anew
             cli_channel.send("deadline", str(timeout))
         started.append(step.id)
-        cli_channel.send("start", step.id)
+        cli_channel.send("start", step.id + label)
 
-    started: list[str] = []
-    prepared = prepare(spec, options)
-    with step_reporter(prepared.step_ids, quiet) as show:
+    with step_reporter(prepared.step_ids, quiet, err=err) as show:
 
         def on_step(outcome: StepOutcome) -> None:
-            cli_channel.send("done", outcome.step.id)
+            cli_channel.send("done", outcome.step.id + label)
             show(outcome)
 
         outcome = run_spec(prepared, on_step=on_step, on_start=on_start)
-    print_outcome(outcome, quiet)
+    print_outcome(outcome, quiet, err)
     append_step_summary(outcome)
     if click.get_current_context().find_root().params.get("debug"):
         for failed in (o for o in outcome.state.outcomes.values() if o.traceback):
             click.echo(f"traceback of {failed.step.id}:\n{failed.traceback}", err=True)
-    sys.exit(int(outcome.exit_code))
+    return outcome
+
+
+def _run_many(
+    paths: list[Path],
+    options: RunOptions,
+    quiet: bool,
+    fail_fast: bool,
+    as_json: bool,
+    several: bool,
+) -> None:
+    """Every spec is prepared (loaded, planned, its report folder checked) before any step
+    runs, so an invalid one is known at once; then they run in order."""
+    from parityspec.cli_output import (
+        SpecResult,
+        echo_json,
+        print_spec_line,
+        run_json,
+        total_line,
+        worst,
+    )
+
+    prepared: list[PreparedRun | SpecResult] = []
+    for path in paths:
+        try:
+            prepared.append(_prepared(path, options))
+        except ParitySpecError as error:
+            lines = [clip(line, TERMINAL_CHARS) for line in error.lines()]
+            for line in lines:
+                click.echo(f"error: {line}", err=True)
+            prepared.append(SpecResult(path, error=lines))
+    stop = fail_fast and any(isinstance(p, SpecResult) for p in prepared)
+    results: list[SpecResult] = []
+    for number, (path, item) in enumerate(zip(paths, prepared, strict=True), 1):
+        if isinstance(item, SpecResult) or stop:
+            result = item if isinstance(item, SpecResult) else SpecResult(path)
+            print_spec_line(result, err=as_json)
+            results.append(result)
+            continue
+        if not quiet and several:
+            click.echo(f"spec {number} of {len(paths)}: {path}", err=as_json)
+        outcome = _run_one(item, quiet, err=as_json, label=f" of {path}" if several else "")
+        results.append(SpecResult(path, outcome))
+        stop = fail_fast and outcome.exit_code != ExitCode.PASSED
+    skipped = sum(1 for r in results if r.verdict == "skipped")
+    if skipped:
+        click.echo(f"--fail-fast: skipped {skipped} spec(s) after the first failure", err=True)
+    if several:
+        click.echo(total_line(results), err=as_json)
+    if as_json:
+        echo_json(run_json(results))
+    sys.exit(int(worst([c for c in (r.exit_code for r in results) if c is not None])))
+
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+SPEC_FILE_LIMIT = 1 << 20
+"""Larger files under a folder are not read to find specs: a spec is a few KiB."""
+_TOP_LEVEL_KEY = re.compile(r"""^(["']?)parityspec\1[ \t]*:""", re.MULTILINE)
+
+
+def spec_files(paths: tuple[Path, ...]) -> tuple[list[Path], bool]:
+    """Files as given; a folder as every spec file under it, sorted by path (hidden folders
+    and links to folders are not entered), and whether a folder held any. A folder that
+    holds none stays as given, for the loader to refuse like any path that is not a file. A
+    file named twice runs once."""
+    found: list[Path] = []
+    expanded = False
+    for path in paths:
+        inside = _specs_under(path) if path.is_dir() else []
+        expanded = expanded or bool(inside)
+        found += inside or [path]
+    seen: set[str] = set()
+    unique = []
+    for path in found:
+        real = os.path.realpath(path)  # unlike Path.resolve, never raises on a symlink loop
+        if real not in seen:
+            seen.add(real)
+            unique.append(path)
+    return unique, expanded
+
+
+def _specs_under(folder: Path) -> list[Path]:
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(root, n) for n in names if Path(n).suffix in SPEC_SUFFIXES]
+    return sorted((f for f in files if _is_spec(f)), key=lambda f: f.relative_to(folder).parts)
+
+
+def _is_spec(path: Path) -> bool:
+    """A regular file of at most SPEC_FILE_LIMIT bytes with a top-level `parityspec` key: a
+    YAML line starting with it, or a key of a JSON object (or anywhere, if the JSON does not
+    parse: `validate` then says why)."""
+    try:
+        if not path.is_file() or path.stat().st_size > SPEC_FILE_LIMIT:
+            return False
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    if path.suffix != ".json":
+        return _TOP_LEVEL_KEY.search(text) is not None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return '"parityspec"' in text
+    return isinstance(document, dict) and "parityspec" in document
 
 
 @cli.command()
@@ -285,10 +454,10 @@ def run(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown"]),
+    type=click.Choice(["text", "markdown", "json"]),
     default="text",
     show_default=True,
-    help="markdown: a table for a pull-request comment.",
+    help="markdown: a table for a pull-request comment; json: every check, for machines.",
 )
 @click.option(
     "--threshold",
@@ -306,6 +475,7 @@ def diff(old: Path, new: Path, fmt: str, threshold: float) -> None:
     Example:
       parityspec diff main/report.json pr/report.json
       parityspec diff old.json new.json --format markdown --threshold 0.001
+      parityspec diff old.json new.json --format json
 
     \b
     Exit codes: 0 nothing got worse, 1 a check stopped passing or a gated
@@ -314,7 +484,12 @@ def diff(old: Path, new: Path, fmt: str, threshold: float) -> None:
     from parityspec.report.diff import as_markdown, as_text, diff_reports, load_report
 
     result = diff_reports(load_report(old), load_report(new), threshold)
-    click.echo(as_markdown(result) if fmt == "markdown" else as_text(result))
+    if fmt == "json":
+        from parityspec.cli_output import diff_json, echo_json
+
+        echo_json(diff_json(result))
+    else:
+        click.echo(as_markdown(result) if fmt == "markdown" else as_text(result))
     sys.exit(int(ExitCode.CHECK_FAILED if result.failing else ExitCode.PASSED))
 
 
@@ -492,8 +667,16 @@ def cache_clear(cache_dir: Path | None) -> None:
 @cache.command("verify")
 @click.option("--cache-dir", type=click.Path(path_type=Path), help="The cache to check.")
 @click.option("--repair", is_flag=True, help="Remove the damaged entries.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: counts and each damaged entry, for machines.",
+)
 @_guarded
-def cache_verify(cache_dir: Path | None, repair: bool) -> None:
+def cache_verify(cache_dir: Path | None, repair: bool, fmt: str) -> None:
     """Check every cached step output against the sizes and hashes stored with it.
 
     A run checks each entry it restores anyway, and recomputes a damaged one; this
@@ -503,6 +686,7 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
     Example:
       parityspec cache verify
       parityspec cache verify --repair --cache-dir /tmp/c
+      parityspec cache verify --format json
 
     \b
     Exit codes: 0 no damaged entry (or all removed with --repair), 1 damaged
@@ -512,9 +696,14 @@ def cache_verify(cache_dir: Path | None, repair: bool) -> None:
 
     root = cache_dir or default_cache_dir()
     result = StepCache(root).verify(repair)
+    left = sum(1 for *_, removed in result.damaged if not removed)
+    if fmt == "json":
+        from parityspec.cli_output import echo_json, verify_json
+
+        echo_json(verify_json(root, result, repair, 1 if left else 0))
+        sys.exit(1 if left else 0)
     for entry, reason, removed in result.damaged:
         click.echo(f"{'removed' if removed else 'damaged'} {entry.relative_to(root)}: {reason}")
-    left = sum(1 for *_, removed in result.damaged if not removed)
     summary = f"checked {result.checked} cached step(s) in {root}: {len(result.damaged)} damaged"
     if result.damaged:
         summary += f", {len(result.damaged) - left} removed" if repair else " (--repair removes)"

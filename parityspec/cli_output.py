@@ -2,7 +2,9 @@
 
 On a terminal: a live status line names the running step, and each finished step prints its
 line (with rows/s for steps that process rows). Elsewhere (CI logs, pipes): one plain line
-per step. `--quiet`: only the verdict line.
+per step. `--quiet`: only the verdict line. With several specs: a line naming each spec before
+its steps, its verdict line, and a total line. `--format json`: every line goes to stderr and
+stdout holds one JSON document (the shapes are in the `*_json` functions here and the README).
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from parityspec.artifacts import dump_json
+from parityspec.errors import ExitCode
 from parityspec.report.messages import TERMINAL_CHARS, clip
 
 if TYPE_CHECKING:
@@ -23,7 +29,10 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from parityspec.api import RunOutcome
+    from parityspec.plan.graph import Plan
+    from parityspec.report.diff import ReportDiff
     from parityspec.results import StepOutcome
+    from parityspec.run.cache import Verified
 
 OnStep = Callable[["StepOutcome"], None]
 
@@ -44,27 +53,28 @@ STYLES = {
 
 @contextlib.contextmanager
 def step_reporter(
-    step_ids: list[str], quiet: bool, console: Console | None = None
+    step_ids: list[str], quiet: bool, console: Console | None = None, err: bool = False
 ) -> Iterator[OnStep]:
-    """The `on_step` callback for `api.run`, live while the run lasts."""
+    """The `on_step` callback for `api.run`, live while the run lasts; to stderr with `err`."""
     if quiet:
         yield _log_only
         return
     from rich.console import Console
 
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, stderr=err)
     if not console.is_terminal:
-        yield step_printer()
+        yield step_printer(err)
         return
     with live_steps(step_ids, console) as show:
         yield show
 
 
-def step_printer() -> OnStep:
+def step_printer(err: bool = False) -> OnStep:
     def show(outcome: StepOutcome) -> None:
         mark, detail = _mark(outcome)
         _log(outcome, mark)
-        click.echo(f"  {mark:<7} {outcome.step.id:<28} {outcome.seconds:6.2f}s  {detail}".rstrip())
+        line = f"  {mark:<7} {outcome.step.id:<28} {outcome.seconds:6.2f}s  {detail}"
+        click.echo(line.rstrip(), err=err)
 
     return show
 
@@ -102,7 +112,7 @@ def _step_row(mark: str, outcome: StepOutcome, detail: str) -> Table:
     return row
 
 
-def print_outcome(outcome: RunOutcome, quiet: bool) -> None:
+def print_outcome(outcome: RunOutcome, quiet: bool, err: bool = False) -> None:
     report = outcome.report
     summary = report["summary"]
     if not quiet:
@@ -110,11 +120,167 @@ def print_outcome(outcome: RunOutcome, quiet: bool) -> None:
             click.echo(f"note: {clip(note, TERMINAL_CHARS)}", err=True)
     click.echo(
         f"{report['spec']['name']}: {report['verdict']} ({summary['passed']} of "
-        f"{summary['total']} checks passed) -> exit {int(outcome.exit_code)}"
+        f"{summary['total']} checks passed) -> exit {int(outcome.exit_code)}",
+        err=err,
     )
     if not quiet:
         for path in outcome.written:
-            click.echo(f"  wrote {path}")
+            click.echo(f"  wrote {path}", err=err)
+
+
+# Several specs: the total exit code is the worst, in the order a single run ranks its own
+# steps' outcomes (`results.exit_code`): invalid input, then a step error, then a failed check.
+SEVERITY = (ExitCode.INVALID_INPUT, ExitCode.STEP_ERROR, ExitCode.CHECK_FAILED, ExitCode.PASSED)
+SPEC_VERDICTS = ("passed", "failed", "invalid input", "error", "skipped")
+"""A spec's verdict in the total: a report's verdict, or `skipped` (not run: --fail-fast)."""
+
+
+@dataclass(frozen=True)
+class SpecResult:
+    """One spec of `run`: its outcome, or the error that stopped it before a step ran, or
+    neither when --fail-fast skipped it."""
+
+    file: Path
+    outcome: RunOutcome | None = None
+    error: list[str] | None = None
+
+    @property
+    def exit_code(self) -> ExitCode | None:
+        if self.outcome is not None:
+            return self.outcome.exit_code
+        return ExitCode.INVALID_INPUT if self.error is not None else None
+
+    @property
+    def verdict(self) -> str:
+        if self.outcome is not None:
+            return str(self.outcome.report["verdict"])
+        return "invalid input" if self.error is not None else "skipped"
+
+
+def worst(codes: list[ExitCode]) -> ExitCode:
+    return next((c for c in SEVERITY if c in codes), ExitCode.PASSED)
+
+
+def print_spec_line(result: SpecResult, err: bool) -> None:
+    """The verdict line of a spec that did not run (a ran one prints `print_outcome`'s)."""
+    if result.error is not None:
+        click.echo(f"{result.file}: invalid input -> exit 2", err=err)
+    else:
+        click.echo(f"{result.file}: skipped (--fail-fast)", err=err)
+
+
+def total_line(results: list[SpecResult]) -> str:
+    counts = Counter(r.verdict for r in results)
+    parts = [f"{counts[v]} {v}" for v in SPEC_VERDICTS if counts[v]]
+    code = worst([c for c in (r.exit_code for r in results) if c is not None])
+    return f"total: {len(results)} specs, {', '.join(parts)} -> exit {int(code)}"
+
+
+def run_json(results: list[SpecResult]) -> dict[str, Any]:
+    """`run --format json`: `exit_code`, `counts` (every verdict of SPEC_VERDICTS, zeros
+    included) and `specs`, one entry per spec in the order run, each with the same keys."""
+    counts = Counter(r.verdict for r in results)
+    code = worst([c for c in (r.exit_code for r in results) if c is not None])
+    return {
+        "exit_code": int(code),
+        "counts": {v: counts[v] for v in SPEC_VERDICTS},
+        "specs": [_spec_json(r) for r in results],
+    }
+
+
+def _spec_json(result: SpecResult) -> dict[str, Any]:
+    outcome = result.outcome
+    report = outcome.report if outcome else None
+    return {
+        "file": str(result.file),
+        "name": report["spec"]["name"] if report else None,
+        "verdict": result.verdict,
+        "exit_code": None if result.exit_code is None else int(result.exit_code),
+        "errors": result.error or [],
+        "checks": [
+            {"id": c["id"], "status": c["status"], "reason": c["reason"]}
+            for c in (report["checks"] if report else [])
+        ],
+        "notes": list(report["run"]["notes"]) if report else [],
+        "report_dir": str(outcome.out_dir) if outcome else None,
+        "reports": [str(p) for p in outcome.written] if outcome else [],
+    }
+
+
+def plan_json(plan: Plan, name: str, file: Path) -> dict[str, Any]:
+    """`plan --format json`: the spec and its steps in execution order."""
+    return {
+        "spec": name,
+        "file": str(file),
+        "steps": [
+            {
+                "id": s.id,
+                "action": s.action,
+                "subject": s.subject,
+                "deps": list(s.deps),
+                "key": s.key,
+            }
+            for s in plan.steps
+        ],
+    }
+
+
+def diff_json(diff: ReportDiff) -> dict[str, Any]:
+    """`diff --format json`: both reports' spec and verdict, and every check, changed or not.
+    Non-finite figures are strings ("nan", "inf"), as in report.json."""
+    return {
+        "old": _report_title(diff.old),
+        "new": _report_title(diff.new),
+        "threshold": diff.threshold,
+        "failing": diff.failing,
+        "exit_code": int(ExitCode.CHECK_FAILED if diff.failing else ExitCode.PASSED),
+        "checks": [
+            {
+                "id": c.id,
+                "old_status": c.old_status,
+                "new_status": c.new_status,
+                "changed": c.changed,
+                "regressed": c.regressed,
+                "worsened": c.worsened,
+                "figures": [
+                    {
+                        "name": f.name,
+                        "old": f.old,
+                        "new": f.new,
+                        "delta": f.delta,
+                        "op": f.op,
+                        "worsened": f.worsened,
+                    }
+                    for f in c.figures
+                ],
+            }
+            for c in diff.checks
+        ],
+    }
+
+
+def _report_title(report: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": report.get("spec", {}).get("name"), "verdict": report.get("verdict")}
+
+
+def verify_json(root: Path, result: Verified, repair: bool, exit_code: int) -> dict[str, Any]:
+    """`cache verify --format json`: counts, and each damaged entry (relative to the cache)."""
+    return {
+        "cache_dir": str(root),
+        "checked": result.checked,
+        "repair": repair,
+        "damaged": [
+            {"entry": str(entry.relative_to(root)), "reason": reason, "removed": removed}
+            for entry, reason, removed in result.damaged
+        ],
+        "older": result.older,
+        "exit_code": exit_code,
+    }
+
+
+def echo_json(document: dict[str, Any]) -> None:
+    """One JSON document on stdout: sorted keys, no NaN or Inf literals."""
+    click.echo(dump_json(document), nl=False)
 
 
 def append_step_summary(outcome: RunOutcome) -> Path | None:
