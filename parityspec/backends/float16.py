@@ -4,6 +4,7 @@ default with float32 inputs and outputs, so it is fed and compared as the source
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -128,9 +129,12 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec, made_here: bool = Fa
     try:
         session = open_session(path, spec.session_settings(), made_here=made_here)
     except StepError as error:
+        # ONNX Runtime names the op whose inputs mix float32 and float16 (`Optype (Concat)`).
+        found = re.search(r"Optype \((\w+)\)", str(error))
+        op = found[1] if found else "the op named below"
         raise StepError(
-            f"{error} (an op joining float32 and float16 tensors can be kept in float32: "
-            f"add its type to backends.{model.backend}.op_block_list)"
+            f"the float16 graph does not load: add {op} to "
+            f"backends.{model.backend}.op_block_list to keep it in float32; {error}"
         ) from error
     model.predictor = OnnxRunner.on(session, path, ctx, features)
     return model
