@@ -272,9 +272,9 @@ def run(
     """Run the checks of specs and write each spec's reports.
 
     SPECS are spec files and folders; a folder means every spec file under it (a YAML or
-    JSON file with a top-level `parityspec:` key), in sorted order. With several specs
-    each writes to its own report.dir, one verdict line each and a total line are printed,
-    and the exit code is the worst (2, then 3, then 1).
+    JSON file whose top-level `parityspec` key holds the version), in sorted order. With
+    several specs each writes to its own report.dir, one verdict line each and a total line
+    are printed, and the exit code is the worst (2, then 3, then 1).
 
     On a terminal a live line shows the running step; elsewhere each step prints one line.
     With $GITHUB_STEP_SUMMARY set, the Markdown report is appended to it.
@@ -397,7 +397,8 @@ def _run_many(
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 SPEC_FILE_LIMIT = 1 << 20
 """Larger files under a folder are not read to find specs: a spec is a few KiB."""
-_TOP_LEVEL_KEY = re.compile(r"""^(["']?)parityspec\1[ \t]*:""", re.MULTILINE)
+_TOP_LEVEL_KEY = re.compile(r"""^(["']?)parityspec\1[ \t]*:[ \t]*[^\s#{\[]""", re.MULTILINE)
+"""`parityspec: 1` at the start of a line: a scalar, unlike report.json's `parityspec` mapping."""
 
 
 def spec_files(paths: tuple[Path, ...]) -> tuple[list[Path], bool]:
@@ -430,9 +431,10 @@ def _specs_under(folder: Path) -> list[Path]:
 
 
 def _is_spec(path: Path) -> bool:
-    """A regular file of at most SPEC_FILE_LIMIT bytes with a top-level `parityspec` key: a
-    YAML line starting with it, or a key of a JSON object (or anywhere, if the JSON does not
-    parse: `validate` then says why)."""
+    """A regular file of at most SPEC_FILE_LIMIT bytes with a top-level `parityspec` key
+    holding a scalar (the spec version; a report's holds a mapping): a YAML line starting
+    with it, or a key of a JSON object (anywhere in JSON that does not parse: the loader
+    then says why)."""
     try:
         if not path.is_file() or path.stat().st_size > SPEC_FILE_LIMIT:
             return False
@@ -444,8 +446,10 @@ def _is_spec(path: Path) -> bool:
     try:
         document = json.loads(text)
     except ValueError:
-        return '"parityspec"' in text
-    return isinstance(document, dict) and "parityspec" in document
+        return re.search(r'"parityspec"\s*:\s*[^\s{\[]', text) is not None
+    return isinstance(document, dict) and not isinstance(
+        document.get("parityspec", {}), dict | list
+    )
 
 
 @cli.command()

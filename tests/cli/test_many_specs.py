@@ -42,6 +42,10 @@ def folder(tmp_path):
     (tmp_path / "notes.yaml").write_text("title: not a spec\n")
     (tmp_path / "data.json").write_text('{"rows": [1, 2]}')
     (tmp_path / "nested.yaml").write_text("meta:\n  parityspec: 1\n")  # not top-level
+    # a committed baseline report: its top-level `parityspec` is a mapping, not a version
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "report.json").write_text('{"parityspec": {"version": "0.1"}}')
+    (tmp_path / "reports" / "report.yaml").write_text("parityspec:\n  version: 0.1\n")
     hidden = tmp_path / ".cache"
     hidden.mkdir()
     shutil.copy(tmp_path / "a.yaml", hidden / "a.yaml")
@@ -144,3 +148,26 @@ def test_one_spec_keeps_its_output(invoke, tmp_path):
     result = invoke("run", spec, "--quiet")
     assert result.exit_code == 0
     assert result.stdout == "a: passed (1 of 1 checks passed) -> exit 0\n"
+
+
+def test_a_spec_whose_user_code_ends_the_process_is_named_and_not_a_pass(tmp_path):
+    """Through the console script: the watching parent names the step and the spec."""
+    import subprocess
+    import sys
+
+    passing = write_spec(tmp_path, "a")
+    dying = write_spec(tmp_path / "dies", "b")
+    models = dying.parent / "models.py"
+    models.write_text(models.read_text() + "\n\ndef dies():\n    import os\n\n    os._exit(0)\n")
+    dying.write_text(dying.read_text().replace("models.py:logistic", "models.py:dies"))
+    script = "from parityspec.cli_supervisor import main; main()"
+    command = ["run", str(passing), str(dying), "--format", "json", "--no-cache"]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert f"during step build:sklearn of {dying}" in result.stderr
+    assert result.stdout == ""  # killed before its document: none rather than half of one
