@@ -362,15 +362,18 @@ def _run_many(
         worst,
     )
 
+    def refused(path: Path, error: ParitySpecError) -> SpecResult:
+        lines = [clip(line, TERMINAL_CHARS) for line in error.lines()]
+        for line in lines:
+            click.echo(f"error: {line}", err=True)
+        return SpecResult(path, error=lines, error_code=error.exit_code)
+
     prepared: list[PreparedRun | SpecResult] = []
     for path in paths:
         try:
             prepared.append(_prepared(path, options))
         except ParitySpecError as error:
-            lines = [clip(line, TERMINAL_CHARS) for line in error.lines()]
-            for line in lines:
-                click.echo(f"error: {line}", err=True)
-            prepared.append(SpecResult(path, error=lines))
+            prepared.append(refused(path, error))
     stop = fail_fast and any(isinstance(p, SpecResult) for p in prepared)
     results: list[SpecResult] = []
     for number, (path, item) in enumerate(zip(paths, prepared, strict=True), 1):
@@ -381,9 +384,14 @@ def _run_many(
             continue
         if not quiet and several:
             click.echo(f"spec {number} of {len(paths)}: {path}", err=as_json)
-        outcome = _run_one(item, quiet, err=as_json, label=f" of {path}" if several else "")
-        results.append(SpecResult(path, outcome))
-        stop = fail_fast and outcome.exit_code != ExitCode.PASSED
+        try:  # an error the run raises rather than reports ends this spec, not the others
+            outcome = _run_one(item, quiet, err=as_json, label=f" of {path}" if several else "")
+        except ParitySpecError as error:
+            results.append(refused(path, error))
+            print_spec_line(results[-1], err=as_json)
+        else:
+            results.append(SpecResult(path, outcome))
+        stop = fail_fast and results[-1].exit_code != ExitCode.PASSED
     skipped = sum(1 for r in results if r.verdict == "skipped")
     if skipped:
         click.echo(f"--fail-fast: skipped {skipped} spec(s) after the first failure", err=True)

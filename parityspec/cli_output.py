@@ -143,18 +143,21 @@ class SpecResult:
     file: Path
     outcome: RunOutcome | None = None
     error: list[str] | None = None
+    error_code: ExitCode = ExitCode.INVALID_INPUT
 
     @property
     def exit_code(self) -> ExitCode | None:
         if self.outcome is not None:
             return self.outcome.exit_code
-        return ExitCode.INVALID_INPUT if self.error is not None else None
+        return self.error_code if self.error is not None else None
 
     @property
     def verdict(self) -> str:
         if self.outcome is not None:
             return str(self.outcome.report["verdict"])
-        return "invalid input" if self.error is not None else "skipped"
+        if self.error is None:
+            return "skipped"
+        return "error" if self.error_code == ExitCode.STEP_ERROR else "invalid input"
 
 
 def worst(codes: list[ExitCode]) -> ExitCode:
@@ -164,7 +167,7 @@ def worst(codes: list[ExitCode]) -> ExitCode:
 def print_spec_line(result: SpecResult, err: bool) -> None:
     """The verdict line of a spec that did not run (a ran one prints `print_outcome`'s)."""
     if result.error is not None:
-        click.echo(f"{result.file}: invalid input -> exit 2", err=err)
+        click.echo(f"{result.file}: {result.verdict} -> exit {int(result.error_code)}", err=err)
     else:
         click.echo(f"{result.file}: skipped (--fail-fast)", err=err)
 

@@ -171,3 +171,27 @@ def test_a_spec_whose_user_code_ends_the_process_is_named_and_not_a_pass(tmp_pat
     assert result.returncode == 3, result.stderr
     assert f"during step build:sklearn of {dying}" in result.stderr
     assert result.stdout == ""  # killed before its document: none rather than half of one
+
+
+def test_an_error_a_run_raises_ends_that_spec_only(invoke, tmp_path, monkeypatch):
+    from parityspec import api
+    from parityspec.errors import StepError
+
+    first = write_spec(tmp_path / "one", "a")
+    second = write_spec(tmp_path / "two", "b")
+    real_run = api.run
+
+    def run(prepared, **kwargs):
+        if prepared.loaded.spec.name == "a":
+            raise StepError("the report folder vanished")
+        return real_run(prepared, **kwargs)
+
+    monkeypatch.setattr(api, "run", run)
+    result = invoke("run", first, second, "--quiet")
+    assert result.exit_code == 3
+    assert result.stdout.splitlines() == [
+        f"{first}: error -> exit 3",
+        "b: passed (1 of 1 checks passed) -> exit 0",
+        "total: 2 specs, 1 passed, 1 error -> exit 3",
+    ]
+    assert result.stderr == "error: the report folder vanished\n"
