@@ -40,7 +40,9 @@ def _never(what: str):
 def test_file_far_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
     """Bounded by what is done, not timed: no byte of the file is parsed."""
     _sparse(tmp_path / "big.csv", _huge_size())
-    monkeypatch.setattr(sources.pd, "read_csv", _never("pandas.read_csv"))
+    import pandas as pd
+
+    monkeypatch.setattr(pd, "read_csv", _never("pandas.read_csv"))
     with pytest.raises(InputError) as caught:
         sources.load_dataset(
             DataSpec(path="big.csv", target="t"), ModelSpec(task="binary"), tmp_path
