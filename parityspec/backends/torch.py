@@ -1,4 +1,9 @@
-"""PyTorch: a module built by `file.py:function`, optional state dict, eval mode."""
+"""PyTorch: a module built by `file.py:function`, optional state dict, eval mode.
+
+Tensor tasks feed named arrays to the forward's arguments. Tabular tasks (binary,
+multiclass, regression) feed the feature columns, in the data's order, as one float tensor
+(rows x features), and turn what the forward returns into the tabular outputs
+(`torch_export.TabularHead`): the same head runs in torch and is exported to ONNX."""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import copy
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import model_validator
 
 from parityspec.backends.base import LoadedModel, Offer, Verb, tensor_output_names
 from parityspec.errors import InputError, first_line
@@ -17,16 +23,18 @@ from parityspec.spec.base import CallableRef, FilePath
 from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
     from parityspec.backends.context import RunContext
     from parityspec.backends.onnx import Spec as OnnxSpec
-    from parityspec.data import Rows
+    from parityspec.data import Features, Rows
 
 KIND = "torch"
-OFFERS = frozenset({Offer.TENSORS, Offer.LAYERS})
+OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.LAYERS})
 LIBRARIES = ("torch",)
 DEFAULT_OPSET = 18
+TABULAR_INPUT = "features"
 PRECISIONS = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
@@ -39,6 +47,19 @@ class Spec(BackendSpecBase):
     device: Literal["cpu", "cuda"] = "cpu"
     precision: Literal["float32", "float16", "bfloat16"] = "float32"
     """The module's floating point type; outputs are compared in float64 either way."""
+    returns: Literal["logits", "probabilities"] = "logits"
+    """Classification tasks: what the forward returns, one row per sample: one column (the
+    positive class, binary only) or one column per class."""
+    activation: Literal["sigmoid", "softmax"] | None = None
+    """For `returns: logits`: sigmoid (one column: p1, and p0 = 1 - p1) or softmax (one
+    column per class). Default: sigmoid for one column, softmax for several. The ONNX export
+    includes it, so the graph returns probabilities."""
+
+    @model_validator(mode="after")
+    def _activation_of_logits(self) -> Spec:
+        if self.activation is not None and self.returns != "logits":
+            raise ValueError("activation applies to logits only (returns: logits)")
+        return self
 
 
 def verb(spec: Spec) -> Verb:
@@ -70,17 +91,26 @@ def make(
         raise InputError(f"{spec.module} returned {type(module).__name__}, not a torch.nn.Module")
     if spec.state_dict:
         _apply_state_dict(module, ctx.resolve(spec.state_dict), spec.state_dict)
+    task = ctx.spec.model.task
+    if task != "tensor":
+        from parityspec.backends.torch_export import TabularHead
+
+        module = TabularHead(module, task, spec.returns, spec.activation)
     module = module.eval().to(device=spec.device, dtype=getattr(torch, spec.precision))
-    facts = {
+    facts: dict[str, Any] = {
         "module": type(module).__name__,
         "device": spec.device,
         "precision": spec.precision,
         "output_names": ctx.spec.model.outputs,
     }
+    if task != "tensor":
+        facts |= {"task": task, "returns": spec.returns, "activation": spec.activation}
+    if ctx.spec.model.classes:
+        facts["classes"] = list(ctx.spec.model.classes)
     return LoadedModel(name, KIND, module, facts=facts)
 
 
-def runtime_call(model: LoadedModel, batch: dict[str, np.ndarray]) -> Callable[[], object]:
+def runtime_call(model: LoadedModel, batch: Features) -> Callable[[], object]:
     """The module's forward under inference mode, the tensors made beforehand."""
     import torch
 
@@ -94,13 +124,17 @@ def runtime_call(model: LoadedModel, batch: dict[str, np.ndarray]) -> Callable[[
     return forward
 
 
-def predict(model: LoadedModel, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     import torch
 
     module: torch.nn.Module = model.predictor
     tensors = _tensors(module, batch)
     with torch.inference_mode():
         outputs = module(*tensors)
+    if not isinstance(batch, dict):  # a tabular task: TabularHead returned one tensor
+        values = outputs.detach().to("cpu", torch.float64).numpy()
+        key = "prediction" if model.facts.get("task") == "regression" else "probabilities"
+        return {key: values}
     outputs = outputs if isinstance(outputs, tuple | list) else (outputs,)
     arrays = [o.detach().to("cpu", torch.float64).numpy() for o in outputs]
     return dict(
@@ -124,23 +158,37 @@ def export_onnx(
 
     module = copy.deepcopy(model.predictor).to("cpu", torch.float32)
     quiet_exporter()
-    # torch serves tensor tasks (OFFERS): its rows are named arrays.
-    features = cast("dict[str, np.ndarray]", data.features)
-    example = tuple(
-        torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in features.values()
-    )
+    sample = data.sample()
+    if isinstance(sample, dict):
+        example = tuple(
+            torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in sample.values()
+        )
+        input_names, output_names = list(sample), ctx.spec.model.outputs
+    else:  # one float input of every feature, as `predict` feeds them; the head included
+        example = (torch.from_numpy(_feature_matrix(sample[:2])),)
+        input_names = [TABULAR_INPUT]
+        output_names = ["prediction" if ctx.spec.model.task == "regression" else "probabilities"]
     try:
-        return export_torch_to_onnx(
+        path = export_torch_to_onnx(
             module,
             example,
             out_dir / "model.onnx",
             opset=onnx_spec.opset or DEFAULT_OPSET,
             dynamo=onnx_spec.exporter == "dynamo",
-            input_names=list(features),
-            output_names=ctx.spec.model.outputs,
+            input_names=input_names,
+            output_names=output_names,
         )
     except Exception as error:
         raise InputError(f"torch.onnx.export failed: {first_line(error)}") from error
+    if not isinstance(sample, dict):
+        from parityspec.artifacts import write_json
+        from parityspec.backends.onnx import FEATURES_FILE
+
+        # The ONNX backend feeds the same columns, in the same order, to the one input.
+        columns = [str(c) for c in sample.columns]
+        inputs = [{"name": TABULAR_INPUT, "dtype": "float32", "columns": columns}]
+        write_json(out_dir / FEATURES_FILE, {"inputs": inputs, "order": columns, "categories": {}})
+    return path
 
 
 def quiet_exporter() -> None:
@@ -155,13 +203,29 @@ def quiet_exporter() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
 
 
-def _tensors(module: Any, batch: dict[str, np.ndarray]) -> list[Any]:
+def _tensors(module: Any, batch: Features) -> list[Any]:
     import torch
 
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None else torch.float32
-    return [_tensor(array, device, dtype) for array in batch.values()]
+    arrays = list(batch.values()) if isinstance(batch, dict) else [_feature_matrix(batch)]
+    return [_tensor(array, device, dtype) for array in arrays]
+
+
+def _feature_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's columns, in its order, as one float32 matrix; text columns refused."""
+    text = [str(c) for c in frame.columns if frame[c].dtype.kind not in "biuf"]
+    if text:
+        raise InputError(
+            f"a torch model takes numbers; these feature columns are not numeric: "
+            f"{', '.join(text)}",
+            hint="encode them as numbers in the data, leave them out with data.features, "
+            "or use a scikit-learn pipeline that encodes them",
+        )
+    matrix = np.ascontiguousarray(frame.to_numpy(dtype=np.float32))
+    # A float32 frame lends its own read-only block, which torch.from_numpy warns about.
+    return matrix if matrix.flags.writeable else matrix.copy()
 
 
 def _tensor(array: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

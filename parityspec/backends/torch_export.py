@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from parityspec.errors import InputError
+
 
 def export_torch_to_onnx(
     module: torch.nn.Module,
@@ -46,3 +48,56 @@ def export_torch_to_onnx(
         kwargs.update(input_names=names, dynamic_axes=axes)
     torch.onnx.export(module, tuple(example_inputs), str(path), **kwargs)
     return path
+
+
+class TabularHead(torch.nn.Module):
+    """A tabular task's outputs from the wrapped module's: a regression's prediction (n,),
+    or a classifier's probabilities (n, k), the spec's activation applied to logits, a
+    binary model's one column p1 widened to (1 - p1, p1). Exported with the module, so the
+    ONNX graph returns what the torch backend predicts (what a team serves)."""
+
+    def __init__(self, module: torch.nn.Module, task: str, returns: str, activation: str | None):
+        super().__init__()
+        self.module, self.task, self.returns, self.activation = module, task, returns, activation
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.module(features)
+        if not isinstance(out, torch.Tensor):
+            raise InputError(f"a {self.task} torch model must return one tensor, not {type(out)}")
+        if out.dim() == 1:
+            out = out.unsqueeze(1)
+        if out.dim() != 2:
+            raise InputError(
+                f"the torch model returned shape {list(out.shape)}: expected (rows, k)"
+            )
+        columns = out.shape[1]
+        if self.task == "regression":
+            if columns != 1:
+                raise InputError(f"a regression torch model returned {columns} columns, not 1")
+            return out[:, 0]
+        probabilities = self._probabilities(out, columns)
+        if columns == 1:
+            if self.task != "binary":
+                raise InputError("one output column is a binary model's p1; the task is multiclass")
+            probabilities = torch.cat([1 - probabilities, probabilities], dim=1)
+        elif self.task == "binary" and columns != 2:
+            raise InputError(f"a binary torch model returned {columns} columns: expected 1 or 2")
+        return probabilities
+
+    def _probabilities(self, out: torch.Tensor, columns: int) -> torch.Tensor:
+        if self.returns == "probabilities":
+            return out
+        activation = self.activation or ("sigmoid" if columns == 1 else "softmax")
+        if activation == "sigmoid":
+            if columns != 1:
+                raise InputError(
+                    f"activation: sigmoid takes one logit column; the model returned {columns}",
+                    hint="use activation: softmax for one logit per class",
+                )
+            return torch.sigmoid(out)
+        if columns == 1:
+            raise InputError(
+                "activation: softmax of one logit column is always 1",
+                hint="use activation: sigmoid for a binary model's one logit",
+            )
+        return torch.softmax(out, dim=1)

@@ -22,6 +22,7 @@ EXPECTED_EXIT = {
     "churn_histgb.yaml": 0,
     "churn_oracle.yaml": 0,
     "churn_fp16.yaml": 0,
+    "churn_torch.yaml": 0,
     "cnn.yaml": 0,
     "cnn_fault.yaml": 1,
     "transformer.yaml": 0,
