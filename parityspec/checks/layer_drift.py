@@ -1,5 +1,6 @@
 """Per-layer drift, PyTorch vs its ONNX export: every leaf module call against the ONNX value
-the exporter's metadata names for it; the drift origin is the first layer over `layer_tol`."""
+the exporter's metadata names for it; the drift origin is the first layer over
+`layer_tol + layer_rtol * max |ref|` (its own scale)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
-from parityspec.checks.drift_table import DriftTolerances as Tolerances
+from parityspec.checks.drift_table import LayerDriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 
 if TYPE_CHECKING:
@@ -45,8 +46,13 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         onnx_model.predictor.path,
         batches(),
         tolerance=tolerances.layer_tol,
+        rtol=tolerances.layer_rtol,
         input_names=onnx_model.predictor.input_names(),
     )
     return drift_result(
-        table, "layer", tolerances.layer_tol, outputs_failure=outputs_nonfinite(inputs)
+        table,
+        "layer",
+        tolerances.layer_tol,
+        outputs_failure=outputs_nonfinite(inputs),
+        rtol=tolerances.layer_rtol,
     )

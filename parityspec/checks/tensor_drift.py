@@ -1,6 +1,6 @@
 """Per-tensor drift between two ONNX models, typically fp32 and its INT8 form: every
 intermediate tensor the two share, with SQNR in dB; the drift origin is the first tensor over
-`layer_tol`."""
+`layer_tol + layer_rtol * max |ref|` (its own scale)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from parityspec.backends.base import Needs, Offer
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, outputs_nonfinite
-from parityspec.checks.drift_table import DriftTolerances as Tolerances
+from parityspec.checks.drift_table import LayerDriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 
 TYPE = "tensor_drift"
@@ -30,7 +30,11 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     runner = ref.predictor
     batches = (runner.feeds(b) for _, b in inputs.data.batches(inputs.spec.data.batch_size))
     table = compare_onnx_tensors(
-        runner.path, other.predictor.path, batches, tolerance=tolerances.layer_tol
+        runner.path,
+        other.predictor.path,
+        batches,
+        tolerance=tolerances.layer_tol,
+        rtol=tolerances.layer_rtol,
     )
     gates = []
     if spec.min_sqnr_db is not None:
@@ -45,5 +49,10 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             )
         )
     return drift_result(
-        table, "tensor", tolerances.layer_tol, gates, outputs_failure=outputs_nonfinite(inputs)
+        table,
+        "tensor",
+        tolerances.layer_tol,
+        gates,
+        outputs_failure=outputs_nonfinite(inputs),
+        rtol=tolerances.layer_rtol,
     )

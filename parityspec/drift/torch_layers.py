@@ -5,7 +5,10 @@ dynamo exporter's metadata ties to that module; the matched values are exposed a
 outputs. Rows stream in sub-batches sized so that what one sub-batch holds, every layer
 together, stays under `SUB_BATCH_BYTES`: each pair is folded into its row's `LayerStats` and
 dropped as soon as it is compared, so memory does not grow with the number of layers or rows.
-The drift origin is the first row, in execution order, over tolerance or non-finite.
+A row is over when its max |diff| exceeds `tolerance + rtol * max |ref|`: the allowance grows
+with the layer's own scale, so a faithful export whose activations grow large (where float32
+rounding grows with them) is not over. The drift origin is the first row, in execution order,
+over or non-finite.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ NO_SCOPE_REASON = (
 class LayerRow:
     """One leaf-module call (or ONNX tensor) compared.
 
-    `status`: "ok", "over" (max_abs > tolerance), "nonfinite" or "unmatched" (see `reason`).
+    `status`: "ok", "over" (max_abs > `allowed`), "nonfinite" or "unmatched" (see `reason`).
     `layout`: the permutation, e.g. "NCHW->NHWC (0, 2, 3, 1)", under which an over or
     shape-mismatched tensor agrees. `sqnr_db`: 10 log10(sum ref^2 / sum (ref - other)^2).
     """
@@ -71,6 +74,8 @@ class LayerRow:
     reason: str | None
     layout: str | None
     sqnr_db: float | None
+    allowed: float | None = None
+    """tolerance + rtol * max |ref|: the largest max |diff| this row may have."""
 
 
 @dataclass
@@ -80,6 +85,7 @@ class LayerTable:
     rows: list[LayerRow]
     origin: str | None
     tolerance: float
+    rtol: float = 0.0
 
 
 class LeafCall(NamedTuple):
@@ -177,6 +183,7 @@ def compare_torch_onnx_layers(
     batches: Iterable[tuple[torch.Tensor, ...]],
     *,
     tolerance: float,
+    rtol: float = 0.0,
     input_names: list[str] | None = None,
     sub_batch_bytes: int = SUB_BATCH_BYTES,
 ) -> LayerTable:
@@ -202,7 +209,7 @@ def compare_torch_onnx_layers(
             session = _exposing_session(model, [t.onnx_value for t in targets if t.onnx_value])
             _unmatch_unexposed(targets, session)
             names = input_names or [i.name for i in session.get_inputs()]
-            accs = [_RowAcc(tolerance) for _ in targets]
+            accs = [_RowAcc(tolerance, rtol) for _ in targets]
             row_bytes = sum(
                 c.row_bytes for c, t in zip(calls, targets, strict=True) if t.onnx_value
             )
@@ -217,7 +224,7 @@ def compare_torch_onnx_layers(
                 onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
                 _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
         first_index += rows
-    return _table(targets or [], accs, tolerance)
+    return _table(targets or [], accs, tolerance, rtol)
 
 
 @contextmanager
@@ -274,6 +281,7 @@ def compare_onnx_tensors(
     batches: Iterable[dict[str, np.ndarray]],
     *,
     tolerance: float,
+    rtol: float = 0.0,
     sub_batch_bytes: int = SUB_BATCH_BYTES,
 ) -> LayerTable:
     """Compare two ONNX models (e.g. fp32 and its INT8 form) tensor by tensor.
@@ -295,7 +303,7 @@ def compare_onnx_tensors(
     matched = [t for t in targets if t.onnx_value]
     ref_session = _exposing_session(ref, [t.name for t in matched])
     other_session = _exposing_session(other, [t.onnx_value for t in matched if t.onnx_value])
-    accs = [_RowAcc(tolerance) for _ in targets]
+    accs = [_RowAcc(tolerance, rtol) for _ in targets]
     coupled = _couples_rows(ref) or _couples_rows(other)
     step = 0  # rows per sub-batch; 0 until the first sub-batch has measured a row's bytes
     first_index = 0
@@ -319,7 +327,7 @@ def compare_onnx_tensors(
                     )
             start += size
         first_index += rows
-    return _table(targets, accs, tolerance)
+    return _table(targets, accs, tolerance, rtol)
 
 
 def inject_fault(
@@ -358,8 +366,9 @@ def inject_fault(
 @dataclass
 class LayerStats:
     """The figures a row reports, |ref - other| in float64 as `DiffStats` computes them (count,
-    sum, max, non-finite elements, the k worst samples) plus the SQNR sums, in a few passes:
-    no histogram or relative error, which no row shows (DiffStats costs 10x more per element)."""
+    sum, max, non-finite elements, the k worst samples) plus the SQNR sums and the layer's
+    scale, max |ref|, in a few passes: no histogram or element-wise relative error, which no row
+    shows (DiffStats costs 10x more per element)."""
 
     k: int = 5
     count: int = 0
@@ -367,6 +376,8 @@ class LayerStats:
     nonfinite_other: int = 0
     sum_abs: float = 0.0
     max_abs: float = 0.0
+    ref_max: float = 0.0
+    """max |ref| over the elements finite on both sides: the layer's scale."""
     signal: float = 0.0
     """sum ref^2 over the elements finite on both sides."""
     noise: float = 0.0
@@ -399,6 +410,7 @@ class LayerStats:
         if finite_diff.size:
             self.sum_abs += total
             self.max_abs = max(self.max_abs, float(finite_diff.max()))
+            self.ref_max = max(self.ref_max, float(np.abs(finite_ref).max()))
             # einsum, not dot: BLAS's threads, spinning between calls, starve torch's.
             self.signal += float(np.einsum("i,i->", finite_ref, finite_ref))
             self.noise += float(np.einsum("i,i->", finite_diff, finite_diff))
@@ -412,6 +424,13 @@ class LayerStats:
     @property
     def mean_abs(self) -> float:
         return self.sum_abs / self.count if self.count else 0.0
+
+    @property
+    def rel_max(self) -> float:
+        """max |diff| / max |ref|: the error relative to the layer's scale."""
+        if self.ref_max:
+            return self.max_abs / self.ref_max
+        return 0.0 if self.max_abs == 0 else float("inf")
 
     def sqnr_db(self) -> float:
         """10 log10(signal / noise): inf when the two agree exactly."""
@@ -427,6 +446,7 @@ class _RowAcc:
     """Streaming state of one row: stats, shape check, live layout candidates."""
 
     tolerance: float
+    rtol: float = 0.0
     stats: LayerStats = field(default_factory=LayerStats)
     shape_reason: str | None = None
     layouts: dict[str, tuple[int, ...]] | None = None
@@ -460,16 +480,19 @@ class _RowAcc:
             unmatched = self.shape_reason + (f"; values agree after {layout}" if layout else "")
             return _row(target, "unmatched", unmatched, layout=layout)
         status, reason = "ok", None
+        allowed = self.tolerance + self.rtol * self.stats.ref_max
         if self.stats.nonfinite:
             status = "nonfinite"
             reason = (
                 f"non-finite values: {self.stats.nonfinite_ref} in reference,"
                 f" {self.stats.nonfinite_other} in ONNX"
             )
-        elif self.stats.max_abs > self.tolerance:
+        elif self.stats.max_abs > allowed:
             status = "over"
         layout = layout if status == "over" else None
-        return _row(target, status, reason, self.stats, layout, self.stats.sqnr_db())
+        row = _row(target, status, reason, self.stats, layout, self.stats.sqnr_db())
+        row.allowed = allowed
+        return row
 
 
 def _layout_candidates(ref_shape: tuple, other_shape: tuple) -> dict[str, tuple[int, ...]]:
@@ -480,7 +503,9 @@ def _layout_candidates(ref_shape: tuple, other_shape: tuple) -> dict[str, tuple[
     }
 
 
-def _table(targets: list[_Target], accs: list[_RowAcc], tolerance: float) -> LayerTable:
+def _table(
+    targets: list[_Target], accs: list[_RowAcc], tolerance: float, rtol: float
+) -> LayerTable:
     rows = [
         acc.row(target)
         if target.onnx_value and acc.layouts is not None
@@ -488,7 +513,7 @@ def _table(targets: list[_Target], accs: list[_RowAcc], tolerance: float) -> Lay
         for target, acc in zip(targets, accs, strict=True)
     ]
     origin = next((r.name for r in rows if r.status in ("over", "nonfinite")), None)
-    return LayerTable(rows, origin, tolerance)
+    return LayerTable(rows, origin, tolerance, rtol)
 
 
 def _row(

@@ -1,0 +1,112 @@
+"""Issue 18: the drift origin follows each layer's error relative to its own scale, so a
+faithful export whose activations grow into the hundreds has none, and a small fault deep in
+it is found where it is, not where values first get large."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from parityspec.backends.torch_export import export_torch_to_onnx
+from parityspec.checks.drift_table import LayerDriftTolerances, drift_result
+from parityspec.drift.torch_layers import compare_torch_onnx_layers
+
+ATOL = 1e-4
+RTOL = LayerDriftTolerances.builtin("default").layer_rtol
+FAULT = "blocks.4.conv1"
+
+
+class Block(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.out = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(x + self.conv2(self.relu(self.conv1(x))))
+
+
+class Growing(nn.Module):
+    """A residual net whose `scale` conv lifts activations to ~500 early: float32 rounding
+    alone then exceeds an absolute 1e-4 from the second block on."""
+
+    def __init__(self, channels: int = 16, depth: int = 6) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, padding=1)
+        self.scale = nn.Conv2d(channels, channels, 1)
+        self.blocks = nn.Sequential(*[Block(channels) for _ in range(depth)])
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(channels, 4)
+        with torch.no_grad():
+            self.scale.weight.mul_(300)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.flat(self.gap(self.blocks(self.scale(self.stem(x))))))
+
+
+@pytest.fixture(scope="module")
+def growing(tmp_path_factory):
+    """The net, its clean export, and the export of a copy with FAULT's weights off by 0.3%."""
+    torch.manual_seed(0)
+    net = Growing().eval()
+    x = torch.randn(8, 3, 16, 16)
+    folder = tmp_path_factory.mktemp("growing")
+    clean = export_torch_to_onnx(net, (x[:2],), folder / "clean.onnx")
+    faulty = copy.deepcopy(net)
+    with torch.no_grad():
+        faulty.get_submodule(FAULT).weight.mul_(1.003)
+    bad = export_torch_to_onnx(faulty, (x[:2],), folder / "faulty.onnx")
+    return net, clean, bad, x
+
+
+def test_clean_export_has_no_origin_although_values_reach_hundreds(growing):
+    net, clean, _, x = growing
+    table = compare_torch_onnx_layers(net, clean, [(x,)], tolerance=ATOL, rtol=RTOL)
+    assert table.origin is None
+    matched = [r for r in table.rows if r.stats]
+    assert max(r.stats.ref_max for r in matched) > 400
+    # What the absolute rule saw: rounding over 1e-4 where values are large, nowhere a fault.
+    assert max(r.stats.max_abs for r in matched) > ATOL
+    assert all(r.stats.rel_max < 1e-6 and r.status == "ok" for r in matched)
+    result = drift_result(table, "layer", ATOL, rtol=RTOL)
+    assert result.status == "passed", result.reason
+    assert result.gates[0].figure == "max_layer_diff_to_allowed" and result.gates[0].value < 1
+
+
+def test_absolute_rule_gives_a_false_origin_on_the_clean_export(growing):
+    net, clean, _, x = growing
+    table = compare_torch_onnx_layers(net, clean, [(x,)], tolerance=ATOL)
+    assert table.origin is not None and table.origin != FAULT
+    origin = next(r for r in table.rows if r.name == table.origin)
+    assert origin.stats.ref_max > 400 and origin.stats.rel_max < 1e-6
+
+
+def test_small_deep_fault_is_the_origin_not_an_earlier_large_layer(growing):
+    net, _, bad, x = growing
+    old = compare_torch_onnx_layers(net, bad, [(x,)], tolerance=ATOL)
+    new = compare_torch_onnx_layers(net, bad, [(x,)], tolerance=ATOL, rtol=RTOL)
+    names = [r.name for r in new.rows]
+    assert names.index(old.origin) < names.index(FAULT)
+    assert new.origin == FAULT
+    fault = new.rows[names.index(FAULT)]
+    assert fault.status == "over" and 2e-3 < fault.stats.rel_max < 4e-3
+    assert fault.allowed == pytest.approx(ATOL + RTOL * fault.stats.ref_max)
+    assert all(r.status == "ok" for r in new.rows[: names.index(FAULT)])
+    result = drift_result(new, "layer", ATOL, rtol=RTOL)
+    assert result.status == "failed" and f"drift origin: layer {FAULT!r}" in result.reason
+    assert result.tolerances == {"layer_tol": ATOL, "layer_rtol": RTOL}
+    row = result.details["rows"][names.index(FAULT)]
+    assert row["rel_diff"] == fault.stats.rel_max and row["allowed"] == fault.allowed
+
+
+def test_rtol_zero_is_the_absolute_rule(growing):
+    net, clean, _, x = growing
+    table = compare_torch_onnx_layers(net, clean, [(x,)], tolerance=ATOL, rtol=0.0)
+    over = [r for r in table.rows if r.status == "over"]
+    assert over and all(r.stats.max_abs > ATOL and r.allowed == ATOL for r in over)
