@@ -1,9 +1,10 @@
 """PyTorch: a module built by `file.py:function`, optional state dict, eval mode.
 
 Tensor tasks feed named arrays to the forward's arguments. Tabular tasks (binary,
-multiclass, regression) feed the feature columns, in the data's order, as one float tensor
-(rows x features), and turn what the forward returns into the tabular outputs
-(`torch_export.TabularHead`): the same head runs in torch and is exported to ONNX."""
+multiclass, regression) feed the feature columns, in the data's order, as one float32 tensor
+(rows x features) or one (rows x 1) tensor per column (`feed`), and turn what the forward
+returns into the tabular outputs (`torch_export.TabularHead`): the same head runs in torch and
+is exported to ONNX."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ class Spec(BackendSpecBase):
     device: Literal["cpu", "cuda"] = "cpu"
     precision: Literal["float32", "float16", "bfloat16"] = "float32"
     """The module's floating point type; outputs are compared in float64 either way."""
+    feed: Literal["matrix", "columns"] = "matrix"
+    """Tabular tasks: the forward takes one float32 tensor of every feature column (rows x
+    features; the ONNX input `features`), or one (rows x 1) tensor per column, in column
+    order (ONNX inputs named after the columns)."""
     returns: Literal["logits", "probabilities"] = "logits"
     """Classification tasks: what the forward returns, one row per sample: one column (the
     positive class, binary only) or one column per class."""
@@ -104,7 +109,12 @@ def make(
         "output_names": ctx.spec.model.outputs,
     }
     if task != "tensor":
-        facts |= {"task": task, "returns": spec.returns, "activation": spec.activation}
+        facts |= {
+            "task": task,
+            "feed": spec.feed,
+            "returns": spec.returns,
+            "activation": spec.activation,
+        }
     if ctx.spec.model.classes:
         facts["classes"] = list(ctx.spec.model.classes)
     return LoadedModel(name, KIND, module, facts=facts)
@@ -115,7 +125,7 @@ def runtime_call(model: LoadedModel, batch: Features) -> Callable[[], object]:
     import torch
 
     module: torch.nn.Module = model.predictor
-    tensors = _tensors(module, batch)
+    tensors = _tensors(module, batch, model.facts.get("feed"))
 
     def forward() -> object:
         with torch.inference_mode():
@@ -128,7 +138,7 @@ def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     import torch
 
     module: torch.nn.Module = model.predictor
-    tensors = _tensors(module, batch)
+    tensors = _tensors(module, batch, model.facts.get("feed"))
     with torch.inference_mode():
         outputs = module(*tensors)
     if not isinstance(batch, dict):  # a tabular task: TabularHead returned one tensor
@@ -164,9 +174,11 @@ def export_onnx(
             torch.from_numpy(np.asarray(a[:2], dtype=np.float32)) for a in sample.values()
         )
         input_names, output_names = list(sample), ctx.spec.model.outputs
-    else:  # one float input of every feature, as `predict` feeds them; the head included
-        example = (torch.from_numpy(_feature_matrix(sample[:2])),)
-        input_names = [TABULAR_INPUT]
+    else:  # the inputs `predict` feeds, the head included
+        columns = [str(c) for c in sample.columns]
+        feed = model.facts["feed"]
+        example = tuple(torch.from_numpy(a) for a in _feature_arrays(sample[:2], feed))
+        input_names = columns if feed == "columns" else [TABULAR_INPUT]
         output_names = ["prediction" if ctx.spec.model.task == "regression" else "probabilities"]
     try:
         path = export_torch_to_onnx(
@@ -184,9 +196,11 @@ def export_onnx(
         from parityspec.artifacts import write_json
         from parityspec.backends.onnx import FEATURES_FILE
 
-        # The ONNX backend feeds the same columns, in the same order, to the one input.
-        columns = [str(c) for c in sample.columns]
-        inputs = [{"name": TABULAR_INPUT, "dtype": "float32", "columns": columns}]
+        # The ONNX backend feeds the same columns, in the same order.
+        inputs = [
+            {"name": name, "dtype": "float32", "columns": [name] if feed == "columns" else columns}
+            for name in input_names
+        ]
         write_json(out_dir / FEATURES_FILE, {"inputs": inputs, "order": columns, "categories": {}})
     return path
 
@@ -203,14 +217,22 @@ def quiet_exporter() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
 
 
-def _tensors(module: Any, batch: Features) -> list[Any]:
+def _tensors(module: Any, batch: Features, feed: str | None) -> list[Any]:
     import torch
 
     parameter = next(module.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dtype = parameter.dtype if parameter is not None else torch.float32
-    arrays = list(batch.values()) if isinstance(batch, dict) else [_feature_matrix(batch)]
+    arrays = list(batch.values()) if isinstance(batch, dict) else _feature_arrays(batch, feed)
     return [_tensor(array, device, dtype) for array in arrays]
+
+
+def _feature_arrays(frame: pd.DataFrame, feed: str | None) -> list[np.ndarray]:
+    """What a tabular forward takes (`Spec.feed`): the matrix, or its columns."""
+    matrix = _feature_matrix(frame)
+    if feed == "columns":
+        return [np.ascontiguousarray(matrix[:, [i]]) for i in range(matrix.shape[1])]
+    return [matrix]
 
 
 def _feature_matrix(frame: pd.DataFrame) -> np.ndarray:

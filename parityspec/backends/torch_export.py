@@ -3,6 +3,7 @@ and the exports the per-layer tests make)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def export_torch_to_onnx(
     }
     if dynamo:
         batch = torch.export.Dim("batch")
-        shapes = tuple({0: batch} for _ in example_inputs) if dynamic_batch else None
+        shapes = _batch_shapes(module, len(example_inputs), batch) if dynamic_batch else None
         kwargs.update(
             input_names=input_names, dynamic_shapes=shapes, external_data=False, verbose=False
         )
@@ -48,6 +49,14 @@ def export_torch_to_onnx(
         kwargs.update(input_names=names, dynamic_axes=axes)
     torch.onnx.export(module, tuple(example_inputs), str(path), **kwargs)
     return path
+
+
+def _batch_shapes(module: torch.nn.Module, count: int, batch: Any) -> tuple:
+    """Axis 0 dynamic for every input, shaped as torch.export matches them to the forward's
+    parameters: a forward of `*inputs` alone (TabularHead's) takes them as one nested tuple."""
+    shapes = tuple({0: batch} for _ in range(count))
+    kinds = [p.kind for p in inspect.signature(module.forward).parameters.values()]
+    return (shapes,) if kinds == [inspect.Parameter.VAR_POSITIONAL] else shapes
 
 
 class TabularHead(torch.nn.Module):
@@ -60,8 +69,8 @@ class TabularHead(torch.nn.Module):
         super().__init__()
         self.module, self.task, self.returns, self.activation = module, task, returns, activation
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        out = self.module(features)
+    def forward(self, *features: torch.Tensor) -> torch.Tensor:
+        out = self.module(*features)
         if not isinstance(out, torch.Tensor):
             raise InputError(f"a {self.task} torch model must return one tensor, not {type(out)}")
         if out.dim() == 1:

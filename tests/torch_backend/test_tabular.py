@@ -21,6 +21,7 @@ import importlib.util
 
 import numpy as np
 from sklearn.datasets import load_diabetes, load_iris
+import torch
 from torch import nn
 
 _spec = importlib.util.spec_from_file_location("torch_mlp", "{CHURN / "torch_mlp.py"}")
@@ -35,6 +36,21 @@ def iris_logits():
 
 def iris_probabilities():
     return nn.Sequential(iris_logits(), nn.Softmax(dim=1))
+
+
+class PerColumn(nn.Module):
+    """Takes one (rows, 1) tensor per column, as `feed: columns` calls it."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *columns):
+        return self.net(torch.cat(columns, dim=1))
+
+
+def iris_per_column():
+    return PerColumn(iris_logits())
 
 
 def diabetes_regressor():
@@ -131,6 +147,36 @@ def test_multiclass_net_through_onnx_and_int8(invoke, tmp_path, module, fields):
     assert figures["onnx-parity"]["max_abs_diff"] < 1e-5
     assert figures["onnx-labels"]["agreement"] == 1.0
     assert figures["int8-labels"]["agreement"] >= 0.99
+
+
+def test_a_forward_taking_one_tensor_per_column(invoke, tmp_path):
+    checks = [
+        {"id": "onnx-parity", "type": "probability_parity", "between": ["torch", "onnx"]},
+        {"id": "int8-labels", "type": "label_agreement", "between": ["torch", "int8"]},
+    ]
+    data = {
+        "sklearn": "iris",
+        # ONNX input names as the columns are, spaces and brackets included.
+        "features": [
+            "sepal length (cm)",
+            "sepal width (cm)",
+            "petal length (cm)",
+            "petal width (cm)",
+        ],
+    }
+    fields = {"module": "nets.py:iris_per_column", "feed": "columns"}
+    spec = _spec(tmp_path, "multiclass", data, fields, checks)
+    result, report = _run(invoke, spec, tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    figures = _figures(report)
+    assert figures["onnx-parity"]["max_abs_diff"] < 1e-5
+    assert figures["int8-labels"]["agreement"] >= 0.99
+    features = json.loads(
+        (tmp_path / "r" / "artifacts" / "onnx" / "onnx_features.json").read_text()
+    )
+    assert [(i["name"], i["columns"]) for i in features["inputs"]] == [
+        (c, [c]) for c in data["features"]
+    ]
 
 
 def test_regression_net_through_onnx_and_int8(invoke, tmp_path):
