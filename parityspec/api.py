@@ -16,9 +16,11 @@ from typing import Any
 from parityspec.backends.context import RunContext
 from parityspec.data.sources import require_data_fits, streams
 from parityspec.errors import ExitCode, InputError
+from parityspec.loading import file_sha256
 from parityspec.plan.compile import compile_plan
 from parityspec.plan.graph import Plan, Step
 from parityspec.report.build import build_report, now
+from parityspec.report.diff import ReportDiff, baseline_section, diff_reports, load_baseline
 from parityspec.report.render import compile_templates, write_reports
 from parityspec.results import RunState, StepOutcome, exit_code
 from parityspec.run.cache import StepCache, default_cache_dir
@@ -46,6 +48,12 @@ class RunOptions:
     rebench: bool = False
     """Run the checks again (a benchmark measures again) rather than restore their results
     cached for the same inputs."""
+    baseline: Path | None = None
+    """A report.json of an earlier run: the new report is compared with it as `diff` does,
+    the comparison goes into the reports, and a regression makes the exit code at least 1."""
+    threshold: float = 0.0
+    """`diff`'s --threshold for the baseline: how far a gated figure may move toward its
+    limit (absolute, in the figure's units) before it counts as worse."""
 
 
 @dataclass
@@ -55,8 +63,10 @@ class RunOutcome:
     """Every step's outcome. Predictions in it were read from the run's scratch folder,
     which is gone once `run` returns: the report holds what the checks made of them."""
     exit_code: ExitCode
+    """The run's, or 1 when it passed and the comparison with the baseline failed."""
     out_dir: Path
     written: list[Path]
+    baseline: ReportDiff | None = None
 
 
 def validate(spec_path: str | Path) -> LoadedSpec:
@@ -75,6 +85,15 @@ def plan_for(loaded: LoadedSpec, checks: tuple[str, ...] = ()) -> Plan:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """The report a run is compared with, read (and hashed) before any step runs."""
+
+    file: str
+    sha256: str
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class PreparedRun:
     """A spec loaded, checked against memory and planned, once: what `run` executes."""
 
@@ -83,6 +102,7 @@ class PreparedRun:
     options: RunOptions
     out_dir: Path
     templates: Path | None
+    baseline: Baseline | None = None
 
     @property
     def step_ids(self) -> list[str]:
@@ -104,7 +124,11 @@ def prepare(spec_path: str | Path, options: RunOptions = RunOptions()) -> Prepar
         loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
     )
     compile_templates(loaded.spec.report.formats, templates)
-    return PreparedRun(loaded, plan, options, out_dir, templates)
+    baseline = None
+    if options.baseline is not None:
+        report = load_baseline(options.baseline)
+        baseline = Baseline(str(options.baseline), file_sha256(options.baseline), report)
+    return PreparedRun(loaded, plan, options, out_dir, templates, baseline)
 
 
 def run(
@@ -144,9 +168,17 @@ def _execute(
             rebench=options.rebench,
         )
         report = build_report(loaded, state, ctx, started, now())
+    code, compared = exit_code(state), None
+    if prepared.baseline is not None:
+        compared = diff_reports(prepared.baseline.report, report, options.threshold)
+        report["baseline"] = baseline_section(
+            compared, prepared.baseline.file, prepared.baseline.sha256
+        )
+        if compared.failing and code == ExitCode.PASSED:  # 1 is worse than 0 only
+            code = ExitCode.CHECK_FAILED
     formats = list(loaded.spec.report.formats)
     written = write_reports(report, ctx.out_dir, formats, prepared.templates)
-    return RunOutcome(report, state, exit_code(state), ctx.out_dir, written)
+    return RunOutcome(report, state, code, ctx.out_dir, written, compared)
 
 
 def _with_options(loaded: LoadedSpec, options: RunOptions) -> LoadedSpec:

@@ -243,6 +243,20 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     "complete), skip the rest.",
 )
 @click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    metavar="REPORT_JSON",
+    help="One spec: compare the new report with this earlier report.json as `diff` does; "
+    "the comparison goes into the reports, and a regression makes the exit code at least 1.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="With --baseline: as for `diff`, how far a gated figure may move toward its limit.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -266,6 +280,8 @@ def run(
     timeout: float | None,
     rebench: bool,
     fail_fast: bool,
+    baseline: Path | None,
+    threshold: float,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -293,6 +309,8 @@ def run(
         cache_dir,
         timeout,
         rebench,
+        baseline,
+        threshold,
     )
     paths, expanded = spec_files(specs)
     several = len(paths) > 1 or expanded
@@ -300,6 +318,11 @@ def run(
         raise InputError(
             "--out names one report folder, and several specs were given",
             hint="drop --out: each spec writes to its own report.dir",
+        )
+    if several and baseline is not None:
+        raise InputError(
+            "--baseline names one spec's report.json, and several specs were given",
+            hint="run each spec with its own --baseline, or `parityspec diff` the reports",
         )
     if not several and fmt == "text":
         outcome = _run_one(_prepared(paths[0], options), quiet, err=False, label="")

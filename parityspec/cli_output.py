@@ -113,6 +113,8 @@ def _step_row(mark: str, outcome: StepOutcome, detail: str) -> Table:
 
 
 def print_outcome(outcome: RunOutcome, quiet: bool, err: bool = False) -> None:
+    """The verdict line holds the run's own exit code; with a baseline, a line holds the
+    comparison's, and the command exits with the worse."""
     report = outcome.report
     summary = report["summary"]
     if not quiet:
@@ -120,9 +122,16 @@ def print_outcome(outcome: RunOutcome, quiet: bool, err: bool = False) -> None:
             click.echo(f"note: {clip(note, TERMINAL_CHARS)}", err=True)
     click.echo(
         f"{report['spec']['name']}: {report['verdict']} ({summary['passed']} of "
-        f"{summary['total']} checks passed) -> exit {int(outcome.exit_code)}",
+        f"{summary['total']} checks passed) -> exit {report['exit_code']}",
         err=err,
     )
+    if outcome.baseline is not None:
+        from parityspec.report.diff import as_text
+
+        *changes, summary = as_text(outcome.baseline).splitlines()[1:]  # after its title
+        for line in changes if not quiet else []:
+            click.echo(line, err=err)
+        click.echo(f"against the baseline {report['baseline']['file']}: {summary}", err=err)
     if not quiet:
         for path in outcome.written:
             click.echo(f"  wrote {path}", err=err)
@@ -231,34 +240,15 @@ def plan_json(plan: Plan, name: str, file: Path) -> dict[str, Any]:
 def diff_json(diff: ReportDiff) -> dict[str, Any]:
     """`diff --format json`: both reports' spec and verdict, and every check, changed or not.
     Non-finite figures are strings ("nan", "inf"), as in report.json."""
+    from parityspec.report.diff import checks_json
+
     return {
         "old": _report_title(diff.old),
         "new": _report_title(diff.new),
         "threshold": diff.threshold,
         "failing": diff.failing,
         "exit_code": int(ExitCode.CHECK_FAILED if diff.failing else ExitCode.PASSED),
-        "checks": [
-            {
-                "id": c.id,
-                "old_status": c.old_status,
-                "new_status": c.new_status,
-                "changed": c.changed,
-                "regressed": c.regressed,
-                "worsened": c.worsened,
-                "figures": [
-                    {
-                        "name": f.name,
-                        "old": f.old,
-                        "new": f.new,
-                        "delta": f.delta,
-                        "op": f.op,
-                        "worsened": f.worsened,
-                    }
-                    for f in c.figures
-                ],
-            }
-            for c in diff.checks
-        ],
+        "checks": checks_json(diff),
     }
 
 

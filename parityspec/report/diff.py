@@ -82,6 +82,51 @@ def load_report(path: Path) -> dict[str, Any]:
     return report
 
 
+BASELINE_HINT = "give --baseline the report.json that `parityspec run` wrote for this spec"
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """`run --baseline`: a report.json that parityspec wrote, checked enough that comparing
+    with it cannot fail halfway."""
+    if not Path(path).is_file():  # a folder or a FIFO: refused without opening it
+        what = "not a regular file" if Path(path).exists() else "no such file"
+        raise InputError(f"--baseline: {what}", file=str(path), hint=BASELINE_HINT)
+    try:
+        report = load_report(path)
+    except InputError as error:
+        raise InputError(
+            f"--baseline: {error.message}", file=str(path), hint=BASELINE_HINT
+        ) from None
+    if not _is_report(report):
+        raise InputError(
+            "--baseline: not a parityspec report.json (no `parityspec.report_format`, or a "
+            "check without its id, status, figures and gates)",
+            file=str(path),
+            hint=BASELINE_HINT,
+        )
+    return report
+
+
+def _is_report(report: dict[str, Any]) -> bool:
+    head = report.get("parityspec")
+    if not isinstance(head, dict) or "report_format" not in head:
+        return False
+    for check in report["checks"]:
+        if not (
+            isinstance(check, dict)
+            and isinstance(check.get("id"), str)
+            and isinstance(check.get("status"), str)
+            and isinstance(check.get("figures"), dict)
+            and isinstance(check.get("gates"), list)
+            and all(
+                isinstance(g, dict) and {"figure", "value", "op"} <= g.keys()
+                for g in check["gates"]
+            )
+        ):
+            return False
+    return True
+
+
 def diff_reports(old: dict[str, Any], new: dict[str, Any], threshold: float = 0.0) -> ReportDiff:
     """Checks in the new report's order, then the ones that vanished from the old."""
     old_checks = {c["id"]: c for c in old["checks"]}
@@ -149,6 +194,52 @@ def _worse_by(op: str | None, old: float | None, new: float | None) -> float:
         return math.inf if math.isnan(new) else -math.inf
     moved = (new - old) if op == "<=" else (old - new)
     return -math.inf if math.isnan(moved) else moved
+
+
+def checks_json(diff: ReportDiff) -> list[dict[str, Any]]:
+    """Every check, changed or not, as `diff --format json` and report.json's `baseline`
+    section hold them."""
+    return [
+        {
+            "id": c.id,
+            "old_status": c.old_status,
+            "new_status": c.new_status,
+            "changed": c.changed,
+            "regressed": c.regressed,
+            "worsened": c.worsened,
+            "figures": [
+                {
+                    "name": f.name,
+                    "old": f.old,
+                    "new": f.new,
+                    "delta": f.delta,
+                    "op": f.op,
+                    "worsened": f.worsened,
+                }
+                for f in c.figures
+            ],
+        }
+        for c in diff.checks
+    ]
+
+
+def baseline_section(diff: ReportDiff, file: str, sha256: str) -> dict[str, Any]:
+    """report.json's `baseline`: the old report named by path and hash, and the diff. Only
+    the inputs and the results go in, so the same inputs give the same bytes."""
+    return {
+        "file": file,
+        "sha256": sha256,
+        "spec": diff.old.get("spec", {}).get("name"),
+        "verdict": diff.old.get("verdict"),
+        "threshold": diff.threshold,
+        "failing": diff.failing,
+        "exit_code": int(diff.failing),
+        "summary": _summary(diff),
+        "checks": [  # with the verdict line the reports show
+            {**entry, "verdict": _verdict_change(check)}
+            for entry, check in zip(checks_json(diff), diff.checks, strict=True)
+        ],
+    }
 
 
 def as_text(diff: ReportDiff) -> str:
