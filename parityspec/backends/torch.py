@@ -97,6 +97,7 @@ def make(
     if spec.state_dict:
         _apply_state_dict(module, ctx.resolve(spec.state_dict), spec.state_dict)
     task = ctx.spec.model.task
+    _require_fields_of(task, spec)
     if task != "tensor":
         from parityspec.backends.torch_export import TabularHead
 
@@ -215,6 +216,18 @@ def quiet_exporter() -> None:
     logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\..*|copyreg")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\..*")
+
+
+def _require_fields_of(task: str, spec: Spec) -> None:
+    """A field the task ignores is refused: the author meant something that would not happen."""
+    given = {"tensor": ("feed", "returns", "activation"), "regression": ("returns", "activation")}
+    ignored = [f for f in given.get(task, ()) if f in spec.model_fields_set]
+    if ignored:
+        raise InputError(
+            f"torch backend: {' and '.join(ignored)} "
+            f"{'does' if len(ignored) == 1 else 'do'} not apply to task {task!r}",
+            hint="returns and activation describe a classifier's outputs; feed, table rows",
+        )
 
 
 def _tensors(module: Any, batch: Features, feed: str | None) -> list[Any]:

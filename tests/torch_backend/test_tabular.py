@@ -189,6 +189,8 @@ def test_regression_net_through_onnx_and_int8(invoke, tmp_path):
             "rtol": 1e-5,
         },
         {"id": "onnx-metrics", "type": "metric_delta", "between": ["torch", "onnx"]},
+        # Times torch's own forward on ready tensors (runtime_call) against ONNX Runtime's.
+        {"id": "speed", "type": "benchmark", "between": ["torch", "onnx"]},
         {
             "id": "int8-allclose",
             "type": "output_parity",
@@ -204,6 +206,8 @@ def test_regression_net_through_onnx_and_int8(invoke, tmp_path):
     figures = _figures(report)
     assert figures["onnx-allclose"]["max_abs_diff"] < 1e-3  # targets around 150
     assert figures["int8-allclose"]["max_abs_diff"] > 1e-3  # INT8 really changed something
+    latency = report["run"]["timings"]["speed"]["end_to_end_latency"]["torch"]
+    assert latency["1"]["rows"] == 1 and latency["1"]["p50_ms"] > 0
 
 
 def test_text_columns_are_refused_naming_them(invoke, tmp_path):
@@ -223,6 +227,15 @@ def test_an_activation_with_probabilities_is_refused_at_validate(invoke, tmp_pat
     result = invoke("validate", spec)
     assert result.exit_code == 2, result.output
     assert "activation applies to logits only" in result.output
+
+
+def test_an_activation_on_a_regression_is_refused(invoke, tmp_path):
+    checks = [{"id": "m", "type": "metric_delta", "between": ["torch", "onnx"]}]
+    fields = {"module": "nets.py:diabetes_regressor", "activation": "sigmoid"}
+    spec = _spec(tmp_path, "regression", {"sklearn": "diabetes"}, fields, checks)
+    result = invoke("run", spec, "--out", tmp_path / "r")
+    assert result.exit_code == 2, result.output
+    assert "activation does not apply to task 'regression'" in result.output
 
 
 def test_sigmoid_on_several_logits_is_an_input_error(invoke, tmp_path):
