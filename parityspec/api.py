@@ -54,6 +54,9 @@ class RunOptions:
     threshold: float = 0.0
     """`diff`'s --threshold for the baseline: how far a gated figure may move toward its
     limit (absolute, in the figure's units) before it counts as worse."""
+    fail_fast: bool = False
+    """After the first check that fails or errors (or any step that errors), skip the
+    remaining steps with the reason "--fail-fast"; the reports are still written."""
 
 
 @dataclass
@@ -166,6 +169,7 @@ def _execute(
             on_start=on_start,
             timeout=options.timeout,
             rebench=options.rebench,
+            stop_after=_first_failure if options.fail_fast else None,
         )
         report = build_report(loaded, state, ctx, started, now())
     code, compared = exit_code(state), None
@@ -179,6 +183,13 @@ def _execute(
     formats = list(loaded.spec.report.formats)
     written = write_reports(report, ctx.out_dir, formats, prepared.templates)
     return RunOutcome(report, state, code, ctx.out_dir, written, compared)
+
+
+def _first_failure(outcome: StepOutcome) -> bool:
+    """--fail-fast: a step that errored, or a check that ran and did not pass."""
+    if outcome.status == "error":
+        return True
+    return outcome.step.action == "check" and outcome.value.status in ("failed", "error")
 
 
 def _with_options(loaded: LoadedSpec, options: RunOptions) -> LoadedSpec:

@@ -239,8 +239,8 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
 @click.option(
     "--fail-fast",
     is_flag=True,
-    help="Several specs: after the first spec that does not pass (its run and reports "
-    "complete), skip the rest.",
+    help="After the first check that fails or errors, skip the spec's remaining steps "
+    "(its reports are still written) and any specs after it.",
 )
 @click.option(
     "--baseline",
@@ -311,6 +311,7 @@ def run(
         rebench,
         baseline,
         threshold,
+        fail_fast,
     )
     paths, expanded = spec_files(specs)
     several = len(paths) > 1 or expanded

@@ -28,10 +28,12 @@ def execute(
     on_start: Callable[[Step], None] | None = None,
     timeout: float | None = None,
     rebench: bool = False,
+    stop_after: Callable[[StepOutcome], bool] | None = None,
 ) -> RunState:
     """Run every step. A stop signal raises `Interrupted` naming the running step; an
     expired `timeout` ends the running step as an error and skips the rest. `rebench`: the
-    checks the cache could restore (a benchmark's timings) run again and replace it."""
+    checks the cache could restore (a benchmark's timings) run again and replace it.
+    `stop_after`: once it is true of a finished step, the rest are skipped ("--fail-fast")."""
     state = RunState(plan)
     restore = _restorable(plan, cache, rebench)
     ahead: dict[str, StepOutcome] = {}  # predict steps already run in a shared pass
@@ -55,6 +57,8 @@ def execute(
                 if armed.fired:  # user code swallowed every TimedOut until it returned
                     raise TimedOut(timeout or 0.0)
                 _record(state, outcome, on_step, ctx)
+                if stop_after and stop_after(outcome):
+                    stopped = "--fail-fast"
             except TimedOut as error:
                 armed.expire()
                 stopped = f"the run timed out (--timeout {error.seconds:g}s) during {step.id}"
