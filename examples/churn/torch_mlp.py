@@ -76,3 +76,10 @@ def churn_mlp() -> nn.Module:
     x = frame[NUMERIC].to_numpy(dtype=np.float32)[train]
     target = y[train].astype(np.float32).reshape(-1, 1)
     return fit_tabular_net(x, target, outputs=1, loss=nn.BCEWithLogitsLoss())
+
+
+def churn_mlp_architecture() -> nn.Module:
+    """The same net untrained, for a state dict saved from `churn_mlp` (`state_dict:`): its
+    buffers (medians, means, deviations) come with the weights."""
+    width = len(NUMERIC)
+    return TabularNet(torch.zeros(width), torch.zeros(width), torch.ones(width), outputs=1)

@@ -115,6 +115,50 @@ def test_bundled_binary_spec_compares_torch_onnx_and_int8(invoke, tmp_path):
     ]
 
 
+def test_a_state_dict_on_parquet_rows_predicts_as_the_trained_module(invoke, tmp_path):
+    """The deployment route: an architecture factory plus saved weights, rows from Parquet."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec_of = importlib.util.spec_from_file_location("torch_mlp", CHURN / "torch_mlp.py")
+    torch_mlp = importlib.util.module_from_spec(spec_of)
+    spec_of.loader.exec_module(torch_mlp)
+    torch.save(torch_mlp.churn_mlp().state_dict(), tmp_path / "churn.pt")
+    pd.read_csv(CHURN / "churn.csv").iloc[:1000].to_parquet(tmp_path / "churn.parquet")
+    module = f"{CHURN}/torch_mlp.py"
+    spec = {
+        "parityspec": 1,
+        "name": "torch-state-dict",
+        "data": {
+            "path": "churn.parquet",
+            "target": "churned",
+            "features": torch_mlp.NUMERIC,
+        },
+        "model": {"task": "binary"},
+        "backends": {
+            "trained": {"kind": "torch", "module": f"{module}:churn_mlp"},
+            "loaded": {
+                "kind": "torch",
+                "module": f"{module}:churn_mlp_architecture",
+                "state_dict": "churn.pt",
+            },
+            "onnx": {"kind": "onnx", "from": "loaded"},
+        },
+        "checks": [
+            {"id": "same", "type": "probability_parity", "between": ["trained", "loaded"]},
+            {"id": "onnx", "type": "threshold_flips", "between": ["loaded", "onnx"]},
+        ],
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result, report = _run(invoke, str(path), tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    figures = _figures(report)
+    assert figures["same"]["max_abs_diff"] == 0.0
+    assert figures["onnx"]["samples"] == 1000 and figures["onnx"]["flips"] == 0
+
+
 @pytest.mark.parametrize(
     ("module", "fields"),
     [
