@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from parityspec.checks.base import CheckResult, Gate, judge
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
@@ -79,8 +79,11 @@ def drift_result(
             f"non-finite values in {', '.join(nonfinite)}" if nonfinite else None,
         ],
     )
+    rule = getattr(table, "origin_rule", None)  # per-layer tables: how the origin was chosen
+    rules = {"own error": " (its own error)", "first over": " (first over: no own error is)"}
     if table.origin:
-        reason = f"drift origin: {kind} {table.origin!r}; {reason}"
+        how = rules.get(rule or "", "")
+        reason = f"drift origin: {kind} {table.origin!r}{how}; {reason}"
     unmatched = [r for r in rows if r["status"] == "unmatched"]
     return CheckResult(
         status,
@@ -96,6 +99,7 @@ def drift_result(
         else {"layer_tol": tolerance, "layer_rtol": rtol},
         details={
             "origin": table.origin,
+            **({"origin_rule": rule} if rule else {}),
             "rows": rows,
             "worst": sorted(
                 (r for r in rows if r["max_abs_diff"] is not None), key=lambda r: -r["max_abs_diff"]
@@ -108,13 +112,8 @@ def drift_result(
 
 def _row_entry(row: LayerRow | StepRow) -> dict[str, Any]:
     stats = row.stats if row.status in MATCHED else None
-    scaled = {}
-    if hasattr(row, "allowed"):  # per-layer and per-tensor rows, not per-step ones
-        scaled = {
-            "ref_max_abs": getattr(stats, "ref_max", None),
-            "rel_diff": getattr(stats, "rel_max", None),
-            "allowed": row.allowed if stats else None,
-        }
+    # Per-layer and per-tensor rows only: per-step ones keep their entries.
+    scaled = _scaled_entry(cast("LayerRow", row)) if hasattr(row, "allowed") else {}
     return {
         "name": row.name,
         "type": getattr(row, "module_type", None) or getattr(row, "estimator", None),
@@ -126,4 +125,17 @@ def _row_entry(row: LayerRow | StepRow) -> dict[str, Any]:
         "layout": getattr(row, "layout", None),
         "reason": row.reason,
         **scaled,
+    }
+
+
+def _scaled_entry(row: LayerRow) -> dict[str, Any]:
+    stats = row.stats if row.status in MATCHED else None
+    own = row.own if stats else None
+    return {
+        "ref_max_abs": stats.ref_max if stats else None,
+        "rel_diff": stats.rel_max if stats else None,
+        "allowed": row.allowed if stats else None,
+        "own_status": row.own_status if own else None,
+        "own_max_abs_diff": own.max_abs if own else None,
+        "own_rel_diff": own.rel_max if own else None,
     }

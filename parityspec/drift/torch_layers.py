@@ -7,8 +7,15 @@ together, stays under `SUB_BATCH_BYTES`: each pair is folded into its row's `Lay
 dropped as soon as it is compared, so memory does not grow with the number of layers or rows.
 A row is over when its max |diff| exceeds `tolerance + rtol * max |ref|`: the allowance grows
 with the layer's own scale, so a faithful export whose activations grow large (where float32
-rounding grows with them) is not over. The drift origin is the first row, in execution order,
-over or non-finite.
+rounding grows with them) is not over.
+
+Each matched row also gets its own error: the part of the ONNX graph between the compared
+values upstream of it and its value, run on torch's outputs for those values (or the model's
+inputs), against torch's output. It is what the layer adds by itself, inherited drift removed;
+the row carries whatever that part computes (a Conv fused into the BatchNorm, a residual Add
+in the parent's scope). When drift is found, the origin is the first row whose own error is
+over or non-finite, or, for a row without an own figure, whose error is; failing both, the
+first row over (drift accumulated from layers each within tolerance).
 """
 
 from __future__ import annotations
@@ -76,6 +83,10 @@ class LayerRow:
     sqnr_db: float | None
     allowed: float | None = None
     """tolerance + rtol * max |ref|: the largest max |diff| this row may have."""
+    own: LayerStats | None = None
+    """Its own error: its part of the ONNX graph run on torch's inputs (module docstring)."""
+    own_status: str | None = None
+    """"ok", "over" or "nonfinite" for `own`, by the same allowance; None without it."""
 
 
 @dataclass
@@ -86,6 +97,8 @@ class LayerTable:
     origin: str | None
     tolerance: float
     rtol: float = 0.0
+    origin_rule: str | None = None
+    """How the origin was chosen: "own error", or "first over" (no row's own error is)."""
 
 
 class LeafCall(NamedTuple):
@@ -198,6 +211,7 @@ def compare_torch_onnx_layers(
     groups = module_node_groups(model)
     targets: list[_Target] | None = None
     accs: list[_RowAcc] = []
+    own: _OwnErrors | None = None
     step = 0
     first_index = 0
     for batch in batches:
@@ -213,8 +227,9 @@ def compare_torch_onnx_layers(
             row_bytes = sum(
                 c.row_bytes for c, t in zip(calls, targets, strict=True) if t.onnx_value
             )
-            # The sub-batch holds each matched output twice: ONNX's and torch's copy.
-            held = 2 * max(row_bytes, 1)
+            # The sub-batch holds each matched output three times: ONNX's, torch's copy and
+            # the isolated layers' (own errors).
+            held = 3 * max(row_bytes, 1)
             step = 0 if _couples_rows(model) else max(1, int(sub_batch_bytes // held))
         size = step or max(rows, 1)
         with _torch_threads(1 if size < rows else torch.get_num_threads()):
@@ -222,9 +237,15 @@ def compare_torch_onnx_layers(
                 part = tuple(t[start : start + size] for t in inputs)
                 feeds = {n: t.detach().cpu().numpy() for n, t in zip(names, part, strict=True)}
                 onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
-                _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
+                kept = _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
+                if own is None:  # after one sub-batch: its rows say which values feed it
+                    own = _OwnErrors(model, targets, accs, tolerance, rtol)
+                own.update(kept, feeds, first_index + start)
         first_index += rows
-    return _table(targets or [], accs, tolerance, rtol)
+    table = _table(targets or [], accs, tolerance, rtol)
+    if own is not None:
+        own.add_to(table)
+    return table
 
 
 @contextmanager
@@ -247,9 +268,10 @@ def _compare_calls(
     accs: list[_RowAcc],
     onnx_values: dict[str, np.ndarray],
     first_index: int,
-) -> None:
+) -> dict[int, np.ndarray]:
     """Run `module` once, copying each matched call's output as the call returns (an in-place
-    op downstream would rewrite it), then fold each into its row, dropping both sides.
+    op downstream would rewrite it), then fold each into its row, dropping ONNX's side.
+    Returns torch's, {target position: output}, for the own errors.
 
     Not inside the hooks: numpy work between torch's parallel ops, while torch's idle OpenMP
     threads spin, made the forward and the statistics each several times slower."""
@@ -268,11 +290,166 @@ def _compare_calls(
         module(*inputs)
     if len(outputs) != len(targets):
         raise RuntimeError(CALLS_CHANGED)
+    kept = {}
     for position, (target, acc) in enumerate(zip(targets, accs, strict=True)):
         output, outputs[position] = outputs[position], None
         value = onnx_values.pop(target.onnx_value, None) if target.onnx_value else None
         if value is not None and output is not None:
-            acc.update(output.cpu().numpy(), value, first_index)
+            kept[position] = output.cpu().numpy()
+            acc.update(kept[position], value, first_index)
+    return kept
+
+
+class _OwnErrors:
+    """Each matched row's own error (module docstring). One session runs every row's part
+    of the graph, renamed apart, on torch's values for the compared values it reads."""
+
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        targets: list[_Target],
+        accs: list[_RowAcc],
+        tolerance: float,
+        rtol: float,
+    ) -> None:
+        # Values whose torch side has the ONNX value's shape; the first row of each feeds it.
+        usable: dict[str, int] = {}
+        for position, (target, acc) in enumerate(zip(targets, accs, strict=True)):
+            if target.onnx_value and acc.layouts is not None and not acc.shape_reason:
+                usable.setdefault(target.onnx_value, position)
+        self.accs = {p: _RowAcc(tolerance, rtol) for p in usable.values()}
+        self.outputs: dict[int, str] = {}
+        self.fed: dict[str, int] = {}
+        self.dtypes: dict[str, np.dtype] = {}
+        self.reason: str | None = None
+        self.session: ort.InferenceSession | None = None
+        if not usable:
+            return
+        isolated = _isolating_model(model, targets, usable)
+        self.outputs, self.fed = isolated.outputs, isolated.fed
+        graph_types = _elem_types(model, usable)
+        self.dtypes = {
+            name: helper.tensor_dtype_to_np_dtype(graph_types[name.removesuffix("__torch")])
+            for name in self.fed
+        }
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(
+                isolated.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises its own exception types
+            self.reason = f"its part of the ONNX graph could not be run alone: {error}"
+
+    def update(
+        self, kept: dict[int, np.ndarray], feeds: dict[str, np.ndarray], first_index: int
+    ) -> None:
+        if self.session is None:
+            return
+        inputs = {i.name for i in self.session.get_inputs()}
+        run_feeds = {name: value for name, value in feeds.items() if name in inputs}
+        for name, position in self.fed.items():
+            run_feeds[name] = kept[position].astype(self.dtypes[name], copy=False)
+        names = list(self.outputs.values())
+        values = dict(zip(names, self.session.run(names, run_feeds), strict=True))
+        for position, name in self.outputs.items():
+            self.accs[position].update(kept[position], values.pop(name), first_index)
+
+    def add_to(self, table: LayerTable) -> None:
+        """Set each row's own error and the table's origin by the rule in the docstring."""
+        for position, row in enumerate(table.rows):
+            acc = self.accs.get(position)
+            if acc is None or position not in self.outputs or row.status == "unmatched":
+                continue
+            own = acc.row(_Target(row.name, row.module_type, row.onnx_value))
+            if own.status != "unmatched":
+                row.own, row.own_status = own.stats, own.status
+        bad = ("over", "nonfinite")
+        if not any(r.status in bad for r in table.rows):
+            return
+        born = (r for r in table.rows if (r.own_status if r.own else r.status) in bad)
+        first = next(born, None)
+        if first is not None:
+            table.origin, table.origin_rule = first.name, "own error"
+        else:
+            table.origin_rule = "first over"
+
+
+class _Isolated(NamedTuple):
+    model: onnx.ModelProto
+    outputs: dict[int, str]
+    """{target position: the output carrying its own value}."""
+    fed: dict[str, int]
+    """{model input: the target position whose torch output feeds it}."""
+
+
+def _isolating_model(
+    model: onnx.ModelProto, targets: list[_Target], usable: dict[str, int]
+) -> _Isolated:
+    """One model holding, for each usable row, the nodes between its value and the nearest
+    compared values (or graph inputs) upstream, renamed apart, those values as inputs."""
+    producers = {name: node for node in model.graph.node for name in node.output}
+    constant = {init.name for init in model.graph.initializer}
+    order = {id(node): k for k, node in enumerate(model.graph.node)}
+    types = _elem_types(model, usable)
+    nodes: list[onnx.NodeProto] = []
+    outputs: dict[int, str] = {}
+    fed: dict[str, int] = {}
+    for value, position in usable.items():
+        part, reads = _part_above(value, producers, constant, usable)
+        suffix = f"__own{position}"
+        local = {name: name + suffix for node in part for name in node.output if name}
+        for node in sorted(part, key=lambda n: order[id(n)]):
+            copy = onnx.NodeProto()
+            copy.CopyFrom(node)
+            copy.name = node.name + suffix
+            for k, name in enumerate(node.input):
+                copy.input[k] = f"{name}__torch" if name in reads else local.get(name, name)
+            for k, name in enumerate(node.output):
+                copy.output[k] = local.get(name, name)
+            nodes.append(copy)
+        for name in reads:
+            fed[f"{name}__torch"] = usable[name]
+        outputs[position] = local[value]
+    isolated = onnx.ModelProto()
+    isolated.CopyFrom(model)
+    graph = isolated.graph
+    for name in ("node", "output", "value_info"):
+        graph.ClearField(name)
+    graph.node.extend(nodes)
+    graph.input.extend(
+        helper.make_tensor_value_info(name, types[name.removesuffix("__torch")], None)
+        for name in fed
+    )
+    graph.output.extend(
+        helper.make_tensor_value_info(name, types[targets[p].onnx_value or ""], None)
+        for p, name in outputs.items()
+    )
+    return _Isolated(isolated, outputs, fed)
+
+
+def _part_above(
+    value: str,
+    producers: dict[str, onnx.NodeProto],
+    constant: set[str],
+    compared: dict[str, int],
+) -> tuple[list[onnx.NodeProto], set[str]]:
+    """The nodes computing `value` from the compared values upstream (which it `reads`),
+    initializers and graph inputs."""
+    part: dict[int, onnx.NodeProto] = {}
+    reads: set[str] = set()
+    stack, seen = [value], set()
+    while stack:
+        name = stack.pop()
+        if name in seen or not name or name in constant:
+            continue
+        seen.add(name)
+        if name != value and name in compared:
+            reads.add(name)
+        elif name in producers and id(producers[name]) not in part:
+            part[id(producers[name])] = producers[name]
+            stack.extend(producers[name].input)
+    return list(part.values()), reads
 
 
 def compare_onnx_tensors(
