@@ -14,7 +14,7 @@ from parityspec.backends.base import LoadedModel, capabilities
 from parityspec.backends.context import RunContext
 from parityspec.checks.base import CheckResult, CheckSpecBase
 from parityspec.errors import ExitCode
-from parityspec.lineage import library_versions
+from parityspec.lineage import git_state, library_versions
 from parityspec.loading import file_sha256
 from parityspec.results import DONE, RunState, StepOutcome, exit_code
 from parityspec.spec.load import LoadedSpec
@@ -51,7 +51,7 @@ def build_report(
         "backends": _backends(ctx, state),
         "steps": [_step_entry(o) for o in state.outcomes.values()],
         "lineage": _lineage(loaded, state),
-        "run": _run_facts(state, started, finished),
+        "run": {**_run_facts(state, started, finished), "git": _git(loaded, state)},
     }
 
 
@@ -150,6 +150,13 @@ def _lineage(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
         "model_sha256": models,
         "libraries": library_versions(key_libraries()),
     }
+
+
+def _git(loaded: LoadedSpec, state: RunState) -> dict[str, Any]:
+    """The commit and the state of the spec and of every file its planned steps read. In the
+    run facts: an unrelated commit must not change the rest of the report."""
+    files = {f for step in state.plan.steps for f in step.fragment.get("files", {})}
+    return git_state(loaded.path, [Path(f) for f in sorted(files)])
 
 
 def _run_facts(state: RunState, started: datetime, finished: datetime) -> dict[str, Any]:
