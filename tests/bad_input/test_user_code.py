@@ -149,7 +149,9 @@ def test_timeout_kills_a_step_that_never_returns_to_python(tmp_path, assets):
     spec = _spec(assets, tmp_path, body)
     spec["backends"] = {"bad": spec["backends"].pop("bad"), **spec["backends"]}  # runs first
     path = write_spec(tmp_path, spec)
-    done = _console("run", str(path), "--out", str(tmp_path / "out"), "--timeout", "3")
+    # Time for the steps before it on a loaded machine: the deadline must find the user code
+    # deaf, not fire before it ignores SIGALRM (the child then stops the step itself).
+    done = _console("run", str(path), "--out", str(tmp_path / "out"), "--timeout", "10")
     assert done.returncode == 3, done.stderr
     assert "during step build:bad" in done.stderr
     assert "after --timeout expired" in done.stderr

@@ -43,12 +43,12 @@ BUILTIN_VALUES = {
     "flip_margin": (0.01, 0.01, 0.02),
     "max_metric_drop": (0.001, 0.005, 0.01),
 }
-# probability_parity's optional gates (issue 16.7): off but in lenient, KL and JS there.
+# probability_parity's optional gates (issue 16.7): off but in lenient, JS there.
 PROBABILITY_GATES_OFF = dict.fromkeys(
     ("max_kl_divergence", "max_js_divergence", "max_log_loss_delta"), None
 )
 PROBABILITY_GATES_LENIENT = {
-    "max_kl_divergence": 0.01,
+    "max_kl_divergence": None,
     "max_js_divergence": 0.0025,
     "max_log_loss_delta": None,
 }
