@@ -98,6 +98,8 @@ def make(
         _apply_state_dict(module, ctx.resolve(spec.state_dict), spec.state_dict)
     task = ctx.spec.model.task
     _require_fields_of(task, spec)
+    if task in ("binary", "multiclass"):
+        _require_logits(module, spec)
     if task != "tensor":
         from parityspec.backends.torch_export import TabularHead
 
@@ -145,6 +147,8 @@ def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     if not isinstance(batch, dict):  # a tabular task: TabularHead returned one tensor
         values = outputs.detach().to("cpu", torch.float64).numpy()
         key = "prediction" if model.facts.get("task") == "regression" else "probabilities"
+        if key == "probabilities" and model.facts.get("returns") == "probabilities":
+            _require_probabilities(values)
         return {key: values}
     outputs = outputs if isinstance(outputs, tuple | list) else (outputs,)
     arrays = [o.detach().to("cpu", torch.float64).numpy() for o in outputs]
@@ -227,6 +231,32 @@ def _require_fields_of(task: str, spec: Spec) -> None:
             f"torch backend: {' and '.join(ignored)} "
             f"{'does' if len(ignored) == 1 else 'do'} not apply to task {task!r}",
             hint="returns and activation describe a classifier's outputs; feed, table rows",
+        )
+
+
+def _require_logits(module: torch.nn.Module, spec: Spec) -> None:
+    """An activation on probabilities squeezes them while every parity check still passes."""
+    import torch
+
+    last = module[-1] if isinstance(module, torch.nn.Sequential) and len(module) else None
+    if spec.returns == "logits" and isinstance(last, torch.nn.Softmax | torch.nn.Sigmoid):
+        raise InputError(
+            f"{spec.module} ends with {type(last).__name__}: it returns probabilities, "
+            "and returns: logits would apply an activation again",
+            hint="set returns: probabilities on the torch backend",
+        )
+
+
+def _require_probabilities(values: np.ndarray) -> None:
+    """`returns: probabilities` on a net that returns logits: caught by the values."""
+    finite = values[np.isfinite(values).all(axis=1)]
+    tolerance = 0.01  # bfloat16 rows sum to 1 within a few 1e-3
+    outside = (finite < -tolerance).any() or (finite > 1 + tolerance).any()
+    if outside or (np.abs(finite.sum(axis=1) - 1) > tolerance).any():
+        raise InputError(
+            "returns: probabilities, but the torch model returned values outside [0, 1] "
+            "or rows that do not sum to 1",
+            hint="does it return logits? set returns: logits (and activation if needed)",
         )
 
 

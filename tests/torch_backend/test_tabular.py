@@ -282,6 +282,28 @@ def test_an_activation_on_a_regression_is_refused(invoke, tmp_path):
     assert "activation does not apply to task 'regression'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("module", "fields", "message"),
+    [
+        # A softmax applied twice would squeeze the probabilities and still pass parity.
+        ("iris_probabilities", {}, "ends with Softmax: it returns probabilities"),
+        ("iris_logits", {"returns": "probabilities"}, "outside [0, 1] or rows that do not sum"),
+    ],
+)
+def test_a_wrong_returns_declaration_is_caught(invoke, tmp_path, module, fields, message):
+    checks = [{"id": "p", "type": "probability_parity", "between": ["torch", "onnx"]}]
+    spec = _spec(
+        tmp_path,
+        "multiclass",
+        {"sklearn": "iris"},
+        {"module": f"nets.py:{module}", **fields},
+        checks,
+    )
+    result = invoke("run", spec, "--out", tmp_path / "r")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
 def test_sigmoid_on_several_logits_is_an_input_error(invoke, tmp_path):
     checks = [{"id": "p", "type": "probability_parity", "between": ["torch", "onnx"]}]
     fields = {"module": "nets.py:iris_logits", "activation": "sigmoid"}
