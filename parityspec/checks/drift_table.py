@@ -100,6 +100,7 @@ def drift_result(
         details={
             "origin": table.origin,
             **({"origin_rule": rule} if rule else {}),
+            **_exposure(getattr(table, "exposure_effect", None)),
             "rows": rows,
             "worst": sorted(
                 (r for r in rows if r["max_abs_diff"] is not None), key=lambda r: -r["max_abs_diff"]
@@ -138,4 +139,19 @@ def _scaled_entry(row: LayerRow) -> dict[str, Any]:
         "own_status": row.own_status if own else None,
         "own_max_abs_diff": own.max_abs if own else None,
         "own_rel_diff": own.rel_max if own else None,
+    }
+
+
+def _exposure(max_abs: float | None) -> dict[str, Any]:
+    if max_abs is None:
+        return {}
+    return {
+        "exposure_effect": {
+            "max_abs_diff": max_abs,
+            "note": (
+                "final outputs of the session exposing every compared value vs the plain"
+                " session: exposing values stops some fusions, so the rows are measured on"
+                " another graph than the one deployed, about this far from it"
+            ),
+        }
     }

@@ -99,6 +99,10 @@ class LayerTable:
     rtol: float = 0.0
     origin_rule: str | None = None
     """How the origin was chosen: "own error", or "first over" (no row's own error is)."""
+    exposure_effect: float | None = None
+    """max |diff| between the final outputs of the session exposing every compared value and
+    of the plain session: exposing values stops some fusions (Conv+Add+Relu), so the rows are
+    measured on another graph than the one deployed, and differ from it by about this much."""
 
 
 class LeafCall(NamedTuple):
@@ -212,6 +216,7 @@ def compare_torch_onnx_layers(
     targets: list[_Target] | None = None
     accs: list[_RowAcc] = []
     own: _OwnErrors | None = None
+    exposure: _Exposure
     step = 0
     first_index = 0
     for batch in batches:
@@ -221,6 +226,7 @@ def compare_torch_onnx_layers(
             calls = leaf_calls(module, tuple(t[:PROBE_ROWS] for t in inputs))
             targets = _match_calls(calls, groups)
             session = _exposing_session(model, [t.onnx_value for t in targets if t.onnx_value])
+            exposure = _Exposure(model, session)
             _unmatch_unexposed(targets, session)
             names = input_names or [i.name for i in session.get_inputs()]
             accs = [_RowAcc(tolerance, rtol) for _ in targets]
@@ -236,7 +242,10 @@ def compare_torch_onnx_layers(
             for start in range(0, rows, size):
                 part = tuple(t[start : start + size] for t in inputs)
                 feeds = {n: t.detach().cpu().numpy() for n, t in zip(names, part, strict=True)}
-                onnx_values = _run(session, [t.onnx_value for t in targets], feeds)
+                onnx_values = _run(
+                    session, [*exposure.outputs, *(t.onnx_value for t in targets)], feeds
+                )
+                exposure.update(onnx_values, feeds)
                 kept = _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
                 if own is None:  # after one sub-batch: its rows say which values feed it
                     own = _OwnErrors(model, targets, accs, tolerance, rtol)
@@ -245,6 +254,7 @@ def compare_torch_onnx_layers(
     table = _table(targets or [], accs, tolerance, rtol)
     if own is not None:
         own.add_to(table)
+    table.exposure_effect = exposure.max_abs if targets else None
     return table
 
 
@@ -332,11 +342,9 @@ class _OwnErrors:
             name: helper.tensor_dtype_to_np_dtype(graph_types[name.removesuffix("__torch")])
             for name in self.fed
         }
-        options = ort.SessionOptions()
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
-                isolated.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+                isolated.model.SerializeToString(), _options(), providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # ORT raises its own exception types
             self.reason = f"its part of the ONNX graph could not be run alone: {error}"
@@ -480,6 +488,7 @@ def compare_onnx_tensors(
     matched = [t for t in targets if t.onnx_value]
     ref_session = _exposing_session(ref, [t.name for t in matched])
     other_session = _exposing_session(other, [t.onnx_value for t in matched if t.onnx_value])
+    exposure = _Exposure(other, other_session)
     accs = [_RowAcc(tolerance, rtol) for _ in targets]
     coupled = _couples_rows(ref) or _couples_rows(other)
     step = 0  # rows per sub-batch; 0 until the first sub-batch has measured a row's bytes
@@ -491,7 +500,10 @@ def compare_onnx_tensors(
             size = rows if coupled else step or PROBE_ROWS
             part = {name: value[start : start + size] for name, value in feeds.items()}
             ref_values = _run(ref_session, [t.name for t in matched], part)
-            other_values = _run(other_session, [t.onnx_value for t in matched], part)
+            other_values = _run(
+                other_session, [*exposure.outputs, *(t.onnx_value for t in matched)], part
+            )
+            exposure.update(other_values, part)
             if not step:
                 held = sum(v.nbytes for v in (*ref_values.values(), *other_values.values()))
                 step = max(1, int(sub_batch_bytes // max(held / min(size, rows - start), 1)))
@@ -504,7 +516,9 @@ def compare_onnx_tensors(
                     )
             start += size
         first_index += rows
-    return _table(targets, accs, tolerance, rtol)
+    table = _table(targets, accs, tolerance, rtol)
+    table.exposure_effect = exposure.max_abs
+    return table
 
 
 def inject_fault(
@@ -748,12 +762,37 @@ def _exposing_session(model: onnx.ModelProto, values: list[str]) -> ort.Inferenc
     for name in dict.fromkeys(values):
         if name not in present and name in types:
             exposed.graph.output.append(helper.make_tensor_value_info(name, types[name], None))
+    return ort.InferenceSession(
+        exposed.SerializeToString(), _options(), providers=["CPUExecutionProvider"]
+    )
+
+
+class _Exposure:
+    """The exposure effect (`LayerTable.exposure_effect`): the plain session, as deployed, run
+    beside the exposing one on the same feeds, their final outputs compared."""
+
+    def __init__(self, model: onnx.ModelProto, exposing: ort.InferenceSession) -> None:
+        self.outputs = [o.name for o in model.graph.output]
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), _options(), providers=["CPUExecutionProvider"]
+        )
+        self.max_abs = 0.0
+
+    def update(self, exposed: dict[str, np.ndarray], feeds: dict[str, np.ndarray]) -> None:
+        """Fold one sub-batch in; `exposed` holds the exposing session's final outputs."""
+        plain = self.session.run(self.outputs, feeds)
+        for name, value in zip(self.outputs, plain, strict=True):
+            if np.issubdtype(value.dtype, np.floating):
+                with np.errstate(invalid="ignore"):  # NaN on either side: the rows report it
+                    diff = np.abs(np.subtract(value, exposed[name], dtype=np.float64))
+                self.max_abs = max(self.max_abs, float(np.fmax.reduce(diff.ravel(), initial=0)))
+
+
+def _options() -> ort.SessionOptions:
     options = ort.SessionOptions()
     # Its threads would spin after each sub-batch's run, starving the torch forward next.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(
-        exposed.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    return options
 
 
 def _unmatch_unexposed(targets: list[_Target], session: ort.InferenceSession) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -156,3 +157,30 @@ def test_fused_neighbour_is_carried_by_the_row_whose_part_computes_it(tmp_path):
     assert table.origin == "bn2" and table.origin_rule == "own error"
     assert rows["bn2"].own_status == "over" and rows["relu#2"].own_status == "ok"
     assert rows["relu#2"].status == "over"
+
+
+def test_exposure_effect_is_the_plain_sessions_distance_from_the_exposing_one(growing):
+    """Exposing every compared value stops ONNX Runtime fusing Conv+Add+Relu in the blocks:
+    the final outputs of the graph the rows are measured on move away from the deployed one's."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    net, clean, _, x = growing
+    table = compare_torch_onnx_layers(net, clean, [(x,)], tolerance=ATOL, rtol=RTOL)
+    model = onnx.load(str(clean))
+    feeds = {model.graph.input[0].name: x.numpy()}
+    final = model.graph.output[0].name
+    plain = ort.InferenceSession(str(clean), providers=["CPUExecutionProvider"])
+    for row in table.rows:
+        if row.onnx_value and row.onnx_value != final:
+            model.graph.output.append(
+                helper.make_tensor_value_info(row.onnx_value, onnx.TensorProto.FLOAT, None)
+            )
+    exposing = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = np.abs(
+        plain.run([final], feeds)[0].astype(np.float64) - exposing.run([final], feeds)[0]
+    ).max()
+    assert expected > 0 and table.exposure_effect == expected
+    details = drift_result(table, "layer", ATOL, rtol=RTOL).details
+    assert details["exposure_effect"]["max_abs_diff"] == expected
