@@ -80,7 +80,11 @@ def drift_result(
         ],
     )
     rule = getattr(table, "origin_rule", None)  # per-layer tables: how the origin was chosen
-    rules = {"own error": " (its own error)", "first over": " (first over: no own error is)"}
+    rules = {
+        "own error": " (its own error)",
+        "not isolated": " (its error: its own could not be isolated)",
+        "first over": " (first over: no own error is)",
+    }
     if table.origin:
         how = rules.get(rule or "", "")
         reason = f"drift origin: {kind} {table.origin!r}{how}; {reason}"
@@ -100,6 +104,11 @@ def drift_result(
         details={
             "origin": table.origin,
             **({"origin_rule": rule} if rule else {}),
+            **(
+                {"own_reason": own_reason}
+                if (own_reason := getattr(table, "own_reason", None))
+                else {}
+            ),
             **_exposure(getattr(table, "exposure_effect", None)),
             "rows": rows,
             "worst": sorted(

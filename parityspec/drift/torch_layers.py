@@ -98,7 +98,10 @@ class LayerTable:
     tolerance: float
     rtol: float = 0.0
     origin_rule: str | None = None
-    """How the origin was chosen: "own error", or "first over" (no row's own error is)."""
+    """How the origin was chosen: "own error", "not isolated" (a row without an own error,
+    over), or "first over" (no row's own error is)."""
+    own_reason: str | None = None
+    """Why no row has an own error, when its isolated parts could not be run."""
     exposure_effect: float | None = None
     """max |diff| between the final outputs of the session exposing every compared value and
     of the plain session: exposing values stops some fusions (Conv+Add+Relu), so the rows are
@@ -365,7 +368,8 @@ class _OwnErrors:
 
     def add_to(self, table: LayerTable) -> None:
         """Set each row's own error and the table's origin by the rule in the docstring."""
-        for position, row in enumerate(table.rows):
+        table.own_reason = self.reason
+        for position, row in enumerate(table.rows if self.session else ()):
             acc = self.accs.get(position)
             if acc is None or position not in self.outputs or row.status == "unmatched":
                 continue
@@ -378,7 +382,8 @@ class _OwnErrors:
         born = (r for r in table.rows if (r.own_status if r.own else r.status) in bad)
         first = next(born, None)
         if first is not None:
-            table.origin, table.origin_rule = first.name, "own error"
+            table.origin = first.name
+            table.origin_rule = "own error" if first.own else "not isolated"
         else:
             table.origin_rule = "first over"
 
@@ -481,6 +486,10 @@ def compare_onnx_tensors(
     quantizer keeps the names of the tensors it rewires, so most rows match. `module_type`
     is the op_type of the node producing the tensor in `ref`. Rows go a sub-batch at a time
     (`SUB_BATCH_BYTES`), but whole batches through a model with a `ROW_COUPLING_OPS` op.
+
+    A row's own error is `other`'s part between the compared tensors upstream and its
+    tensor, fed `ref`'s values for them: in QDQ, its weights' and its output's quantization,
+    not its inputs' (as ONNX Runtime's qdq_loss_debug separates qdq_err from xmodel_err).
     """
     ref, other = onnx.load(str(ref_path)), onnx.load(str(other_path))
     views = _consumer_views(other)
@@ -491,6 +500,7 @@ def compare_onnx_tensors(
     exposure = _Exposure(other, other_session)
     accs = [_RowAcc(tolerance, rtol) for _ in targets]
     coupled = _couples_rows(ref) or _couples_rows(other)
+    own: _OwnErrors | None = None
     step = 0  # rows per sub-batch; 0 until the first sub-batch has measured a row's bytes
     first_index = 0
     for feeds in batches:
@@ -505,18 +515,23 @@ def compare_onnx_tensors(
             )
             exposure.update(other_values, part)
             if not step:
-                held = sum(v.nbytes for v in (*ref_values.values(), *other_values.values()))
+                # Half as much again for the isolated tensors' values (own errors).
+                held = 1.5 * sum(v.nbytes for v in (*ref_values.values(), *other_values.values()))
                 step = max(1, int(sub_batch_bytes // max(held / min(size, rows - start), 1)))
-            for target, acc in zip(targets, accs, strict=True):
+            kept = {}
+            for position, (target, acc) in enumerate(zip(targets, accs, strict=True)):
                 if target.onnx_value:
-                    acc.update(
-                        ref_values.pop(target.name),
-                        other_values.pop(target.onnx_value),
-                        first_index + start,
-                    )
+                    kept[position] = ref_values.pop(target.name)
+                    value = other_values.pop(target.onnx_value)
+                    acc.update(kept[position], value, first_index + start)
+            if own is None:  # after one sub-batch: its rows say which values feed it
+                own = _OwnErrors(other, targets, accs, tolerance, rtol)
+            own.update(kept, part, first_index + start)
             start += size
         first_index += rows
     table = _table(targets, accs, tolerance, rtol)
+    if own is not None:
+        own.add_to(table)
     table.exposure_effect = exposure.max_abs
     return table
 

@@ -379,3 +379,49 @@ def test_memory_is_bounded_by_one_layer_whatever_the_depth(tmp_path, monkeypatch
     assert all(row.status == "ok" for row in table.rows)
     assert 0 < live.peak <= layer  # the whole batch would hold 2 * depth layers, twice
     assert peak - held <= 2 * layer  # numpy's temporaries (the rows' statistics are `held`)
+
+
+def test_onnx_tensor_own_error_separates_a_weight_fault_from_what_follows(mlp, tmp_path):
+    """The second Linear's weights off by 1% in a copy: its tensor is the origin by its own
+    error; every tensor after it is over by inheritance, adding nothing of its own."""
+    fp32, _, _, feeds = mlp
+    model = onnx.load(str(fp32))
+    weights = [i for i in model.graph.initializer if len(i.dims) == 2]
+    faulty_weight = weights[1]
+    array = onnx.numpy_helper.to_array(faulty_weight) * np.float32(1.01)
+    faulty_weight.CopyFrom(onnx.numpy_helper.from_array(array, faulty_weight.name))
+    onnx.save(model, str(tmp_path / "faulty.onnx"))
+    table = compare_onnx_tensors(fp32, tmp_path / "faulty.onnx", [feeds], tolerance=TOL, rtol=1e-5)
+    reads = {n.output[0] for n in model.graph.node if faulty_weight.name in n.input}
+    assert table.origin in reads and table.origin_rule == "own error"
+    position = [r.name for r in table.rows].index(table.origin)
+    assert all(r.status == "ok" and r.own_status == "ok" for r in table.rows[:position])
+    after = table.rows[position + 1 :]
+    assert after and all(r.status == "over" and r.own.max_abs == 0 for r in after)
+    assert table.rows[position].own.rel_max > 1e-3
+
+
+def test_static_qdq_own_error_of_the_first_tensor_is_its_whole_error(mlp):
+    """Nothing compared upstream of the first tensor: its own error is all of its error."""
+    fp32, _, qdq, feeds = mlp
+    table = compare_onnx_tensors(fp32, qdq, [feeds], tolerance=TOL)
+    first = next(r for r in table.rows if r.own)
+    assert first.own.max_abs == first.stats.max_abs > 0
+
+
+def test_parts_that_cannot_run_alone_fall_back_to_each_rows_error(cnn, tmp_path, monkeypatch):
+    net, path, x = cnn
+    faulty = tmp_path / "faulty.onnx"
+    inject_fault(path, faulty, module_path="relu#2", scale=1.5)
+    isolating = torch_layers._isolating_model
+
+    def unrunnable(*args):
+        isolated = isolating(*args)
+        isolated.model.graph.node.append(helper.make_node("NoSuchOp", ["x"], ["y"]))
+        return isolated
+
+    monkeypatch.setattr(torch_layers, "_isolating_model", unrunnable)
+    table = compare_torch_onnx_layers(net, faulty, [(x,)], tolerance=TOL)
+    assert table.origin == "relu#2" and table.origin_rule == "not isolated"
+    assert "could not be run alone" in table.own_reason
+    assert all(r.own is None for r in table.rows)
