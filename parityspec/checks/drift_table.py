@@ -148,6 +148,7 @@ def _scaled_entry(row: LayerRow) -> dict[str, Any]:
         "own_status": row.own_status if own else None,
         "own_max_abs_diff": own.max_abs if own else None,
         "own_rel_diff": own.rel_max if own else None,
+        "carries": row.carries,
     }
 
 

@@ -58,10 +58,17 @@ PROBE_ROWS = 8
 # whole): a model with one is run on the caller's whole batches, as its predictions were.
 ROW_COUPLING_OPS = {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"}
 CALLS_CHANGED = "the sequence of module calls changed between batches"
-NO_SCOPE_REASON = (
-    "no ONNX node carries this module's scope: removed or fused into a neighbour by the"
-    " exporter (e.g. a Conv folded into the following BatchNorm, Dropout/Identity dropped)"
-)
+NO_SCOPE_REASON = "no ONNX node carries this module's scope"
+REMOVED_REASON = "removed by the exporter: a no-op in eval mode"
+NO_OP_TYPES = {
+    "Identity",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+}
 
 
 @dataclass
@@ -87,6 +94,8 @@ class LayerRow:
     """Its own error: its part of the ONNX graph run on torch's inputs (module docstring)."""
     own_status: str | None = None
     """"ok", "over" or "nonfinite" for `own`, by the same allowance; None without it."""
+    carries: list[str] = field(default_factory=list)
+    """Rows the exporter fused into this one (a Conv folded into this BatchNorm)."""
 
 
 @dataclass
@@ -127,6 +136,7 @@ class _Target:
     module_type: str
     onnx_value: str | None
     reason: str | None = None
+    carries: list[str] = field(default_factory=list)
 
 
 def leaf_calls(module: torch.nn.Module, inputs: tuple) -> list[LeafCall]:
@@ -731,7 +741,15 @@ def _row(
     sqnr_db: float | None = None,
 ) -> LayerRow:
     return LayerRow(
-        target.name, target.module_type, target.onnx_value, stats, status, reason, layout, sqnr_db
+        target.name,
+        target.module_type,
+        target.onnx_value,
+        stats,
+        status,
+        reason,
+        layout,
+        sqnr_db,
+        carries=target.carries,
     )
 
 
@@ -739,7 +757,27 @@ def _match_calls(
     calls: list[LeafCall], groups: dict[str, list[list[onnx.NodeProto]]]
 ) -> list[_Target]:
     counts = Counter(c.path for c in calls)
-    return [_match_call(c, counts[c.path], groups.get(c.path, [])) for c in calls]
+    targets = [_match_call(c, counts[c.path], groups.get(c.path, [])) for c in calls]
+    _explain_unscoped(targets)
+    return targets
+
+
+def _explain_unscoped(targets: list[_Target]) -> None:
+    """Say where a module without nodes went: removed (a no-op in eval mode), or folded into
+    the BatchNorm called right after it, whose row then carries it."""
+    for target, after in zip(targets, [*targets[1:], None], strict=True):
+        if target.reason != NO_SCOPE_REASON:
+            continue
+        if target.module_type in NO_OP_TYPES:
+            target.reason = REMOVED_REASON
+        elif (
+            after is not None
+            and after.onnx_value
+            and after.module_type.startswith("BatchNorm")
+            and target.module_type.startswith(("Conv", "Linear"))
+        ):
+            target.reason = f"fused into {after.name!r} by the exporter: its row carries this layer"
+            after.carries.append(target.name)
 
 
 def _match_call(call: LeafCall, calls: int, groups: list[list[onnx.NodeProto]]) -> _Target:

@@ -153,7 +153,8 @@ def test_fused_neighbour_is_carried_by_the_row_whose_part_computes_it(tmp_path):
     path = export_torch_to_onnx(faulty, (x[:2],), tmp_path / "faulty.onnx")
     table = compare_torch_onnx_layers(net, path, [(x,)], tolerance=ATOL, rtol=RTOL)
     rows = {r.name: r for r in table.rows}
-    assert rows["conv2"].status == "unmatched"
+    assert rows["conv2"].status == "unmatched" and rows["bn2"].carries == ["conv2"]
+    assert rows["conv2"].reason == "fused into 'bn2' by the exporter: its row carries this layer"
     assert table.origin == "bn2" and table.origin_rule == "own error"
     assert rows["bn2"].own_status == "over" and rows["relu#2"].own_status == "ok"
     assert rows["relu#2"].status == "over"
@@ -184,3 +185,15 @@ def test_exposure_effect_is_the_plain_sessions_distance_from_the_exposing_one(gr
     assert expected > 0 and table.exposure_effect == expected
     details = drift_result(table, "layer", ATOL, rtol=RTOL).details
     assert details["exposure_effect"]["max_abs_diff"] == expected
+
+
+def test_a_no_op_module_is_said_to_be_removed_not_fused(tmp_path):
+    from parityspec.drift.torch_layers import NO_SCOPE_REASON, REMOVED_REASON
+
+    net = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Identity(), nn.ReLU()).eval()
+    x = torch.randn(6, 4)
+    path = export_torch_to_onnx(net, (x[:2],), tmp_path / "net.onnx")
+    rows = {r.name: r for r in compare_torch_onnx_layers(net, path, [(x,)], tolerance=ATOL).rows}
+    assert rows["1"].reason == rows["2"].reason == REMOVED_REASON
+    assert rows["0"].status == rows["3"].status == "ok" and not rows["0"].carries
+    assert NO_SCOPE_REASON not in {r.reason for r in rows.values()}
