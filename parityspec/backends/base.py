@@ -101,6 +101,9 @@ class Offer(StrEnum):
     QUANTIZED_GRAPH = "quantized_graph"
     """An ONNX graph whose operators were quantized: its tensors no longer match a float
     conversion's one for one."""
+    FLOAT16_GRAPH = "float16_graph"
+    """An ONNX graph converted to float16: ONNX Runtime's quantizer, and the float16
+    converter itself, cannot take it again."""
     ONNX_EXPORT = "onnx_export"
     """Can be exported to ONNX: offered by every module that defines `export_onnx`."""
 

@@ -34,9 +34,10 @@ if TYPE_CHECKING:
 
 KIND = "float16"
 # Its tensors keep the source's names and match them one for one: not a quantized graph.
-OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH})
+OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH, Offer.FLOAT16_GRAPH})
 DERIVED_FROM = Needs(
-    all_of=frozenset({Offer.ONNX_GRAPH}), none_of=frozenset({Offer.QUANTIZED_GRAPH})
+    all_of=frozenset({Offer.ONNX_GRAPH}),
+    none_of=frozenset({Offer.QUANTIZED_GRAPH, Offer.FLOAT16_GRAPH}),
 )
 LIBRARIES = ("onnx", "onnxruntime")
 MODEL_FILE = "model.fp16.onnx"

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 KIND = "quantized"
 OFFERS = frozenset({Offer.TABULAR, Offer.TENSORS, Offer.ONNX_GRAPH, Offer.QUANTIZED_GRAPH})
+# A float16 graph's quantization does not load in ONNX Runtime: refused at validate.
 DERIVED_FROM = Needs(
-    all_of=frozenset({Offer.ONNX_GRAPH}), none_of=frozenset({Offer.QUANTIZED_GRAPH})
+    all_of=frozenset({Offer.ONNX_GRAPH}),
+    none_of=frozenset({Offer.QUANTIZED_GRAPH, Offer.FLOAT16_GRAPH}),
 )
 LIBRARIES = ("onnx", "onnxruntime")
 

@@ -5,6 +5,7 @@ cached model reopened, and the specs refused."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,7 +169,7 @@ def test_float16_inputs_and_outputs_are_fed_and_widened(invoke, tmp_path):
         (
             {"from": "sklearn"},
             "backends.fp16.from: backend kind 'float16' cannot be made from 'sklearn' "
-            "(kind 'sklearn') (hint: `from` must name a backend of kind float16 or onnx)",
+            "(kind 'sklearn') (hint: `from` must name a backend of kind onnx)",
         ),
         (
             {"op_block_list": [""]},
@@ -181,3 +182,18 @@ def test_bad_float16_backends_are_exit_2_at_validate(invoke, tmp_path, fp16, exp
     result = invoke("validate", _churn_spec(tmp_path, fp16))
     assert result.exit_code == ExitCode.INVALID_INPUT, result.output
     assert expected in result.output
+
+
+@pytest.mark.parametrize("kind", ["quantized", "float16"])
+def test_a_float16_graph_is_not_converted_again(invoke, tmp_path, kind):
+    """ONNX Runtime cannot load the quantization of a float16 graph (it passed validate and
+    failed at run before): refused at validate, as a quantized source is."""
+    path = _churn_spec(tmp_path)
+    spec = yaml.safe_load(Path(path).read_text())
+    spec["backends"]["again"] = {"kind": kind, "from": "fp16"}
+    Path(path).write_text(yaml.safe_dump(spec))
+    result = invoke("validate", path)
+    assert result.exit_code == ExitCode.INVALID_INPUT, result.output
+    assert f"backends.again.from: backend kind '{kind}' cannot be made from 'fp16'" in (
+        result.output
+    )

@@ -61,9 +61,9 @@ def test_the_builtin_derivations_come_from_the_kinds_declarations():
     }
     assert accepted == {
         "onnx": ["lightgbm", "sklearn", "torch", "xgboost"],
-        "quantized": ["float16", "onnx"],
+        "quantized": ["onnx"],
         "onnx_reference": ["float16", "onnx", "quantized"],
-        "float16": ["float16", "onnx"],
+        "float16": ["onnx"],
     }
 
 
