@@ -21,7 +21,7 @@ from parityspec.checks.capabilities import check_capabilities
 from parityspec.errors import InputError, first_line
 from parityspec.report.formats import FORMATS
 from parityspec.report.formats.base import FormatContext, ReportFormat
-from parityspec.report.messages import TERMINAL_CHARS, clip, long_messages
+from parityspec.report.messages import MESSAGE_DIR, TERMINAL_CHARS, clip, long_messages
 
 SOURCE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 PACKAGED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -92,12 +92,25 @@ def write_reports(
     if any(FORMATS[fmt].template for fmt in formats):
         texts.update(long_messages(report))
     files: dict[str, str | bytes] = {**texts, **check_artifacts(report)}
-    return [
+    written = [
         write_bytes(out_dir / name, content)
         if isinstance(content, bytes)
         else write_text(out_dir / name, content)
         for name, content in files.items()
     ]
+    _remove_stale_messages(out_dir, set(written))
+    return written
+
+
+def _remove_stale_messages(out_dir: Path, written: set[Path]) -> None:
+    """A long message an earlier run wrote into this folder is not this report's: left
+    there, it would read as this run's reason."""
+    folder = out_dir / MESSAGE_DIR
+    if not folder.is_dir():
+        return
+    for stale in folder.glob("*.txt"):
+        if stale not in written and stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
 
 
 def check_artifacts(report: dict[str, Any]) -> dict[str, str | bytes]:

@@ -187,3 +187,16 @@ def test_notes_of_a_recovered_run_are_shown():
     assert "<li>cache entry of predict:onnx was damaged (size); recomputed</li>" in html
     report["run"]["notes"] = []
     assert "recovered" not in render(report, "markdown") + render(report, "html")
+
+
+def test_a_message_an_earlier_run_wrote_is_removed(tmp_path):
+    """A report folder written again keeps only this run's long messages."""
+    report = copy.deepcopy(REPORT)
+    report["steps"][2].update(status="error", reason="z" * 5_000, exit_code=3)
+    write_reports(report, tmp_path, ["json", "markdown"])
+    message = tmp_path / "artifacts" / "messages" / "build-sklearn.txt"
+    assert message.is_file()
+    keep = tmp_path / "artifacts" / "messages" / "notes.md"  # not a message: left alone
+    keep.write_text("mine")
+    write_reports(copy.deepcopy(REPORT), tmp_path, ["json", "markdown"])
+    assert not message.exists() and keep.read_text() == "mine"
