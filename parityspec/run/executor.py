@@ -7,9 +7,8 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TypeVar
 
-from parityspec.backends.base import Predictions
 from parityspec.backends.context import RunContext
 from parityspec.errors import ExitCode, ParitySpecError, first_line
 from parityspec.plan.graph import Plan, Step
@@ -17,6 +16,8 @@ from parityspec.results import DONE, RunState, StepOutcome
 from parityspec.run.cache import DamagedCacheEntry, StepCache, restores_whole
 from parityspec.run.interrupts import Interrupted, TimedOut, deadline
 from parityspec.run.steps import HANDLERS, predict_together, unfinished_check
+
+T = TypeVar("T")
 
 
 def execute(
@@ -149,11 +150,10 @@ def _run_step(step: Step, ctx: RunContext, state: RunState) -> StepOutcome:
         return StepOutcome(step, "skipped", reason=f"upstream step {blocked[0]} did not finish")
     inputs = {d: state.outcomes[d].value for d in step.deps}
     started = time.perf_counter()
-    result: list[Any] = []
-    failure = _attempt(step, lambda: result.append(HANDLERS[step.action](ctx, step, inputs)))
+    value, failure = _attempt(step, lambda: HANDLERS[step.action](ctx, step, inputs))
     if failure:
         return failure
-    return StepOutcome(step, "ok", result[0], seconds=time.perf_counter() - started)
+    return StepOutcome(step, "ok", value, seconds=time.perf_counter() - started)
 
 
 def _predict_in_one_pass(
@@ -176,7 +176,7 @@ def _predict_in_one_pass(
 
     def attempt(step_id: str, action: Callable[[], None]) -> bool:
         started = time.perf_counter()
-        failure = _attempt(plan[step_id], action)
+        failure = _attempt(plan[step_id], action)[1]
         seconds[step_id] += time.perf_counter() - started
         if failure:
             failures[step_id] = failure
@@ -184,35 +184,33 @@ def _predict_in_one_pass(
 
     started = time.perf_counter()
     first = plan[next(iter(ready))]
-    results: list[dict[str, Predictions]] = []
-    failure = _attempt(first, lambda: results.append(predict_together(ctx, ready, attempt)))
+    predicted, failure = _attempt(first, lambda: predict_together(ctx, ready, attempt))
     if failure:  # reading the data failed: every step of the pass shares the error
         return {i: replace(failure, step=plan[i]) for i in ready}
     reading = (time.perf_counter() - started - sum(seconds.values())) / len(ready)
     outcomes = {i: replace(f, seconds=seconds[i] + reading) for i, f in failures.items()}
-    for step_id, value in results[0].items():
+    for step_id, value in (predicted or {}).items():
         seconds_taken = seconds[step_id] + reading
         outcomes[step_id] = StepOutcome(plan[step_id], "ok", value, seconds=seconds_taken)
     return outcomes
 
 
-def _attempt(step: Step, action: Callable[[], None]) -> StepOutcome | None:
-    """Runs the step's work; a failure becomes the step's error outcome."""
+def _attempt(step: Step, action: Callable[[], T]) -> tuple[T | None, StepOutcome | None]:
+    """Runs the step's work: (its value, None), or (None, the step's error outcome)."""
     started = time.perf_counter()
     try:
-        action()
+        return action(), None
     except ParitySpecError as error:
-        return _error(step, str(error), error.exit_code, started)
+        return None, _error(step, str(error), error.exit_code, started)
     except (Interrupted, TimedOut):
         raise  # the run's own stop, not the step's fault
     except Exception as error:  # a fault in a library or in the user's code
-        return _error(step, _describe(error), ExitCode.STEP_ERROR, started)
+        return None, _error(step, _describe(error), ExitCode.STEP_ERROR, started)
     except BaseException as error:
         # SystemExit, KeyboardInterrupt or GeneratorExit raised by user code: it may not end
         # the run, nor choose its exit code.
         message = f"{_describe(error)} (user code tried to end the process; the step failed)"
-        return _error(step, message, ExitCode.STEP_ERROR, started)
-    return None
+        return None, _error(step, message, ExitCode.STEP_ERROR, started)
 
 
 def _describe(error: BaseException) -> str:
