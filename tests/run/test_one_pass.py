@@ -19,7 +19,7 @@ from parityspec.backends import quantized as quantized_backend
 from parityspec.data import csv_stream
 from parityspec.data.chunked import SAMPLE_ROWS
 from parityspec.errors import ExitCode
-from tests.conftest import REPO
+from tests.conftest import REPO, SPECS
 from tests.run.test_streaming import pretrained  # noqa: F401  (a fixture)
 
 CHURN_CSV = REPO / "examples" / "churn" / "churn.csv"
@@ -233,3 +233,11 @@ def test_any_table_reads_as_pandas_reads_it(tmp_path_factory, kinds, rows, gaps,
             np.testing.assert_array_equal(want.astype(float), have.astype(float))
         else:
             assert pd.Series(want, dtype=object).equals(pd.Series(have, dtype=object)), column
+
+
+def test_batches_default_to_65536_table_rows_and_4096_tensor_rows():
+    from parityspec.spec.load import load_spec
+
+    assert load_spec(SPECS / "churn.yaml").spec.data.batch_size == 65_536
+    assert load_spec(SPECS / "transformer.yaml").spec.data.batch_size == 4_096
+    assert load_spec(SPECS / "cnn.yaml").spec.data.batch_size == 32  # as the spec says
