@@ -207,21 +207,62 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
 
 @cli.command(epilog=EPILOG_RUN)
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--profile", help="Use this tolerance profile for every check.")
-@click.option("--check", "checks", multiple=True, metavar="ID", help="Run only these checks.")
-@click.option("--rows", type=click.IntRange(min=1), help="Use at most N rows of the data.")
-@click.option("--batch-size", type=click.IntRange(min=1, max=1_000_000), help="Rows per batch.")
-@click.option("--out", type=click.Path(path_type=Path), help="Report directory (one spec only).")
+@click.option(
+    "--profile",
+    help="Use this tolerance profile for every check.",
+    envvar="PARITYSPEC_PROFILE",
+    show_envvar=True,
+)
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="ID",
+    help="Run only these checks.",
+    envvar="PARITYSPEC_CHECK",
+    show_envvar=True,
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1),
+    help="Use at most N rows of the data.",
+    envvar="PARITYSPEC_ROWS",
+    show_envvar=True,
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=1_000_000),
+    help="Rows per batch.",
+    envvar="PARITYSPEC_BATCH_SIZE",
+    show_envvar=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Report directory (one spec only).",
+    envvar="PARITYSPEC_OUT",
+    show_envvar=True,
+)
 @click.option(
     "--trust-models",
     is_flag=True,
     help="Allow model files that run code when loaded (pickle, joblib).",
+    envvar="PARITYSPEC_TRUST_MODELS",
+    show_envvar=True,
 )
-@click.option("--no-cache", is_flag=True, help="Run every step; store nothing in the cache.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Run every step; store nothing in the cache.",
+    envvar="PARITYSPEC_NO_CACHE",
+    show_envvar=True,
+)
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),
-    help="Step cache [default: $PARITYSPEC_CACHE_DIR or ~/.cache/parityspec].",
+    help="Step cache [default: $XDG_CACHE_HOME/parityspec or ~/.cache/parityspec].",
+    envvar="PARITYSPEC_CACHE_DIR",
+    show_envvar=True,
 )
 @click.option(
     "--timeout",
@@ -229,18 +270,24 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     metavar="SECONDS",
     help="Bound the steps' total time (of each spec): on expiry the running step errors "
     "(exit 3), the rest are skipped, and the reports are written for what finished.",
+    envvar="PARITYSPEC_TIMEOUT",
+    show_envvar=True,
 )
 @click.option(
     "--rebench",
     is_flag=True,
     help="Run every check again (a benchmark measures again) instead of restoring its "
     "result cached for the same inputs.",
+    envvar="PARITYSPEC_REBENCH",
+    show_envvar=True,
 )
 @click.option(
     "--fail-fast",
     is_flag=True,
     help="After the first check that fails or errors, skip the spec's remaining steps "
     "(its reports are still written) and any specs after it.",
+    envvar="PARITYSPEC_FAIL_FAST",
+    show_envvar=True,
 )
 @click.option(
     "--baseline",
@@ -248,6 +295,8 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     metavar="REPORT_JSON",
     help="One spec: compare the new report with this earlier report.json as `diff` does; "
     "the comparison goes into the reports, and a regression makes the exit code at least 1.",
+    envvar="PARITYSPEC_BASELINE",
+    show_envvar=True,
 )
 @click.option(
     "--threshold",
@@ -255,6 +304,8 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     default=0.0,
     show_default=True,
     help="With --baseline: as for `diff`, how far a gated figure may move toward its limit.",
+    envvar="PARITYSPEC_THRESHOLD",
+    show_envvar=True,
 )
 @click.option(
     "--format",
@@ -264,8 +315,17 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     show_default=True,
     help="json: one document on stdout (each spec's verdict, checks and reports); the "
     "progress lines go to stderr.",
+    envvar="PARITYSPEC_FORMAT",
+    show_envvar=True,
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict lines.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only the verdict lines.",
+    envvar="PARITYSPEC_QUIET",
+    show_envvar=True,
+)
 @_guarded
 def run(
     specs: tuple[Path, ...],
@@ -352,7 +412,8 @@ def _run_one(prepared: PreparedRun, quiet: bool, err: bool, label: str) -> RunOu
         started.append(step.id)
         cli_channel.send("start", step.id + label)
 
-    with step_reporter(prepared.step_ids, quiet, err=err) as show:
+    planned = [step.id for step in prepared.plan.steps]  # counted as `plan` lists them
+    with step_reporter(planned, quiet, err=err) as show:
 
         def on_step(outcome: StepOutcome) -> None:
             cli_channel.send("done", outcome.step.id + label)

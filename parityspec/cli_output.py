@@ -1,10 +1,11 @@
 """What `parityspec run` prints on the terminal while and after it runs.
 
-On a terminal: a live status line names the running step, and each finished step prints its
-line (with rows/s for steps that process rows). Elsewhere (CI logs, pipes): one plain line
-per step. `--quiet`: only the verdict line. With several specs: a line naming each spec before
-its steps, its verdict line, and a total line. `--format json`: every line goes to stderr and
-stdout holds one JSON document (the shapes are in the `*_json` functions here and the README).
+On a terminal: a live status line names the running step, counted as `plan` lists the steps,
+and each finished step prints its line (with rows/s for a step that predicted rows).
+Elsewhere (CI logs, pipes): one plain line per step. `--quiet`: only the verdict line. With
+several specs: a line naming each spec before its steps, its verdict line, and a total line.
+`--format json`: every line goes to stderr and stdout holds one JSON document (the shapes are
+in the `*_json` functions here and the README).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def live_steps(step_ids: list[str], console: Console) -> Iterator[OnStep]:
     from rich.text import Text
 
     done = 0
-    with console.status(Text(_running(step_ids, done))) as status:
+    with console.status(Text(progress(step_ids, done))) as status:
 
         def show(outcome: StepOutcome) -> None:
             nonlocal done
@@ -92,7 +93,7 @@ def live_steps(step_ids: list[str], console: Console) -> Iterator[OnStep]:
             mark, detail = _mark(outcome)
             _log(outcome, mark)
             console.print(_step_row(mark, outcome, f"{_rate(outcome)}{detail}"))
-            status.update(Text(_running(step_ids, done)))
+            status.update(Text(progress(step_ids, done)))
 
         yield show
 
@@ -303,7 +304,7 @@ def _mark(outcome: StepOutcome) -> tuple[str, str]:
 
 
 def _rate(outcome: StepOutcome) -> str:
-    """`1200 rows, 85,000 rows/s  ` for predictions and checks over rows, else ''."""
+    """`1200 rows, 85,000 rows/s  ` for a prediction step that ran, else ''."""
     rows = _rows(outcome)
     if not rows or outcome.status != "ok" or outcome.seconds <= 0:  # cached: no work done
         return ""
@@ -311,21 +312,25 @@ def _rate(outcome: StepOutcome) -> str:
 
 
 def _rows(outcome: StepOutcome) -> int | None:
+    """Rows a model predicted. A check compares predictions already made: its time is not
+    spent on rows, so a rate there would read as throughput it is not."""
     from parityspec.backends.base import Predictions
-    from parityspec.checks.base import CheckResult
 
     value = outcome.value
     if isinstance(value, Predictions) and value.outputs:
         return len(next(iter(value.outputs.values())))
-    if isinstance(value, CheckResult):
-        return value.figures.get("samples")
     return None
 
 
-def _running(step_ids: list[str], done: int) -> str:
+def progress(step_ids: list[str], done: int) -> str:
+    """The live line once `done` steps finished. `step_ids` are the plan's, as `plan` lists
+    them: the last, `report`, is not run as a step but is what follows the others."""
+    from parityspec.plan.compile import REPORT  # loaded already: the run planned with it
+
     if done >= len(step_ids):
         return "writing reports"
-    return f"[{done + 1}/{len(step_ids)}] {step_ids[done]}"
+    line = f"[{done + 1}/{len(step_ids)}] {step_ids[done]}"
+    return line + ": writing reports" if step_ids[done] == REPORT else line
 
 
 def _log_only(outcome: StepOutcome) -> None:
