@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from parityspec.backends.base import Needs, Offer
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, outputs_nonfinite
+from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, nonfinite_failure
 from parityspec.checks.drift_table import LayerDriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 TYPE = "layer_drift"
 TASKS = ("tensor",)
 NEEDS_MODELS = True
+# It runs both models itself, final outputs included: no full predict step is planned.
+NEEDS_PREDICTIONS = False
 MODEL_NEEDS = (Needs(frozenset({Offer.LAYERS})), Needs(frozenset({Offer.ONNX_GRAPH})))
 
 
@@ -53,6 +55,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         table,
         "layer",
         tolerances.layer_tol,
-        outputs_failure=outputs_nonfinite(inputs),
+        outputs_failure=nonfinite_failure(inputs, *table.final_nonfinite),
         rtol=tolerances.layer_rtol,
     )

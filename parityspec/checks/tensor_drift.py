@@ -7,13 +7,21 @@ from __future__ import annotations
 from typing import Literal
 
 from parityspec.backends.base import Needs, Offer
-from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase, Gate, outputs_nonfinite
+from parityspec.checks.base import (
+    CheckInputs,
+    CheckResult,
+    CheckSpecBase,
+    Gate,
+    nonfinite_failure,
+)
 from parityspec.checks.drift_table import LayerDriftTolerances as Tolerances
 from parityspec.checks.drift_table import drift_result
 
 TYPE = "tensor_drift"
 TASKS = ("binary", "multiclass", "regression", "tensor")
 NEEDS_MODELS = True
+# It runs both models itself, final outputs included: no full predict step is planned.
+NEEDS_PREDICTIONS = False
 MODEL_NEEDS = (Needs(frozenset({Offer.ONNX_GRAPH})), Needs(frozenset({Offer.ONNX_GRAPH})))
 
 
@@ -53,6 +61,6 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         "tensor",
         tolerances.layer_tol,
         gates,
-        outputs_failure=outputs_nonfinite(inputs),
+        outputs_failure=nonfinite_failure(inputs, *table.final_nonfinite),
         rtol=tolerances.layer_rtol,
     )

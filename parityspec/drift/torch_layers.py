@@ -111,6 +111,9 @@ class LayerTable:
     over), or "first over" (no row's own error is)."""
     own_reason: str | None = None
     """Why no row has an own error, when its isolated parts could not be run."""
+    final_nonfinite: tuple[int, int] = (0, 0)
+    """Rows with NaN or Inf in the final outputs of the reference and of the ONNX model (its
+    plain session): the check reads no predictions, so it judges these itself."""
     exposure_effect: float | None = None
     """max |diff| between the final outputs of the session exposing every compared value and
     of the plain session: exposing values stops some fusions (Conv+Add+Relu), so the rows are
@@ -232,6 +235,7 @@ def compare_torch_onnx_layers(
     exposure: _Exposure
     step = 0
     first_index = 0
+    torch_nonfinite = 0
     for batch in batches:
         inputs = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
         rows = len(inputs[0])
@@ -259,7 +263,10 @@ def compare_torch_onnx_layers(
                     session, [*exposure.outputs, *(t.onnx_value for t in targets)], feeds
                 )
                 exposure.update(onnx_values, feeds)
-                kept = _compare_calls(module, part, targets, accs, onnx_values, first_index + start)
+                kept, final = _compare_calls(
+                    module, part, targets, accs, onnx_values, first_index + start
+                )
+                torch_nonfinite += final
                 if own is None:  # after one sub-batch: its rows say which values feed it
                     own = _OwnErrors(model, targets, accs, tolerance, rtol)
                 own.update(kept, feeds, first_index + start)
@@ -268,6 +275,7 @@ def compare_torch_onnx_layers(
     if own is not None:
         own.add_to(table)
     table.exposure_effect = exposure.max_abs if targets else None
+    table.final_nonfinite = (torch_nonfinite, exposure.nonfinite if targets else 0)
     return table
 
 
@@ -291,10 +299,11 @@ def _compare_calls(
     accs: list[_RowAcc],
     onnx_values: dict[str, np.ndarray],
     first_index: int,
-) -> dict[int, np.ndarray]:
+) -> tuple[dict[int, np.ndarray], int]:
     """Run `module` once, copying each matched call's output as the call returns (an in-place
     op downstream would rewrite it), then fold each into its row, dropping ONNX's side.
-    Returns torch's, {target position: output}, for the own errors.
+    Returns torch's, {target position: output}, for the own errors, and the rows of the
+    module's final output with NaN or Inf.
 
     Not inside the hooks: numpy work between torch's parallel ops, while torch's idle OpenMP
     threads spin, made the forward and the statistics each several times slower."""
@@ -310,7 +319,7 @@ def _compare_calls(
             outputs.append(None)
 
     with _leaf_hooks(module, keep):
-        module(*inputs)
+        final = module(*inputs)
     if len(outputs) != len(targets):
         raise RuntimeError(CALLS_CHANGED)
     kept = {}
@@ -320,7 +329,7 @@ def _compare_calls(
         if value is not None and output is not None:
             kept[position] = output.cpu().numpy()
             acc.update(kept[position], value, first_index)
-    return kept
+    return kept, _nonfinite_rows(final)
 
 
 class _OwnErrors:
@@ -513,13 +522,16 @@ def compare_onnx_tensors(
     own: _OwnErrors | None = None
     step = 0  # rows per sub-batch; 0 until the first sub-batch has measured a row's bytes
     first_index = 0
+    ref_outputs = [o.name for o in ref.graph.output]
+    ref_nonfinite = 0
     for feeds in batches:
         rows = len(next(iter(feeds.values())))
         start = 0
         while start < rows:
             size = rows if coupled else step or PROBE_ROWS
             part = {name: value[start : start + size] for name, value in feeds.items()}
-            ref_values = _run(ref_session, [t.name for t in matched], part)
+            ref_values = _run(ref_session, [*ref_outputs, *(t.name for t in matched)], part)
+            ref_nonfinite += _nonfinite_rows([ref_values[n] for n in ref_outputs])
             other_values = _run(
                 other_session, [*exposure.outputs, *(t.onnx_value for t in matched)], part
             )
@@ -543,6 +555,7 @@ def compare_onnx_tensors(
     if own is not None:
         own.add_to(table)
     table.exposure_effect = exposure.max_abs
+    table.final_nonfinite = (ref_nonfinite, exposure.nonfinite)
     return table
 
 
@@ -830,15 +843,35 @@ class _Exposure:
             model.SerializeToString(), _options(), providers=["CPUExecutionProvider"]
         )
         self.max_abs = 0.0
+        self.nonfinite = 0
+        """Rows with NaN or Inf in the plain session's final outputs."""
 
     def update(self, exposed: dict[str, np.ndarray], feeds: dict[str, np.ndarray]) -> None:
         """Fold one sub-batch in; `exposed` holds the exposing session's final outputs."""
         plain = self.session.run(self.outputs, feeds)
+        self.nonfinite += _nonfinite_rows(plain)
         for name, value in zip(self.outputs, plain, strict=True):
             if np.issubdtype(value.dtype, np.floating):
                 with np.errstate(invalid="ignore"):  # NaN on either side: the rows report it
                     diff = np.abs(np.subtract(value, exposed[name], dtype=np.float64))
                 self.max_abs = max(self.max_abs, float(np.fmax.reduce(diff.ravel(), initial=0)))
+
+
+def _nonfinite_rows(outputs: object) -> int:
+    """Rows with a NaN or Inf in any float array of `outputs` (a tensor, array or sequence
+    of them, rows along axis 0)."""
+    arrays = outputs if isinstance(outputs, list | tuple) else [outputs]
+    bad: np.ndarray | None = None
+    for array in arrays:
+        if isinstance(array, torch.Tensor):
+            if not array.is_floating_point():
+                continue
+            array = array.detach().cpu().float().numpy()  # numpy has no bfloat16
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "fc" or not array.ndim:
+            continue
+        rows = np.asarray(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        bad = rows if bad is None or len(bad) != len(rows) else bad | rows
+    return int(bad.sum()) if bad is not None else 0
 
 
 def _options() -> ort.SessionOptions:

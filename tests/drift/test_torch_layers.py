@@ -425,3 +425,18 @@ def test_parts_that_cannot_run_alone_fall_back_to_each_rows_error(cnn, tmp_path,
     assert table.origin == "relu#2" and table.origin_rule == "not isolated"
     assert "could not be run alone" in table.own_reason
     assert all(r.own is None for r in table.rows)
+
+
+def test_nonfinite_final_outputs_are_counted_by_the_drift_run_itself(cnn, tmp_path):
+    """The per-layer checks read no predictions (issue 18.6): NaN in the final outputs of
+    either side is counted from their own runs, rows on each side."""
+    net, path, x = cnn
+    faulty = tmp_path / "nan.onnx"
+    inject_fault(path, faulty, module_path="fc", scale=float("nan"))
+    assert compare_torch_onnx_layers(net, path, [(x,)], tolerance=TOL).final_nonfinite == (0, 0)
+    table = compare_torch_onnx_layers(net, faulty, [(x,)], tolerance=TOL)
+    assert table.final_nonfinite == (0, len(x))
+    feeds = {onnx.load(str(path)).graph.input[0].name: x.numpy()}
+    table = compare_onnx_tensors(faulty, path, [feeds], tolerance=TOL)
+    assert table.final_nonfinite == (len(x), 0)
+    assert compare_onnx_tensors(path, path, [feeds], tolerance=0).final_nonfinite == (0, 0)
