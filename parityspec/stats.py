@@ -15,6 +15,9 @@ rows, and is about 2 MiB at most.
 
 A batch costs a few vectorised passes: one bincount per histogram over the batch's range of
 keys (no sort), and the worst samples picked from those at or above the batch's k-th largest.
+
+Sums are exact (`ExactSum`): a mean is the same bits however the rows are split into batches
+or shards, and in whatever order those merge.
 """
 
 from __future__ import annotations
@@ -151,6 +154,84 @@ class KeyCounts:
             self.low, self.counts = new_low, wider
 
 
+_SIGN_AND_EXPONENT = 1 << 12
+_FRACTION_MASK = (1 << 52) - 1
+_IMPLICIT_BIT = 1 << 52
+_LOW_BITS = 26
+_LOW_MASK = (1 << _LOW_BITS) - 1
+# Per bincount at most 2**24 values of < 2**27: every float64 partial sum stays exact.
+_EXACT_CHUNK = 1 << 24
+_SMALLEST_SUBNORMAL_EXP = 1074
+
+
+@dataclass
+class ExactSum:
+    """The exact sum of float64 values, as an integer count of the smallest subnormal
+    (2**-1074): adding and merging are integer additions, so the result does not depend on
+    batches, shards or their order, and `value` rounds it to float64 once.
+
+    A batch is split by each value's sign and exponent; the integer mantissas of each group
+    are summed (in two 26-bit halves, exact in float64 bincounts), then shifted into place."""
+
+    units: int = 0
+    nonfinite: tuple[bool, bool, bool] = (False, False, False)
+    """Whether +inf, -inf or NaN were added: the sum is then that, as IEEE addition says."""
+
+    def add(self, values: np.ndarray) -> None:
+        flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(flat)
+        if not finite.all():
+            odd = flat[~finite]
+            pos, neg, nan = self.nonfinite
+            self.nonfinite = (
+                pos or bool((odd == np.inf).any()),
+                neg or bool((odd == -np.inf).any()),
+                nan or bool(np.isnan(odd).any()),
+            )
+            flat = flat[finite]
+        for start in range(0, len(flat), _EXACT_CHUNK):
+            self.units += _exact_units(flat[start : start + _EXACT_CHUNK])
+
+    def merge(self, other: ExactSum) -> ExactSum:
+        flags = tuple(a or b for a, b in zip(self.nonfinite, other.nonfinite, strict=True))
+        return ExactSum(self.units + other.units, flags)  # type: ignore[arg-type]
+
+    def divided(self, count: int) -> float:
+        """The sum over `count`, correctly rounded (one rounding, not two)."""
+        pos, neg, nan = self.nonfinite
+        if nan or (pos and neg):
+            return float("nan")
+        if pos or neg:
+            return float("inf") if pos else float("-inf")
+        try:
+            return self.units / (count << _SMALLEST_SUBNORMAL_EXP)
+        except OverflowError:
+            return float("inf") if self.units > 0 else float("-inf")
+
+    @property
+    def value(self) -> float:
+        return self.divided(1)
+
+
+def _exact_units(values: np.ndarray) -> int:
+    """The exact sum of finite float64 `values`, in units of 2**-1074."""
+    if not values.size:
+        return 0
+    bits = values.view(np.int64)
+    keys = (bits >> 52) & (_SIGN_AND_EXPONENT - 1)  # sign bit, then the 11 exponent bits
+    fraction = bits & _FRACTION_MASK
+    mantissa = np.where((keys & 0x7FF) > 0, fraction | _IMPLICIT_BIT, fraction)
+    high = np.bincount(keys, weights=mantissa >> _LOW_BITS, minlength=_SIGN_AND_EXPONENT)
+    low = np.bincount(keys, weights=mantissa & _LOW_MASK, minlength=_SIGN_AND_EXPONENT)
+    total = 0
+    for key in np.flatnonzero(high + low):
+        exponent, negative = int(key) & 0x7FF, int(key) >> 11
+        # A subnormal's exponent field is 0 but it scales like exponent 1.
+        part = ((int(high[key]) << _LOW_BITS) + int(low[key])) << max(exponent - 1, 0)
+        total += -part if negative else part
+    return total
+
+
 def reduce_rows(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
     """`ufunc.reduce(values, axis=1)` of a 2-D array with columns. Over a few columns it goes
     a column at a time: numpy's reduction along rows pays a call per row (30x slower at 2)."""
@@ -209,7 +290,7 @@ class DiffStats:
     nonfinite_rows_ref: int = 0
     """Samples with at least one NaN or Inf element in the reference."""
     nonfinite_rows_other: int = 0
-    sum_abs: float = 0.0
+    sum_abs: ExactSum = field(default_factory=ExactSum)
     max_abs: float = 0.0
     max_rel: float = 0.0
     abs_counts: KeyCounts = field(default_factory=KeyCounts)
@@ -237,8 +318,7 @@ class DiffStats:
         if len(ref) == 0:
             return diff
         flat = diff.reshape(-1)
-        total = float(flat.sum())
-        if np.isfinite(total):
+        if np.isfinite(float(flat.sum())):
             # Every input is finite (NaN or Inf in, NaN or Inf out) and no difference overflowed.
             finite_diff, denom = flat, np.abs(ref).reshape(-1)
             self.count += flat.size
@@ -253,12 +333,11 @@ class DiffStats:
             )
             both = finite_ref & finite_other
             finite_diff, denom = diff[both], np.abs(ref[both])
-            total = float(finite_diff.sum())
             self.count += finite_diff.size
             # A non-finite element counts as an infinite difference for its sample.
             per_sample = np.where(both, diff, np.inf).reshape(len(ref), -1)
         if finite_diff.size:
-            self.sum_abs += total
+            self.sum_abs.add(finite_diff)
             self.max_abs = max(self.max_abs, float(finite_diff.max()))
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 rel = finite_diff / denom  # x / 0 is inf, 0 / 0 NaN: 0 below; huge is inf
@@ -282,7 +361,7 @@ class DiffStats:
             nonfinite_other=self.nonfinite_other + other.nonfinite_other,
             nonfinite_rows_ref=self.nonfinite_rows_ref + other.nonfinite_rows_ref,
             nonfinite_rows_other=self.nonfinite_rows_other + other.nonfinite_rows_other,
-            sum_abs=self.sum_abs + other.sum_abs,
+            sum_abs=self.sum_abs.merge(other.sum_abs),
             max_abs=max(self.max_abs, other.max_abs),
             max_rel=max(self.max_rel, other.max_rel),
             abs_counts=self.abs_counts.merge(other.abs_counts),
@@ -298,7 +377,7 @@ class DiffStats:
 
     @property
     def mean_abs(self) -> float:
-        return self.sum_abs / self.count if self.count else 0.0
+        return self.sum_abs.divided(self.count) if self.count else 0.0
 
     @property
     def hist(self) -> np.ndarray:

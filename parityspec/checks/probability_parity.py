@@ -21,7 +21,7 @@ from parityspec.checks.batching import aligned_batches, diff_stats_over, shape_m
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.errors import InputError
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
-from parityspec.stats import QUANTILE_REL_ERROR
+from parityspec.stats import QUANTILE_REL_ERROR, ExactSum
 
 TYPE = "probability_parity"
 TASKS = ("binary", "multiclass")
@@ -144,22 +144,20 @@ def _distances(
     if not limits:
         return {}, []
     codes = _truth_codes(inputs, ref.shape[1]) if "max_log_loss_delta" in limits else None
-    sums = {"kl_divergence": 0.0, "js_divergence": 0.0, "log_loss_delta": 0.0}
+    sums = {name: ExactSum() for name in ("kl_divergence", "js_divergence", "log_loss_delta")}
     batch_size = inputs.spec.data.batch_size
     with np.errstate(all="ignore"):  # NaN, Inf and zeros end in the sums, failing the gates
         for start, a, b in aligned_batches(ref, other, batch_size):
             p, q = _normalised(a), _normalised(b)
             middle = (p + q) / 2
-            sums["kl_divergence"] += float(_kl(p, q).sum())
-            sums["js_divergence"] += float((_kl(p, middle) + _kl(q, middle)).sum() / 2)
+            sums["kl_divergence"].add(_kl(p, q))
+            sums["js_divergence"].add((_kl(p, middle) + _kl(q, middle)) / 2)
             if codes is not None:
                 rows = np.arange(len(p))
                 truth = codes[start : start + len(p)]
-                sums["log_loss_delta"] += float(
-                    (np.log(p[rows, truth]) - np.log(q[rows, truth])).sum()
-                )
+                sums["log_loss_delta"].add(np.log(p[rows, truth]) - np.log(q[rows, truth]))
     samples = max(len(ref), 1)
-    figures = {DISTANCE_GATES[t]: sums[DISTANCE_GATES[t]] / samples for t in limits}
+    figures = {DISTANCE_GATES[t]: sums[DISTANCE_GATES[t]].divided(samples) for t in limits}
     gates = [
         Gate(DISTANCE_GATES[t], figures[DISTANCE_GATES[t]], "<=", t, v) for t, v in limits.items()
     ]

@@ -1,7 +1,9 @@
 """The fast statistics report exactly what the previous ones did (tests/checks/stats_oracle.py):
 the same bins, counts, sums, maxima, quantiles, histogram and worst samples in the same
 order, for any floats (0, subnormals, huge values, NaN, Inf), batch sizes and merges; and the
-checks built on them the same figures."""
+checks built on them the same figures. Sums (and so means) are the exception: they are exact
+now (test_stats_laws), the previous ones were rounded batch by batch, so they agree closely,
+not bit for bit."""
 
 from __future__ import annotations
 
@@ -67,6 +69,13 @@ def update(stats, ref, other, cuts):
     return stats
 
 
+def assert_close_sum(exact: float, rounded: float) -> None:
+    if math.isfinite(rounded):
+        assert exact == pytest.approx(rounded, rel=1e-12, abs=1e-300)
+    else:  # the old running sum overflowed where the exact one may not
+        assert math.isinf(exact) or exact > 1e300
+
+
 def assert_same(new: DiffStats, old: oracle.DiffStats) -> None:
     for name in (
         "count",
@@ -74,12 +83,12 @@ def assert_same(new: DiffStats, old: oracle.DiffStats) -> None:
         "nonfinite_other",
         "nonfinite_rows_ref",
         "nonfinite_rows_other",
-        "sum_abs",
         "max_abs",
         "max_rel",
-        "mean_abs",
     ):
         assert repr(getattr(new, name)) == repr(getattr(old, name)), name  # bit for bit
+    assert_close_sum(new.sum_abs.value, old.sum_abs)
+    assert_close_sum(new.mean_abs, old.mean_abs)
     np.testing.assert_array_equal(new.hist, old.hist)
     np.testing.assert_array_equal(new.rel_hist, old.rel_hist)
     assert new.histogram() == old.histogram()
@@ -185,7 +194,7 @@ def test_probability_parity_counts_samples_over_as_before(run, case, batch_size,
     assert result.figures["samples_over_abs_tol"] == oracle.count_samples_over(ref, other, abs_tol)
     old = update(oracle.DiffStats(k=5), ref, other, [*range(0, len(ref), batch_size), len(ref)])
     assert result.figures["max_abs_diff"] == old.max_abs
-    assert result.figures["mean_abs_diff"] == old.mean_abs
+    assert_close_sum(result.figures["mean_abs_diff"], old.mean_abs)
     assert result.figures["p99_abs_diff"] == old.quantile(0.99)
     assert result.details["histogram"] == old.histogram()
     assert [s["row"] for s in result.details["worst_samples"]] == old.worst.indices.tolist()
