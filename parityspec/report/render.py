@@ -5,6 +5,7 @@ pull request, and must not reach Python from a run that loads only model files."
 
 from __future__ import annotations
 
+import math
 import os
 import traceback
 from collections.abc import Iterable, Iterator
@@ -44,19 +45,44 @@ def environment(user_dir: Path | None, autoescape: bool = False) -> jinja2.Envir
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.filters["value"] = format_value
     env.filters["clip"] = clip
     return env
 
 
+NON_FINITE = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
+"""report.json holds NaN and Inf as the strings "nan", "inf" (JSON has neither)."""
+
+
 def format_number(value: Any) -> str:
-    """Short, stable numbers for humans: 4 significant digits, integers as they are."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int):
+    """A figure for humans: 4 significant digits, integers as they are, NaN and Inf by those
+    names (a float or report.json's string), a list item by item, nothing (None) as `-`."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool | int):
         return str(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return _non_finite(value) or f"{value:.4g}"
+    if isinstance(value, str):
+        return NON_FINITE.get(value.lower(), value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(format_number(v) for v in value) + "]"
     return str(value)
+
+
+def format_value(value: Any) -> str:
+    """A data value (a feature of a row) as it is, a missing one as NaN, as pandas shows it."""
+    if value is None:
+        return "NaN"
+    if isinstance(value, float):
+        return _non_finite(value) or repr(value)
+    return str(value)
+
+
+def _non_finite(value: float) -> str | None:
+    if math.isnan(value):
+        return "NaN"
+    return None if math.isfinite(value) else NON_FINITE[str(value)]
 
 
 def render(

@@ -15,7 +15,12 @@ from tests.conftest import REPO
 MODELS = REPO / "tests" / "data" / "valid" / "models.py"
 
 
-def write_spec(folder: Path, name: str = "demo", abs_tol: float | None = None) -> Path:
+def write_spec(
+    folder: Path,
+    name: str = "demo",
+    abs_tol: float | None = None,
+    formats: str = "json, markdown, html",
+) -> Path:
     """sklearn against its ONNX export on breast_cancer, with every report format; `abs_tol`
     below the conversion's error makes the check fail."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -30,7 +35,7 @@ def write_spec(folder: Path, name: str = "demo", abs_tol: float | None = None) -
         "checks:\n"
         f"  - {{id: parity, type: probability_parity, between: [sklearn, onnx]{override}}}\n"
         "  - {id: labels, type: label_agreement, between: [sklearn, onnx]}\n"
-        "report: {dir: reports, formats: [json, markdown, html]}\n",
+        f"report: {{dir: reports, formats: [{formats}]}}\n",
         encoding="utf-8",
     )
     return path
@@ -110,6 +115,30 @@ def test_a_worse_figure_fails_the_command_and_shows_in_every_report(invoke, tmp_
     assert "| `parity` | passed | max_abs_diff | 0 |" in markdown and "❌ worse" in markdown
     html = (reports / "report.html").read_text()
     assert 'id="baseline"' in html and "Against the baseline" in html and ">worse<" in html
+
+
+def test_junit_has_the_baseline_gate_as_a_testcase(invoke, tmp_path, baseline):
+    """Failing when the comparison fails, though every check passed: CI shows why it is red."""
+    from junitparser import Failure, JUnitXml
+
+    better = improved(baseline, tmp_path / "better.json")
+    cases = {}
+    for name, against, code in (("same", baseline, 0), ("worse", better, 1)):
+        spec = write_spec(tmp_path / name, formats="json, junit")
+        assert invoke("run", spec, "--baseline", against, "--quiet").exit_code == code
+        (suite,) = JUnitXml.fromfile(str(tmp_path / name / "reports" / "junit.xml"))
+        assert (suite.tests, suite.failures) == (3, code)
+        cases[name] = {case.name: case for case in suite}
+        assert set(cases[name]) == {"parity", "labels", "baseline"}
+    assert cases["same"]["baseline"].is_passed
+    (failure,) = cases["worse"]["baseline"].result
+    assert isinstance(failure, Failure)
+    assert failure.message == (
+        f"against {better}: 2 checks, 1 changed, 0 stopped passing, "
+        "1 figure(s) worse by more than 0 -> exit 1"
+    )
+    assert "max_abs_diff 0 -> " in failure.text and "WORSE" in failure.text
+    assert all(cases["worse"][c].is_passed for c in ("parity", "labels"))
 
 
 def test_threshold_allows_a_small_move(invoke, tmp_path, baseline):
