@@ -10,7 +10,13 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from parityspec.spec.base import NAME_PATTERN, FilePath, Name, StrictModel
 from parityspec.spec.profiles import ProfileBase, ToleranceOverrides
@@ -119,6 +125,24 @@ class BackendSpecBase(StrictModel):
     this many rows (the last one shorter) whatever `data.batch_size`. It matters where
     outputs depend on the batch: dynamic INT8 computes its activation scales per batch, so
     its figures hold for one batch size. Default: `data.batch_size`."""
+    matrix: dict[str, Annotated[list[Any], Field(json_schema_extra={"minItems": 1})]] | None = None
+    """A sweep: each named field of this backend takes each listed value, and the backend
+    becomes one per combination (`int8[method=static,per_channel=true]`), as do the
+    backends made from it and the checks naming them."""
+    exclude: list[dict[str, Any]] | None = None
+    """Combinations of `matrix` not to run, each given by some of its fields' values."""
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Without an unused matrix (a backend's cache keys stay as they were), and with a
+        swept field in the matrix only (at load it holds the first value)."""
+        dumped = handler(self)
+        if isinstance(dumped, dict):
+            for key in ("matrix", "exclude", *(self.matrix or {})):
+                if key in ("matrix", "exclude") and dumped.get(key) is not None:
+                    continue
+                dumped.pop(key, None)
+        return dumped
 
 
 class CheckSpecBase(ToleranceOverrides):
@@ -155,6 +179,13 @@ class SpecBase(StrictModel):
     checks: Annotated[list[CheckSpecBase], Field(min_length=1)]
     """What to compare; each check names two backends and its tolerance profile."""
     report: ReportSpec = ReportSpec()
+    # The expansion of its backend matrices (`spec.matrix.Sweep`), set at load.
+    _sweep: Any = PrivateAttr(default=None)
+
+    @model_serializer(mode="wrap")
+    def _document(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A swept spec dumps as written: its matrices, not the backends they made."""
+        return handler(self._sweep.document if self._sweep is not None else self)
 
     @model_validator(mode="before")
     @classmethod

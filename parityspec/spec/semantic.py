@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +18,42 @@ from parityspec.spec.composition import (
     check_capabilities,
 )
 from parityspec.spec.locate import did_you_mean
+from parityspec.spec.matrix import Found, matrix_problems, sweep_of
 from parityspec.spec.profiles import BUILTIN_PROFILES
 from parityspec.spec.yaml_source import SourceMap, dotted
 
 
 class _Collector:
-    def __init__(self, shown: str, source: SourceMap) -> None:
-        self.shown, self.source = shown, source
+    def __init__(
+        self, shown: str, source: SourceMap, where: Callable[[tuple], tuple] = lambda p: p
+    ) -> None:
+        """`where`: a path of the spec as a path of the document (a swept backend's)."""
+        self.shown, self.source, self.where = shown, source, where
         self.problems: list[Problem] = []
 
     def add(self, path: tuple, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        path = self.where(path)
         line, col = self.source.locate(path, key=key)
-        self.problems.append(Problem(self.shown, line, col, dotted(path), message, hint))
+        problem = Problem(self.shown, line, col, dotted(path), message, hint)
+        if problem not in self.problems:  # combinations of one sweep may share a problem
+            self.problems.append(problem)
+
+
+def located(found: Iterable[Found], shown: str, source: SourceMap) -> list[Problem]:
+    collector = _Collector(shown, source)
+    for path, message, hint in found:
+        collector.add(path, message, hint)
+    return collector.problems
 
 
 def semantic_problems(
     spec: Spec, shown: str, source: SourceMap, spec_dir: Path | None
 ) -> list[Problem]:
-    found = _Collector(shown, source)
+    sweep = sweep_of(spec)
+    found = _Collector(shown, source, sweep.document_path if sweep else lambda p: p)
     _check_backends(spec, found)
+    for path, message, hint in matrix_problems(spec):
+        found.add(path, message, hint)
     _check_profiles(spec, found)
     _check_checks(spec, found)
     _check_data(spec, found)
