@@ -11,7 +11,27 @@ def as_text(plan: Plan, spec_name: str) -> str:
     for number, step in enumerate(plan.steps, 1):
         after = f"  <- {', '.join(step.deps)}" if step.deps else ""
         lines.append(f"{number:>3}. {step.id:<{width}}  [{step.key[:12]}]{after}")
-    return "\n".join(lines)
+    return "\n".join(lines + _expansion(plan))
+
+
+def _expansion(plan: Plan) -> list[str]:
+    """What each backend matrix expanded to. A name holds `[` only when a matrix made it
+    (spec names cannot), so the steps say it."""
+    swept: dict[tuple[str, str], list[str]] = {}
+    for step in plan.steps:
+        if step.action in ("model", "check") and step.subject and "[" in step.subject:
+            base, values = step.subject.split("[", 1)
+            what = "backend" if step.action == "model" else "check"
+            swept.setdefault((what, base), []).append(values.removesuffix("]"))
+    lines = []
+    for (what, base), combos in swept.items():
+        if what == "backend":
+            lines.append(
+                f"matrix: backend {base} -> {len(combos)} combinations: {'; '.join(combos)}"
+            )
+        else:
+            lines.append(f"matrix: check {base} -> {len(combos)} checks")
+    return lines
 
 
 def as_mermaid(plan: Plan) -> str:

@@ -253,6 +253,7 @@ def _exclude_problems(backend: BackendSpecBase, base: tuple) -> Iterator[Found]:
 def _validated(backend: BackendSpecBase, values: dict[str, Any]) -> BaseModel:
     """The backend with these field values, validated by its kind's model."""
     raw = backend.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    raw = {k: v for k, v in raw.items() if k not in ("matrix", "exclude")}
     return type(backend).model_validate({**raw, "kind": backend.kind, **values})
 
 
