@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from parityspec.lineage import git_state, library_versions
 from parityspec.loading import file_sha256
 from parityspec.results import DONE, RunState, StepOutcome, exit_code
 from parityspec.spec.load import LoadedSpec
+from parityspec.spec.matrix import Sweep, sweep_of
 
 VERDICTS = {
     ExitCode.PASSED: "passed",
@@ -37,7 +39,7 @@ def build_report(
         for check in ctx.spec.checks
         if f"check:{check.id}" in state.outcomes
     ]
-    return {
+    report = {
         "parityspec": {"report_format": REPORT_FORMAT, "version": __version__},
         "spec": {
             "name": ctx.spec.name,
@@ -48,11 +50,78 @@ def build_report(
         "exit_code": int(code),
         "summary": _summary(checks),
         "checks": checks,
+    }
+    if (sweep := sweep_of(ctx.spec)) is not None:  # only a swept spec's report has one
+        report["sweep"] = _sweep(sweep, checks)
+    return {
+        **report,
         "backends": _backends(ctx, state),
         "steps": [_step_entry(o) for o in state.outcomes.values()],
         "lineage": _lineage(loaded, state),
         "run": {**_run_facts(state, started, finished), "git": _git(loaded, state)},
     }
+
+
+def _sweep(sweep: Sweep, checks: list[dict]) -> list[dict[str, Any]]:
+    """One table per check of the spec: a row per combination with its values, its gates'
+    figures and its verdict. The headline is the check's first gate; its shade, how much
+    of its limit it uses (green: little, yellow: all of it, red: over or not a number)."""
+    by_id = {c["id"]: c for c in checks}
+    tables = []
+    for swept in sweep.checks:
+        ran = [(by_id[i], values) for i, values in swept.rows if i in by_id]  # --check
+        if not ran:
+            continue
+        headline = next((c["gates"][0]["figure"] for c, _ in ran if c["gates"]), None)
+        rows = [_sweep_row(check, values, headline) for check, values in ran]
+        tables.append(
+            {
+                "check": swept.origin,
+                "type": ran[0][0]["type"],
+                "axes": list(swept.axes),
+                "headline": headline,
+                "total": len(rows),
+                "passed": sum(r["status"] == "passed" for r in rows),
+                "rows": rows,
+            }
+        )
+    return tables
+
+
+def _sweep_row(check: dict, values: dict[str, Any], headline: str | None) -> dict[str, Any]:
+    gate = next((g for g in check["gates"] if g["figure"] == headline), None)
+    used = _used(gate) if gate else None
+    return {
+        "id": check["id"],
+        "values": values,
+        "status": check["status"],
+        "figures": {g["figure"]: g["value"] for g in check["gates"]},
+        "headline": gate["value"] if gate else None,
+        "used": used,
+        "shade": _shade(used, gate is not None and gate["ok"]),
+    }
+
+
+def _used(gate: dict[str, Any]) -> float | None:
+    """The headline's share of its limit: 1 is at the limit, over 1 beyond it."""
+    value, limit = float(gate["value"]), float(gate["limit_value"])
+    if not (math.isfinite(value) and math.isfinite(limit)):
+        return None
+    if gate["op"] == "<=":
+        share = value / limit if limit > 0 else (0.0 if value <= 0 else math.inf)
+    else:
+        share = limit / value if value > 0 else (0.0 if limit <= 0 else math.inf)
+    return round(share, 4) if math.isfinite(share) else None
+
+
+def _shade(used: float | None, ok: bool) -> str:
+    """Green (hue 120) at 0, yellow (60) at the limit, red (0) at twice it or failing."""
+    if used is None:
+        return "hsl(0, 0%, 82%)" if ok else "hsl(0, 75%, 78%)"
+    hue = 120 - 60 * min(used, 2.0)
+    if not ok:
+        hue = min(hue, 30)  # a failed gate never reads as green
+    return f"hsl({hue:.0f}, 75%, 78%)"
 
 
 def _summary(checks: list[dict]) -> dict[str, int]:
