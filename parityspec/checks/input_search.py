@@ -12,9 +12,11 @@ reference accepts. The rows found are written as a data file a spec can read (`a
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import math
+import zipfile
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -32,14 +34,15 @@ from parityspec.spec.models import SpecBase
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from parityspec.search.engine import Evaluated, SearchResult
     from parityspec.search.space import Generated, TableSpace
+    from parityspec.search.tensors import TensorSpace
+
+    Space = TableSpace | TensorSpace
 
 TYPE = "input_search"
 LIBRARIES = ("hypothesis",)  # what a search finds depends on its version
-TASKS = ("binary", "multiclass", "regression")
+TASKS = ("binary", "multiclass", "regression", "tensor")
 NEEDS_MODELS = True
 NEEDS_PREDICTIONS = False  # it predicts the rows it generates
 FILE_STEM = "counterexamples"
@@ -96,12 +99,15 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
 
     from parityspec.search.engine import search
     from parityspec.search.space import TableSpace
+    from parityspec.search.tensors import TensorSpace
 
     reference, candidate = (inputs.models[b] for b in spec.between)
     sample = inputs.data.sample()
-    if not isinstance(sample, pd.DataFrame):
-        raise InputError(f"{spec.id}: input_search searches table rows; this data holds tensors")
-    space = TableSpace(sample, spec.max_moves)
+    space: Space
+    if isinstance(sample, pd.DataFrame):
+        space = TableSpace(sample, spec.max_moves)
+    else:
+        space = TensorSpace(sample, spec.max_moves)
     if not space.columns:
         raise InputError(
             f"{spec.id}: the data has no numeric and no categorical feature column to search",
@@ -109,13 +115,16 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         )
     comparer = _Comparer(spec, tolerances, inputs, reference, candidate, space)
     # Both take the typical row, or the search cannot start: their errors are the run's.
-    typical = space.frame([_typical()])
+    typical = space.batch([_typical()])
     for model in (reference, candidate):
         comparer.predict(model, typical)
-    _require_same_columns(reference, candidate, space.order)
     comparer.accept_missing()
-    thresholds, unmapped = _thresholds(reference, candidate, space)
-    space.add_thresholds(thresholds)
+    thresholds: list = []
+    unmapped = 0
+    if isinstance(space, TableSpace):
+        _require_same_columns(reference, candidate, space.order)
+        thresholds, unmapped = _thresholds(reference, candidate, space)
+        space.add_thresholds(thresholds)
     found = search(
         space,
         comparer.evaluate,
@@ -138,7 +147,7 @@ class _Comparer:
         inputs: CheckInputs,
         reference: LoadedModel,
         candidate: LoadedModel,
-        space: TableSpace,
+        space: Space,
     ) -> None:
         self.spec, self.tolerances, self.inputs = spec, tolerances, inputs
         self.reference, self.candidate, self.space = reference, candidate, space
@@ -146,40 +155,47 @@ class _Comparer:
         self.order: np.ndarray | None = None
         self.class_names: list[str] | None = None
         self.failure: str | None = None
+        self.alone = {
+            m.backend: _batch_dependent(inputs.spec, m.backend) for m in (reference, candidate)
+        }
 
-    def predict(self, model: LoadedModel, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        return BACKENDS[model.kind].predict(model, frame)
+    def predict(self, model: LoadedModel, batch: Any) -> dict[str, np.ndarray]:
+        return BACKENDS[model.kind].predict(model, batch)
+
+    def outputs(
+        self, model: LoadedModel, batch: Any, rows: int
+    ) -> tuple[list[dict[str, np.ndarray] | None], list[str | None]]:
+        from parityspec.search.engine import predict_rows
+
+        return predict_rows(
+            lambda b: self.predict(model, b), batch, rows, _take, self.alone[model.backend]
+        )
 
     def accept_missing(self) -> None:
-        """A missing value is searched in the columns where the reference takes one."""
-        from parityspec.search.engine import predict_rows
+        """A missing value is searched in the columns (float tensors) where the reference
+        takes one."""
         from parityspec.search.space import Generated, Move
 
+        columns = [c for c in self.space.columns if _missing_value(c) is not _NOT_MISSABLE]
         rows = [
-            Generated(0, (Move(c.name, _missing_value(c), "missing", ""),))
-            for c in self.space.columns
+            Generated(0, (Move(c.name, _missing_value(c), "missing", "", _first(c)),))
+            for c in columns
         ]
-        outputs, _ = predict_rows(
-            lambda f: self.predict(self.reference, f), self.space.frame(rows), len(rows), _take
-        )
-        for column, output in zip(self.space.columns, outputs, strict=True):
+        if not rows:
+            return
+        outputs, _ = self.outputs(self.reference, self.space.batch(rows), len(rows))
+        for column, output in zip(columns, outputs, strict=True):
             column.missing_ok = output is not None and _finite(output)
 
     def evaluate(self, rows: list[Generated]) -> list[Evaluated | None]:
-        from parityspec.search.engine import predict_rows
-
-        frame = self.space.frame(rows)
-        ref_out, _ = predict_rows(
-            lambda f: self.predict(self.reference, f), frame, len(rows), _take
-        )
+        batch = self.space.batch(rows)
+        ref_out, _ = self.outputs(self.reference, batch, len(rows))
         accepted = [i for i, o in enumerate(ref_out) if o is not None and _finite(o)]
         results: list[Evaluated | None] = [None] * len(rows)
         if not accepted:
             return results
-        subset = frame.iloc[accepted].reset_index(drop=True)
-        cand_out, errors = predict_rows(
-            lambda f: self.predict(self.candidate, f), subset, len(accepted), _take
-        )
+        subset = _subset(batch, accepted)
+        cand_out, errors = self.outputs(self.candidate, subset, len(accepted))
         for j, i in enumerate(accepted):
             outputs = ref_out[i]
             assert outputs is not None
@@ -297,6 +313,7 @@ class _Comparer:
                     "seed": self.spec.seed,
                     "moved_before_shrink": found.moved_before_shrink,
                     "missing_searched_in": [c.name for c in self.space.columns if c.missing_ok],
+                    "predicted_row_by_row": sorted(b for b, alone in self.alone.items() if alone),
                     "thresholds_by_column": counts,
                     "splits_not_mapped_to_a_column": unmapped,
                 },
@@ -312,20 +329,32 @@ class _Comparer:
         return f"{e.row.describe()} (from {self.space.base_name(e.row.base)})"
 
     def _entry(self, e: Evaluated, index: int) -> dict[str, Any]:
-        values = self.space.values(e.row)
+        from parityspec.search.space import TableSpace
+
+        if isinstance(self.space, TableSpace):
+            values = self.space.values(e.row)
+            features = {name: _cell(values.get(name)) for name in self.space.order}
+            moved = {m.column: m.label for m in e.row.moves}
+        else:
+            features = self.space.features(e.row)
+            moved = {self.space.moved(m): m.label for m in e.row.moves}
         return {
             "row": f"#{index + 1}: {self._input(e)}",
             "abs_diff": _number(e.divergence),
             "reference": _plain(e.reference),
             "candidate": _plain(e.candidate),
             "error": e.error,
-            "moved": {m.column: m.label for m in e.row.moves},
-            "features": {name: _cell(values.get(name)) for name in self.space.order},
+            "moved": moved,
+            "features": features,
         }
 
     def _table(self, shown: list[Evaluated]) -> dict[str, Any]:
         """The rows as a data file: the data's columns in order, and its target column
         holding the reference's prediction (generated rows have no ground truth)."""
+        from parityspec.search.space import TableSpace
+
+        if not isinstance(self.space, TableSpace):
+            return _tensor_table(self.space, shown)
         data = self.inputs.spec.data
         columns = list(self.space.order)
         rows = [[_cell(self.space.values(e.row).get(c)) for c in columns] for e in shown]
@@ -353,21 +382,21 @@ class _Comparer:
 def _thresholds(
     reference: LoadedModel, candidate: LoadedModel, space: TableSpace
 ) -> tuple[list, int]:
-    from parityspec.search.trees import onnx_thresholds, sklearn_thresholds
+    from parityspec.search.trees import model_thresholds, onnx_thresholds
 
     spans = {c.name: (c.lo, c.hi) for c in space.numeric()}
-    base = space.frame([_typical()])
+    base = space.batch([_typical()])
     found, unmapped = [], 0
     for model in (reference, candidate):
         offers = capabilities(BACKENDS[model.kind]).offers
-        if Offer.PIPELINE_STEPS in offers:
-            more, skipped = sklearn_thresholds(model.predictor, base, spans, model.backend)
-            found += more
-            unmapped += skipped
-        elif Offer.ONNX_GRAPH in offers and "model" in model.files:
+        if Offer.ONNX_GRAPH in offers and "model" in model.files:
             bindings = getattr(model.predictor, "inputs", None) or []
             columns_of = {b.name: list(b.columns) for b in bindings}
             found += onnx_thresholds(model.files["model"], columns_of, model.backend)
+        else:  # scikit-learn, XGBoost, LightGBM: a model of another family has none
+            more, skipped = model_thresholds(model.predictor, base, spans, model.backend)
+            found += more
+            unmapped += skipped
     return found, unmapped
 
 
@@ -402,14 +431,61 @@ def _typical() -> Generated:
     return Generated(0, ())
 
 
+_NOT_MISSABLE = object()
+
+
 def _missing_value(column: Any) -> Any:
-    from parityspec.search.space import NumericColumn
+    from parityspec.search.space import CategoricalColumn, NumericColumn
+    from parityspec.search.tensors import TensorInput
 
-    return math.nan if isinstance(column, NumericColumn) else None
+    if isinstance(column, NumericColumn):
+        return math.nan
+    if isinstance(column, CategoricalColumn):
+        return None
+    assert isinstance(column, TensorInput)
+    return math.nan if column.kind == "float" else _NOT_MISSABLE
 
 
-def _take(frame: pd.DataFrame, index: int) -> pd.DataFrame:
-    return frame.iloc[index : index + 1]
+def _first(column: Any) -> int | None:
+    """A tensor's first element: where a NaN is tried."""
+    from parityspec.search.tensors import TensorInput
+
+    return 0 if isinstance(column, TensorInput) else None
+
+
+def _batch_dependent(spec: SpecBase, backend: str) -> bool:
+    """Whether a backend's rows depend on their batch-mates (dynamic INT8 scales each batch
+    by its own values): such a model predicts each generated row alone, or one extreme row
+    would move every other row of its batch."""
+    backend_spec = spec.backends[backend]
+    hook = capabilities(BACKENDS[backend_spec.kind]).batch_dependent
+    return hook is not None and bool(hook(backend_spec))
+
+
+def _take(batch: Any, index: int) -> Any:
+    return _subset(batch, [index])
+
+
+def _subset(batch: Any, indices: list[int]) -> Any:
+    """Rows of a batch: a frame's, or each tensor's along the batch axis."""
+    if isinstance(batch, dict):
+        return {name: array[indices] for name, array in batch.items()}
+    return batch.iloc[indices].reset_index(drop=True)
+
+
+def _tensor_table(space: TensorSpace, shown: list[Evaluated]) -> dict[str, Any]:
+    """The samples as the arrays of an NPZ file, each array's bytes in base64 (exact, and
+    far shorter than a list of numbers for an image)."""
+    batch = space.batch([e.row for e in shown])
+    arrays = {
+        name: {
+            "dtype": array.dtype.str,
+            "shape": list(array.shape),
+            "base64": base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii"),
+        }
+        for name, array in batch.items()
+    }
+    return {"format": "npz", "rows": len(shown), "arrays": arrays}
 
 
 def _finite(outputs: dict[str, np.ndarray]) -> bool:
@@ -455,6 +531,8 @@ def artifacts(entry: dict[str, Any]) -> dict[str, Any]:
     if not table or data_file is None:
         return {}
     name, content = data_file
+    if table["format"] == "npz":
+        return {name: content}  # the arrays' bytes: the NPZ itself is the readable form
     return {f"{FILE_STEM}.json": table, name: content}
 
 
@@ -464,6 +542,8 @@ def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:
     table = (entry.get("details") or {}).get("table")
     if not table or not table["rows"]:
         return None
+    if table["format"] == "npz":
+        return f"{FILE_STEM}.npz", _npz_bytes(table["arrays"])
     if table["format"] == "parquet":
         import pandas as pd
 
@@ -477,6 +557,20 @@ def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:
     writer.writerow(table["columns"])
     writer.writerows([_csv_cell(value) for value in row] for row in table["rows"])
     return f"{FILE_STEM}.csv", text.getvalue().encode("utf-8")
+
+
+def _npz_bytes(arrays: dict[str, dict[str, Any]]) -> bytes:
+    """An NPZ as np.savez writes it, but with a fixed timestamp on each member: the same
+    samples give the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, stored in arrays.items():
+            flat = np.frombuffer(base64.b64decode(stored["base64"]), dtype=stored["dtype"])
+            member = io.BytesIO()
+            np.lib.format.write_array(member, flat.reshape(stored["shape"]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
 
 
 def _csv_cell(value: Any) -> Any:

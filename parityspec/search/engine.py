@@ -11,12 +11,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings, target
+from hypothesis import strategies as st
 
-from parityspec.search.space import Generated, TableSpace
+from parityspec.search.space import Generated
 
 TARGET_CAP = 1e12
 """target() takes finite scores: an error or a non-finite output scores this."""
@@ -37,6 +38,13 @@ class Evaluated:
     fails: bool = False
 
 
+class Space(Protocol):
+    """What may be generated: table rows (`space.TableSpace`) or tensor samples
+    (`tensors.TensorSpace`), a batch of `rows` per example."""
+
+    def strategy(self, rows: int) -> st.SearchStrategy[list[Generated]]: ...
+
+
 Evaluate = Callable[[list[Generated]], list[Evaluated | None]]
 """Rows -> each one evaluated, or None where the reference itself refuses it."""
 
@@ -55,7 +63,7 @@ class SearchResult:
 
 
 def search(
-    space: TableSpace,
+    space: Space,
     evaluate: Evaluate,
     *,
     max_examples: int,
@@ -137,6 +145,10 @@ def _rank(outcome: Evaluated) -> float:
     return math.inf if math.isnan(value) else value
 
 
+class _OneByOne(Exception):
+    """Not an error: the rows are predicted one by one."""
+
+
 def row_outputs(outputs: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
     return {name: np.asarray(values[index]) for name, values in outputs.items()}
 
@@ -146,10 +158,14 @@ def predict_rows(
     batch: Any,
     rows: int,
     take: Callable[[Any, int], Any],
+    alone: bool = False,
 ) -> tuple[list[dict[str, np.ndarray] | None], list[str | None]]:
-    """Each row's outputs, or its error: the batch at once, row by row when that raises
-    (`take(batch, i)`: row i alone)."""
+    """Each row's outputs, or its error: the batch at once, row by row when that raises or
+    when `alone` (a model whose rows depend on their batch-mates) (`take(batch, i)`: row i
+    alone)."""
     try:
+        if alone and rows > 1:
+            raise _OneByOne
         outputs = predict(batch)
     except Exception as error:
         if rows == 1:

@@ -49,6 +49,9 @@ class Move:
     """A float (NaN when missing), a category, or None for a missing category."""
     kind: str
     label: str
+    index: int | None = None
+    """Tensor inputs: the element moved (flat index); None for a table column, or a move of
+    the whole input (scaled, filled)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Generated:
     moves: tuple[Move, ...]
 
     def key(self) -> tuple:
-        return (self.base, tuple((m.column, repr(m.value)) for m in self.moves))
+        return (self.base, tuple((m.column, m.index, m.kind, repr(m.value)) for m in self.moves))
 
     def describe(self) -> str:
         return "; ".join(m.label for m in self.moves) or "no feature moved"
@@ -262,6 +265,9 @@ class TableSpace:
                     [None if _missing(c) else str(c) for c in cells], dtype=dtype
                 )
         return pd.DataFrame(columns)
+
+    def batch(self, rows: list[Generated]) -> pd.DataFrame:
+        return self.frame(rows)
 
     def base_name(self, base: int) -> str:
         return "the typical row" if base == 0 else f"data row {self.base_rows[base - 1]}"

@@ -1,10 +1,12 @@
 """Split thresholds read from tree models, in the units of the data's columns.
 
-scikit-learn: a tree, forest, bagging or gradient-boosting model, alone or as the last step of
-a Pipeline; a threshold on a feature the preprocessing made from one numeric column (a
-scaler) is carried back to that column's units through the preprocessing itself, which must
-be affine in it. ONNX: every `TreeEnsemble*` node of domain `ai.onnx.ml` whose input is the
-graph's own inputs (through Cast, Identity or Concat)."""
+scikit-learn: a tree, forest, bagging or gradient-boosting model, and XGBoost or LightGBM
+(native boosters or their scikit-learn estimators), alone or as the last step of a Pipeline; a
+threshold on a feature the preprocessing made from one numeric column (a scaler) is carried
+back to that column's units through the preprocessing itself, which must be affine in it.
+Categorical splits are left out; other families (CatBoost) give none. ONNX: every
+`TreeEnsemble*` node of domain `ai.onnx.ml` whose input is the graph's own inputs (through
+Cast, Identity or Concat)."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class Threshold:
         )
 
 
-def sklearn_thresholds(
+def model_thresholds(
     estimator: Any, base: pd.DataFrame, spans: dict[str, tuple[float, float]], backend: str
 ) -> tuple[list[Threshold], int]:
     """Thresholds of the model's trees on numeric columns, and how many splits could not be
@@ -58,7 +60,7 @@ def sklearn_thresholds(
     if not trees:
         return [], 0
     if not steps or len(steps) == 1:
-        names = [str(c) for c in getattr(final, "feature_names_in_", base.columns)]
+        names = _feature_names(final, [str(c) for c in base.columns])
         found = [
             Threshold(names[f], float(t), i, backend)
             for i, features, values in trees
@@ -80,8 +82,40 @@ def sklearn_thresholds(
     return found, unmapped
 
 
+def _feature_names(final: Any, columns: list[str]) -> list[str]:
+    """The columns a model's feature indices stand for: the names it was fitted on, unless
+    they are generated ones (`f0`, `Column_0`: fitted on arrays), then the data's own."""
+    fitted = getattr(final, "feature_names_in_", None)
+    if fitted is None:
+        booster = _booster(final)
+        if booster is not None and hasattr(booster, "get_dump"):
+            fitted = booster.feature_names
+        elif booster is not None and hasattr(booster, "feature_name"):
+            fitted = booster.feature_name()
+    names = [str(n) for n in fitted] if fitted is not None else []
+    generated = all(n in (f"f{i}", f"Column_{i}") for i, n in enumerate(names))
+    return columns if generated else names
+
+
+def _booster(final: Any) -> Any:
+    """XGBoost's or LightGBM's booster: the model itself, or its scikit-learn estimator's."""
+    root = type(final).__module__.partition(".")[0]
+    if root not in ("xgboost", "lightgbm"):
+        return None
+    if hasattr(final, "get_booster"):
+        return final.get_booster()
+    return getattr(final, "booster_", final)
+
+
 def _sklearn_trees(final: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(tree index, feature of each split, its threshold), leaves left out."""
+    booster = _booster(final)
+    if booster is not None and hasattr(booster, "get_dump"):
+        yield from _xgboost_trees(booster)
+        return
+    if booster is not None and hasattr(booster, "dump_model"):
+        yield from _lightgbm_trees(booster)
+        return
     if hasattr(final, "tree_"):
         yield _split_nodes(0, final.tree_)
         return
@@ -97,6 +131,46 @@ def _sklearn_trees(final: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         nodes = predictor.nodes
         split = ~nodes["is_leaf"].astype(bool) & ~nodes["is_categorical"].astype(bool)
         yield index, nodes["feature_idx"][split], nodes["num_threshold"][split]
+
+
+def _xgboost_trees(booster: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """XGBoost sends `x < split_condition` left, in float32: the dump prints each condition
+    with the digits that give that float32 back."""
+    import json
+
+    names = booster.feature_names
+    index_of = {str(n): i for i, n in enumerate(names or [])}
+    for number, text in enumerate(booster.get_dump(dump_format="json")):
+        features, values = [], []
+        stack = [json.loads(text)]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children", []))
+            condition = node.get("split_condition")
+            if "split" not in node or not isinstance(condition, int | float):
+                continue  # a leaf, or a categorical split
+            name = str(node["split"])
+            feature = index_of.get(name)
+            if feature is None and name.startswith("f") and name[1:].isdigit():
+                feature = int(name[1:])
+            if feature is not None:
+                features.append(feature)
+                values.append(float(np.float32(condition)))
+        yield number, np.array(features, dtype=int), np.array(values, dtype=np.float64)
+
+
+def _lightgbm_trees(booster: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """LightGBM sends `x <= threshold` left, a float64 threshold."""
+    for tree in booster.dump_model()["tree_info"]:
+        features, values = [], []
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            stack.extend(node[side] for side in ("left_child", "right_child") if side in node)
+            if node.get("decision_type") == "<=" and "split_feature" in node:
+                features.append(int(node["split_feature"]))
+                values.append(float(node["threshold"]))
+        yield int(tree["tree_index"]), np.array(features, dtype=int), np.array(values)
 
 
 def _split_nodes(index: int, tree: Any) -> tuple[int, np.ndarray, np.ndarray]:

@@ -221,24 +221,6 @@ def test_budgets_must_be_positive(invoke, planted: Path, field: str, value: floa
     assert "hint:" in result.output
 
 
-def test_tensor_models_are_refused_at_validate(invoke, tmp_path: Path) -> None:
-    spec = _write_spec(
-        tmp_path,
-        "tensors",
-        "data: {synthetic: {rows: 8}}\n"
-        "model: {task: tensor, inputs: [{name: x, shape: [4]}]}\n"
-        "backends:\n"
-        "  reference: {kind: onnx, path: a.onnx}\n"
-        "  candidate: {kind: onnx, path: b.onnx}\n"
-        f"checks:\n  - {SEARCH}\n",
-    )
-    for name in ("a", "b"):
-        (tmp_path / f"{name}.onnx").write_bytes(b"")
-    result = invoke("validate", spec)
-    assert result.exit_code == 2
-    assert "input_search does not apply to task 'tensor'" in result.output
-
-
 def test_a_backend_reading_other_columns_is_an_input_error(planted: Path, tmp_path: Path) -> None:
     frame = pd.read_csv(tmp_path / "rows.csv").rename(columns={"x2": "z"})
     frame.to_csv(tmp_path / "renamed.csv", index=False)
