@@ -182,6 +182,29 @@ def capabilities(module: BackendModule) -> BackendCapabilities:
     return BackendCapabilities(**{n: getattr(module, n) for n in names if hasattr(module, n)})
 
 
+def class_key(value: Any) -> str:
+    """One spelling per class: 1, 1.0, np.int64(1) and "1" (an ONNX string label) agree."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def label_codes(labels: Any, classes: list) -> np.ndarray:
+    """A runtime's own labels as int64 positions in `classes` (its probability columns'
+    order), -1 for a label outside them: stored like any output, compared across runtimes
+    whose labels are spelled differently (ONNX's "1", scikit-learn's 1)."""
+    values, inverse = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
+    index = {class_key(c): i for i, c in enumerate(classes)}
+    codes = np.array([index.get(class_key(v), -1) for v in values], dtype=np.int64)
+    return codes[inverse.reshape(-1)] if len(values) else np.zeros(0, dtype=np.int64)
+
+
 def tensor_output_names(declared: list[str] | None, count: int) -> list[str]:
     """Declared names, else positional ones: the same on every backend, so outputs pair up."""
     if declared and len(declared) == count:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 from pydantic import field_validator
 
+from parityspec.backends import sklearn
 from parityspec.backends.base import LoadedModel, Offer, Verb
 from parityspec.backends.converters import (
     FAMILIES,
@@ -97,6 +98,9 @@ def make(
     task = ctx.spec.model.task
     objective = str(booster.params.get("objective", "unknown"))
     _require_task(objective, task, spec.path)
+    wrong = sklearn.probability_problem(task, ctx.spec.model.probabilities, True, "the booster")
+    if wrong:
+        raise InputError(wrong[0], file=spec.path, hint=wrong[1])
     facts: dict[str, Any] = {
         "estimator": "Booster",
         "objective": objective,

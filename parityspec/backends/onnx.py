@@ -19,6 +19,7 @@ from parityspec.backends.base import (
     Offer,
     Verb,
     capabilities,
+    label_codes,
     tensor_output_names,
 )
 from parityspec.errors import InputError, StepError, first_line
@@ -225,6 +226,14 @@ def class_labels(path: Path) -> list | None:
     return found[0] if len(found) == 1 else None
 
 
+def _exported_classes(path: Path) -> list | None:
+    metadata = path.parent / METADATA_FILE
+    if not metadata.is_file():
+        return None
+    classes = json.loads(metadata.read_text()).get("classes")
+    return list(classes) if classes else None
+
+
 def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     """A model restored from the step cache: its session opened on the cached files."""
     features_file = model.files.get(FEATURES_FILE[:-5])
@@ -268,6 +277,8 @@ class OnnxRunner:
     """Named in the error when the data's columns do not fit the model's inputs."""
     classes: list | None = None
     """A classifier's labels in the order of its probability columns (`class_labels`)."""
+    probabilities: bool = True
+    """`model.probabilities`: false reads a classifier's float output as decision scores."""
 
     @classmethod
     def open(
@@ -296,9 +307,21 @@ class OnnxRunner:
             if task == "tensor"
             else None
         )
-        classes = class_labels(path) if task in ("binary", "multiclass") else None
+        classes = None
+        if task in ("binary", "multiclass"):
+            # The exported model's own classes first: a graph may keep them in a constant
+            # (skl2onnx's linear models) or name only its parts' (a one-vs-one's 0 and 1).
+            classes = _exported_classes(path) or class_labels(path) or ctx.spec.model.classes
+        model = ctx.spec.model
         return cls(
-            session, path, task, bindings, ctx.spec.model.outputs, ctx.spec.data.path, classes
+            session,
+            path,
+            task,
+            bindings,
+            model.outputs,
+            ctx.spec.data.path,
+            classes,
+            model.probabilities,
         )
 
     def input_names(self) -> list[str]:
@@ -319,7 +342,9 @@ class OnnxRunner:
     def run(self, batch: Features) -> dict[str, np.ndarray]:
         outputs = self.session.run(None, self.feeds(batch))
         names = [o.name for o in self.session.get_outputs()]
-        return interpret_outputs(self.task, names, outputs, self.output_names, self.classes)
+        return interpret_outputs(
+            self.task, names, outputs, self.output_names, self.classes, self.probabilities
+        )
 
 
 class _FeedsOfLastBatch:
@@ -436,14 +461,27 @@ def interpret_outputs(
     outputs: list[Any],
     declared: list[str] | None,
     classes: list | None = None,
+    probabilities: bool = True,
 ) -> dict[str, np.ndarray]:
-    """`classes`: the column order of a classifier's probabilities, for a ZipMap output."""
+    """`classes`: the column order of a classifier's probabilities, for a ZipMap output, and
+    what its label output's values are. `probabilities` false: the float output of a
+    classifier is its decision scores."""
     if task == "tensor":
         keys = tensor_output_names(declared, len(outputs))
         return {key: np.asarray(out) for key, out in zip(keys, outputs, strict=True)}
+    own = _own_labels(outputs, classes) if task != "regression" else {}
     if task != "regression" and (maps := _zipmap(outputs)) is not None:
-        return {"probabilities": _zipmap_columns(maps, classes)}
+        return {"probabilities": _zipmap_columns(maps, classes), **own}
     floats = [a for a in (_array(o) for o in outputs) if a is not None and a.dtype.kind == "f"]
+    if task != "regression" and not probabilities:
+        scores = next((f for f in floats if f.ndim == 2), None)
+        if scores is None:
+            raise InputError(
+                f"the ONNX classifier has no 2-D decision-score output (outputs: "
+                f"{', '.join(names)})",
+                hint="model.probabilities is false: its float output is read as scores",
+            )
+        return {"scores": _scores(task, scores.astype(np.float64)), **own}
     if not floats:
         raise InputError(
             f"the ONNX model has no float output (outputs: {', '.join(names)})",
@@ -452,10 +490,34 @@ def interpret_outputs(
         )
     if task == "regression":
         return {"prediction": floats[0].astype(np.float64).reshape(-1)}
-    probabilities = next((f for f in floats if f.ndim == 2), None)
-    if probabilities is None:
+    found = next((f for f in floats if f.ndim == 2), None)
+    if found is None:
         raise InputError("the ONNX classifier has no 2-D probability output")
-    return {"probabilities": probabilities.astype(np.float64)}
+    return {"probabilities": found.astype(np.float64), **own}
+
+
+def _own_labels(outputs: list[Any], classes: list | None) -> dict[str, np.ndarray]:
+    """The classifier's own label output (an integer or string tensor, one per row), as
+    positions among `classes`; nothing when the graph names no classes."""
+    if not classes:
+        return {}
+    for output in outputs:
+        values = _array(output)
+        if values is None or values.dtype.kind not in "iuUSO" or values.ndim > 2:
+            continue
+        if values.ndim == 2 and values.shape[1] != 1:
+            continue
+        return {"labels": label_codes(values, classes)}
+    return {}
+
+
+def _scores(task: str, values: np.ndarray) -> np.ndarray:
+    """Binary scores as scikit-learn's decision_function gives them, the positive class's
+    one per row: skl2onnx writes (n, 1) for some models, (n, 2) for others (the positive
+    class's score last: (-s, s) for a linear model)."""
+    if task == "binary" and values.shape[1] in (1, 2):
+        return np.ascontiguousarray(values[:, -1])
+    return values
 
 
 def _array(output: Any) -> np.ndarray | None:

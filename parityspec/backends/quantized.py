@@ -101,6 +101,7 @@ def make(
         output_names=runner.output_names,
         data_file=runner.data_file,
         classes=runner.classes,
+        probabilities=runner.probabilities,
     )
     facts = {
         "method": spec.method,

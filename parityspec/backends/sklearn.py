@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
@@ -12,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import model_validator
 
-from parityspec.backends.base import LoadedModel, Offer, Verb
+from parityspec.backends.base import LoadedModel, Offer, Verb, label_codes
 from parityspec.errors import InputError
 from parityspec.loading import load_callable, load_sklearn_model
 from parityspec.spec.base import CallableRef, FilePath
@@ -88,17 +89,99 @@ def make(
     classes = getattr(estimator, "classes_", None)
     if classes is not None:  # predict_proba's columns, in this order
         facts["classes"] = np.asarray(classes).tolist()
+    _require_decision_rule(ctx, estimator, spec.path or spec.train)
     return LoadedModel(backend=name, kind=KIND, predictor=estimator, facts=facts)
 
 
 def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     estimator = model.predictor
     batch = _in_fitted_order(estimator, batch)
+    classes = model.facts.get("classes")
+    if classes is None:
+        return {
+            "prediction": np.asarray(estimator.predict(batch), dtype=np.float64).reshape(len(batch))
+        }
+    # predict() is the model's own decision rule (a tuned threshold is not the arg-max).
+    labels = label_codes(estimator.predict(batch), classes)
     if hasattr(estimator, "predict_proba"):
-        return {"probabilities": np.asarray(estimator.predict_proba(batch), dtype=np.float64)}
-    return {
-        "prediction": np.asarray(estimator.predict(batch), dtype=np.float64).reshape(len(batch))
-    }
+        probabilities = np.asarray(estimator.predict_proba(batch), dtype=np.float64)
+        return {"probabilities": probabilities, "labels": labels}
+    return {"scores": decision_scores(estimator.decision_function(batch)), "labels": labels}
+
+
+def decision_scores(scores: Any) -> np.ndarray:
+    """Decision scores as scikit-learn's `decision_function` shapes them: one column per
+    class, or one value per row (the positive class's) for a binary classifier."""
+    values = np.asarray(scores, dtype=np.float64)
+    return values.reshape(len(values)) if values.ndim == 2 and values.shape[1] == 1 else values
+
+
+def runtime_call(model: LoadedModel, batch: Features) -> Callable[[], object]:
+    """What a served model is asked: probabilities, else labels (the benchmark times this,
+    not the labels predict() adds for the checks)."""
+    estimator = model.predictor
+    batch = _in_fitted_order(estimator, batch)
+    if hasattr(estimator, "predict_proba"):
+        return lambda: estimator.predict_proba(batch)
+    return lambda: estimator.predict(batch)
+
+
+def probability_problem(
+    task: str, wanted: bool, has: bool, what: str
+) -> tuple[str, str | None] | None:
+    """A classifier whose probabilities the spec says (`model.probabilities`) wrongly:
+    (message, hint)."""
+    if task not in ("binary", "multiclass") or wanted == has:
+        return None
+    if has:
+        return (
+            f"{what} predicts probabilities, but model.probabilities is false",
+            "remove `probabilities: false` from model: its probabilities are compared",
+        )
+    return (
+        f"{what} has no predict_proba: its probabilities cannot be compared",
+        "set `probabilities: false` under model, and compare its labels "
+        "(label_agreement) and decision scores (score_parity)",
+    )
+
+
+def own_threshold(estimator: Any) -> float | None:
+    """The decision threshold on the positive class's probability a binary classifier
+    applies itself (FixedThresholdClassifier, TunedThresholdClassifierCV), or None."""
+    final = _final_step(estimator)
+    threshold = getattr(final, "best_threshold_", None)
+    if threshold is None and type(final).__name__ == "FixedThresholdClassifier":
+        threshold = final.threshold
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool):
+        return None  # "auto", or none of its own
+    method = getattr(final, "response_method", "auto")
+    methods = [method] if isinstance(method, str) else list(method or ["auto"])
+    base = getattr(final, "estimator_", None) or getattr(final, "estimator", None)
+    on_probabilities = methods[0] == "predict_proba" or (
+        methods[0] == "auto" and hasattr(base, "predict_proba")
+    )
+    return float(threshold) if on_probabilities else None
+
+
+def _require_decision_rule(ctx: RunContext, estimator: Any, shown: str | None) -> None:
+    """The spec's `model.probabilities` and `model.threshold` are the model's own."""
+    task, what = ctx.spec.model.task, type(_final_step(estimator)).__name__
+    has = hasattr(estimator, "predict_proba")
+    problem = probability_problem(task, ctx.spec.model.probabilities, has, what)
+    classifier = task in ("binary", "multiclass")
+    if problem is None and classifier and not has and not hasattr(estimator, "decision_function"):
+        problem = (f"{what} has neither predict_proba nor decision_function", None)
+    if problem is not None:
+        raise InputError(problem[0], file=shown, hint=problem[1])
+    threshold = own_threshold(estimator) if task == "binary" else None
+    if threshold is not None and abs(threshold - ctx.spec.model.threshold) > 1e-9:
+        raise InputError(
+            f"{what} decides at threshold {threshold!r}, model.threshold is "
+            f"{ctx.spec.model.threshold:g}: threshold_flips would count flips at another "
+            "threshold than the model's",
+            file=shown,
+            hint=f"set `threshold: {threshold!r}` under model",
+        )
 
 
 def _in_fitted_order(estimator: Any, batch: Features) -> Features:
@@ -171,8 +254,8 @@ def export_onnx(
     # scikit-learn serves tabular tasks (OFFERS): its rows are a frame.
     sample = cast("pd.DataFrame", _in_fitted_order(estimator, data.sample()))
     bindings = _input_bindings(sample, onnx_spec.dtype)
-    options = {id(_final_step(estimator)): {"zipmap": False}} if _is_classifier(estimator) else None
     converters.register_converters(estimator)  # XGBoost, LightGBM: onnxmltools' converters
+    options = _classifier_options(_final_step(estimator))
     try:
         with converters.hist_gradient_boosting_fix():
             onnx_model = convert_sklearn(
@@ -202,8 +285,21 @@ class Binding(TypedDict):
     columns: list[str]
 
 
-def _is_classifier(estimator: Any) -> bool:
-    return hasattr(estimator, "predict_proba")
+def _classifier_options(final: Any) -> dict[int, dict[str, Any]] | None:
+    """Probabilities as a tensor (no ZipMap) where the converter offers the option. A
+    classifier's entry is given even empty: without one, skl2onnx's pipeline parser adds
+    `zipmap` itself, which LinearSVC's converter then refuses ("Option 'zipmap' not in")."""
+    from skl2onnx import get_model_alias
+    from skl2onnx.common._registration import get_converter
+    from sklearn.base import is_classifier
+
+    if not (is_classifier(final) or hasattr(final, "predict_proba")):
+        return None
+    try:
+        allowed = get_converter(get_model_alias(type(final))).get_allowed_options() or {}
+    except (KeyError, ValueError, RuntimeError):
+        allowed = {}  # no converter: skl2onnx's own error says so, a step later
+    return {id(final): {"zipmap": False} if "zipmap" in allowed else {}}
 
 
 def _final_step(estimator: Any) -> Any:

@@ -90,6 +90,9 @@ def make(
     task = ctx.spec.model.task
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     _require_task(objective, task, spec.path)
+    wrong = sklearn.probability_problem(task, ctx.spec.model.probabilities, True, "the booster")
+    if wrong:
+        raise InputError(wrong[0], file=spec.path, hint=wrong[1])
     estimator = xgboost.XGBRegressor() if task == "regression" else xgboost.XGBClassifier()
     estimator.load_model(str(path))
     facts: dict[str, Any] = {

@@ -8,6 +8,7 @@ from parityspec.checks import (
     metric_delta,
     output_parity,
     probability_parity,
+    score_parity,
     step_drift,
     tensor_drift,
     threshold_flips,
@@ -21,6 +22,7 @@ CHECKS: dict[str, CheckModule] = {
     for m in (
         probability_parity,
         output_parity,
+        score_parity,
         label_agreement,
         threshold_flips,
         metric_delta,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from parityspec.backends.base import Needs
@@ -49,6 +49,11 @@ class CheckCapabilities:
     problems: Callable[[Any, SpecBase], list[KeyedProblem]] = no_problems
     """What the schema cannot say about the check in this spec (its fields against the
     model's task, what it needs from the data); keys are relative to the check."""
+    READS: tuple[str, ...] = ("probabilities",)
+    """What it reads of a classifier's predictions: `probabilities`, `labels` (a backend's
+    own, else the arg-max of its probabilities) or `scores` (decision scores). A check
+    reading probabilities is refused when `model.probabilities` is false, one reading
+    scores when it is true: the backends would not return them."""
     artifacts: Callable[[dict[str, Any]], dict[str, Any]] = no_artifacts
     """Files of its own, from its report entry: relative path -> bytes, written as they are,
     or JSON-able content, written as JSON, under `artifacts/<check id>/`
@@ -57,4 +62,39 @@ class CheckCapabilities:
 
 def check_capabilities(module: CheckModule) -> CheckCapabilities:
     names = (f.name for f in fields(CheckCapabilities))
-    return CheckCapabilities(**{n: getattr(module, n) for n in names if hasattr(module, n)})
+    found = CheckCapabilities(**{n: getattr(module, n) for n in names if hasattr(module, n)})
+    if not found.NEEDS_PREDICTIONS:
+        return found
+    own = found.problems
+
+    def problems(check: Any, spec: SpecBase) -> list[KeyedProblem]:
+        return _classifier_outputs(check, spec, found.READS) + own(check, spec)
+
+    return replace(found, problems=problems)
+
+
+def _classifier_outputs(check: Any, spec: SpecBase, reads: tuple[str, ...]) -> list[KeyedProblem]:
+    """A check reading what the classifier does not return (`model.probabilities`)."""
+    model = spec.model
+    if model.task not in ("binary", "multiclass"):
+        return []
+    if not model.probabilities and "probabilities" in reads:
+        return [
+            (
+                "type",
+                f"{check.type} compares probabilities, and model.probabilities is false (a "
+                "classifier without predict_proba)",
+                "compare its labels (label_agreement) and decision scores (score_parity)",
+            )
+        ]
+    if model.probabilities and "scores" in reads:
+        return [
+            (
+                "type",
+                f"{check.type} compares decision scores, which only classifiers without "
+                "probabilities return (model.probabilities: false)",
+                "compare probabilities (probability_parity), or set `probabilities: false` "
+                "under model for a classifier without predict_proba",
+            )
+        ]
+    return []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from parityspec.backends.base import class_key
 from parityspec.errors import InputError
 
 if TYPE_CHECKING:
@@ -24,19 +25,6 @@ if TYPE_CHECKING:
 
 class ClassMismatch(Exception):
     """The two backends' classes cannot be lined up: the check fails, saying why."""
-
-
-def class_key(value: Any) -> str:
-    """One spelling per class: 1, 1.0, np.int64(1) and "1" (an ONNX string label) agree."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bytes):
-        value = value.decode()
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -14,10 +15,12 @@ from parityspec.checks.base import (
     judge,
     nonfinite_failure,
 )
-from parityspec.checks.batching import aligned_batches
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.spec.profiles import CheckTolerances, Fraction, tolerance
 from parityspec.stats import reduce_rows
+
+if TYPE_CHECKING:
+    from parityspec.backends.base import Predictions
 
 TYPE = "label_agreement"
 TASKS = ("binary", "multiclass")
@@ -34,36 +37,121 @@ class Tolerances(CheckTolerances):
 
 
 class Spec(CheckSpecBase, tolerances=Tolerances):
-    """Labels are the arg-max of each backend's probabilities, on every backend alike."""
+    """Each backend's labels as it returns them itself: its own label output (what
+    production code reads: scikit-learn's `predict()`, an ONNX graph's label tensor) where
+    it has one, else the arg-max of its probabilities."""
 
     type: Literal["label_agreement"]
 
 
+# What it reads of a classifier: labels, or probabilities where a backend has no labels.
+READS = ("labels",)
+
+
+@dataclass
+class _Side:
+    """One backend's labels, batch by batch, as positions among the reference's classes."""
+
+    predictions: Predictions
+    remap: np.ndarray | None = None
+    """The reference's position of each of this backend's own label positions."""
+    differs_from_argmax: int = 0
+    nonfinite: int = 0
+
+    @property
+    def probabilities(self) -> Any:
+        return self.predictions.outputs.get("probabilities")
+
+    @property
+    def own(self) -> Any:
+        return self.predictions.outputs.get("labels")
+
+    def source(self) -> str:
+        return "its own labels" if self.own is not None else "arg-max of its probabilities"
+
+    def labels(self, start: int, stop: int, probabilities: Any) -> np.ndarray:
+        """`probabilities`: this side's, in the reference's class order (or None)."""
+        argmax = None
+        if probabilities is not None:
+            batch = np.asarray(probabilities[start:stop])
+            finite = reduce_rows(np.logical_and, np.isfinite(batch))
+            self.nonfinite += int((~finite).sum())
+            # A row with NaN or Inf has no label: -1 counts as a disagreement with any label.
+            argmax = np.where(finite, np.argmax(batch, axis=1), -1)
+        elif (scores := self.predictions.outputs.get("scores")) is not None:
+            batch = np.asarray(scores[start:stop])
+            finite = np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
+            self.nonfinite += int((~finite).sum())
+        else:
+            finite = None
+        if self.own is None:
+            assert argmax is not None  # run(): a side has labels or probabilities
+            return argmax
+        own = np.asarray(self.own[start:stop], dtype=np.int64)
+        if self.remap is not None:
+            own = np.where(own < 0, -1, self.remap[np.clip(own, 0, None)])
+        if finite is not None:
+            own = np.where(finite, own, -1)  # a label beside NaN scores is no decision
+        if argmax is not None:
+            self.differs_from_argmax += int(((own != argmax) & (argmax >= 0)).sum())
+        return own
+
+
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
-    ref = inputs.reference.outputs["probabilities"]
-    other = inputs.candidate.outputs["probabilities"]
-    if ref.shape != other.shape:
-        return CheckResult("failed", f"probability shapes differ: {ref.shape} vs {other.shape}")
-    n_classes = ref.shape[1]
+    ref, other = _Side(inputs.reference), _Side(inputs.candidate)
+    for side in (ref, other):
+        if side.own is None and side.probabilities is None:
+            return CheckResult(
+                "failed", f"{side.predictions.backend} returns neither labels nor probabilities"
+            )
+    shapes = [s.probabilities.shape for s in (ref, other) if s.probabilities is not None]
+    if len(shapes) == 2 and shapes[0] != shapes[1]:
+        return CheckResult("failed", f"probability shapes differ: {shapes[0]} vs {shapes[1]}")
+    n_classes = _class_count(inputs, ref, other)
+    if n_classes is None:
+        return CheckResult("failed", "the classes are unknown: set model.classes")
     try:
         classes = model_classes(inputs, n_classes)
     except ClassMismatch as error:
         return CheckResult("failed", str(error))
-    other = classes.candidate(other)
+    if classes.candidate_order is not None:  # candidate position -> reference position
+        other.remap = np.argsort(classes.candidate_order)
+    other_probabilities = (
+        None if other.probabilities is None else classes.candidate(other.probabilities)
+    )
     k = inputs.spec.report.worst_samples
-    confusion, disagreeing = _confusion(ref, other, n_classes, inputs.spec.data.batch_size, k)
+    counts = np.zeros((n_classes + 1) ** 2, dtype=np.int64)
+    disagreeing: list[int] = []
+    total_rows = len(ref.own if ref.own is not None else ref.probabilities)
+    for start in range(0, total_rows, inputs.spec.data.batch_size):
+        stop = min(start + inputs.spec.data.batch_size, total_rows)
+        a = ref.labels(start, stop, ref.probabilities)
+        b = other.labels(start, stop, other_probabilities)
+        n = n_classes
+        cells = np.where(a < 0, n, a) * (n + 1) + np.where(b < 0, n, b)
+        counts += np.bincount(cells, minlength=len(counts))
+        if len(disagreeing) < k:
+            found = np.flatnonzero((a != b) | (a < 0))[: k - len(disagreeing)]
+            disagreeing += [start + int(i) for i in found]
+    confusion = counts.reshape(n_classes + 1, n_classes + 1)
+    if not (confusion[n_classes].any() or confusion[:, n_classes].any()):
+        confusion = confusion[:n_classes, :n_classes]
     total = int(confusion.sum())
     # The extra "no label" cell is not an agreement: NaN on both sides is no prediction.
     agree = int(np.trace(confusion[:n_classes, :n_classes]))
     agreement = agree / total if total else 1.0
     minimum = tolerances.min_label_agreement
     gates = [Gate("agreement", agreement, ">=", "min_label_agreement", minimum)]
-    # Rows without a label are the rows with a NaN or Inf.
-    nonfinite = nonfinite_failure(
-        inputs, int(confusion[n_classes:].sum()), int(confusion[:, n_classes:].sum())
-    )
+    nonfinite = nonfinite_failure(inputs, ref.nonfinite, other.nonfinite)
     status, reason = judge(gates, extra_failures=[nonfinite])
     reason += f" ({agree} of {total} labels agree)"
+    ruled = {s.predictions.backend: s.differs_from_argmax for s in (ref, other) if _both(s)}
+    for backend, rows in ruled.items():
+        if rows:
+            reason += (
+                f"; {backend}'s own labels differ from the arg-max of its probabilities on "
+                f"{rows} of {total} rows (its decision rule is not the arg-max)"
+            )
     return CheckResult(
         status,
         reason,
@@ -72,6 +160,8 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         details={
             "classes": classes.names(n_classes),
             "classes_from": classes.source,
+            "labels_from": {s.predictions.backend: s.source() for s in (ref, other)},
+            "labels_not_argmax": ruled,
             "confusion_matrix": confusion.tolist(),
             "confusion_rows": f"{inputs.reference.backend} (rows) vs "
             f"{inputs.candidate.backend} (columns)",
@@ -81,27 +171,13 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     )
 
 
-def _labels(probabilities: np.ndarray) -> np.ndarray:
-    # A row with NaN or Inf has no label: -1 counts as a disagreement with any real label.
-    labels = np.argmax(probabilities, axis=1)
-    labels[~reduce_rows(np.logical_and, np.isfinite(probabilities))] = -1
-    return labels
+def _both(side: _Side) -> bool:
+    return side.own is not None and side.probabilities is not None
 
 
-def _confusion(
-    ref: np.ndarray, other: np.ndarray, n: int, batch_size: int, k: int
-) -> tuple[np.ndarray, list[int]]:
-    """The confusion matrix, and the first k rows whose labels disagree, in one pass."""
-    # One extra row/column (index n) holds the samples without a label.
-    counts = np.zeros((n + 1) * (n + 1), dtype=np.int64)
-    rows: list[int] = []
-    for start, batch_ref, batch_other in aligned_batches(ref, other, batch_size):
-        a, b = _labels(batch_ref), _labels(batch_other)
-        cells = np.where(a < 0, n, a) * (n + 1) + np.where(b < 0, n, b)
-        counts += np.bincount(cells, minlength=len(counts))
-        if len(rows) < k:
-            rows += [start + int(i) for i in np.flatnonzero((a != b) | (a < 0))[: k - len(rows)]]
-    confusion = counts.reshape(n + 1, n + 1)
-    if confusion[n].any() or confusion[:, n].any():
-        return confusion, rows
-    return confusion[:n, :n], rows
+def _class_count(inputs: CheckInputs, *sides: _Side) -> int | None:
+    for side in sides:
+        if side.probabilities is not None:
+            return int(side.probabilities.shape[1])
+    known = [s.predictions.classes for s in sides] + [inputs.spec.model.classes]
+    return next((len(c) for c in known if c), None)

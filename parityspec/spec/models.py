@@ -96,6 +96,11 @@ class ModelSpec(StrictModel):
     task: Task
     threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     """The decision threshold on the positive class probability (binary tasks)."""
+    probabilities: bool = True
+    """Whether the classifier predicts class probabilities. `false` for classifiers without
+    `predict_proba` (LinearSVC, RidgeClassifier, Perceptron, SGD with hinge loss, one-vs-one
+    wrappers): they are compared on their own labels (`label_agreement`) and decision
+    scores (`score_parity`); checks reading probabilities are refused."""
     inputs: list[TensorSpec] | None = None
     """Tensor inputs (task `tensor`); tabular models take the data's feature columns."""
     outputs: list[Name] | None = None
