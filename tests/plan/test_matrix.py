@@ -156,6 +156,14 @@ def test_plan_cli_lists_every_combination(invoke):
             assert f"quantize:{name}" in result.stdout
 
 
+def test_check_selects_one_combination_by_its_id(invoke):
+    chosen = "int8-parity[method=static,per_channel=true,graph_optimization_level=all]"
+    result = invoke("plan", SPECS / "churn_sweep.yaml", "--check", chosen)
+    assert result.exit_code == 0
+    checks = [line for line in result.stdout.splitlines() if ". check:" in line]
+    assert len(checks) == 1 and f"check:{chosen}" in checks[0]
+
+
 def test_a_swept_spec_dumps_as_written(tmp_path):
     int8 = {"matrix": {"method": ["dynamic", "static"]}, "exclude": [{"method": "static"}]}
     loaded = load_spec(write_spec(tmp_path, int8))
@@ -217,6 +225,11 @@ BAD = {
     "from swept": (
         {"matrix": {"from": ["onnx"]}},
         "backends.int8.matrix.from: 'from' cannot be swept (hint: sweep how a backend is "
+        "made, not what)",
+    ),
+    "kind swept": (
+        {"matrix": {"kind": ["quantized"]}},
+        "backends.int8.matrix.kind: 'kind' cannot be swept (hint: sweep how a backend is "
         "made, not what)",
     ),
     "a value twice": (

@@ -64,6 +64,26 @@ def test_the_sweep_section_has_a_row_per_combination_and_check(churn_sweep):
     assert parity["passed"] == 3
 
 
+def test_the_readme_s_figures(churn_sweep):
+    report = json.loads((churn_sweep[1] / "report.json").read_text())
+    tables = {t["check"]: t for t in report["sweep"]}
+
+    def headline(check: str, method: str, per_channel: bool, level: str = "all") -> float:
+        values = {"method": method, "per_channel": per_channel, "graph_optimization_level": level}
+        return next(r["headline"] for r in tables[check]["rows"] if r["values"] == values)
+
+    assert headline("int8-parity", "dynamic", False) == pytest.approx(0.0104, abs=5e-5)
+    assert headline("int8-parity", "dynamic", True) == pytest.approx(0.0124, abs=5e-5)
+    assert headline("int8-parity", "static", False) == pytest.approx(0.408, abs=5e-4)
+    assert headline("int8-parity", "static", True) == pytest.approx(0.406, abs=5e-4)
+    assert headline("int8-labels", "static", False) == 0.965
+    assert headline("int8-labels", "dynamic", True) == 1.0
+    # The optimisation level changes no figure on this graph.
+    for check in tables:
+        for method in ("dynamic", "static"):
+            assert headline(check, method, False, "disabled") == headline(check, method, False)
+
+
 def test_markdown_and_html_show_the_sweep_table(churn_sweep):
     out = churn_sweep[1]
     markdown = (out / "report.md").read_text()
