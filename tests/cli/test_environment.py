@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from tests.conftest import REPO, SPECS
 
 README = (REPO / "README.md").read_text()
 OPTIONS = [p for p in run.params if isinstance(p, click.Option)]
-SCRIPT = REPO / ".venv" / "bin" / "parityspec"
+SCRIPT = Path(sys.executable).parent / "parityspec"  # the console script of this environment
 
 
 def env_name(option: click.Option) -> str:
