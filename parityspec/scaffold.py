@@ -130,11 +130,27 @@ def _sklearn(options: InitOptions) -> Scaffold:
             f"no int8 backend: {type(_final(estimator)).__name__} converts to ai.onnx.ml ops, "
             "which dynamic quantization leaves unchanged"
         )
+    probabilities = task == "regression" or hasattr(estimator, "predict_proba")
     checks: list[Entries] = []
     for candidate, profile in (("onnx", "default"), ("int8", "lenient")):
         if candidate in backends:
-            checks += _tabular_checks(task, candidate, profile, options.target is not None)
-    model = {"task": task} | ({"threshold": 0.5} if task == "binary" else {})
+            checks += _tabular_checks(
+                task, candidate, profile, options.target is not None, probabilities
+            )
+    model: Entries = {"task": task}
+    if not probabilities:
+        model["probabilities"] = False
+        notes.append(
+            f"{type(_final(estimator)).__name__} has no predict_proba: its labels and "
+            "decision scores are compared"
+        )
+    elif task == "binary":
+        from parityspec.backends.sklearn import own_threshold
+
+        threshold = own_threshold(estimator)
+        model["threshold"] = 0.5 if threshold is None else threshold
+        if threshold is not None:
+            notes.append(f"model.threshold {threshold!r}: the model's own decision threshold")
     return Scaffold(_spec(path.stem, path.name, data, model, backends, checks), notes)
 
 
@@ -239,7 +255,16 @@ def _spec(
     }
 
 
-def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -> list[Entries]:
+def _tabular_checks(
+    task: str, candidate: str, profile: str, has_target: bool, probabilities: bool = True
+) -> list[Entries]:
+    if not probabilities:  # a classifier without predict_proba
+        pairs = [("labels", "label_agreement"), ("scores", "score_parity")]
+        return [
+            {"id": f"{candidate}-{suffix}", "type": kind, "between": ["sklearn", candidate]}
+            | ({"profile": profile} if profile != "default" else {})
+            for suffix, kind in pairs
+        ]
     types = {
         "binary": [
             ("parity", "probability_parity"),
@@ -261,14 +286,14 @@ def _tabular_checks(task: str, candidate: str, profile: str, has_target: bool) -
 def _sklearn_task(estimator: Estimator) -> Task:
     from sklearn.base import is_regressor
 
-    if hasattr(estimator, "predict_proba"):
-        return "binary" if len(estimator.classes_) == 2 else "multiclass"
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None and not is_regressor(estimator):
+        return "binary" if len(classes) == 2 else "multiclass"
     if is_regressor(estimator):
         return "regression"
     raise InputError(
-        f"{type(estimator).__name__} is a classifier without predict_proba: "
-        "parityspec compares probabilities",
-        hint="fit it with probability estimates (e.g. SVC(probability=True))",
+        f"{type(estimator).__name__} is neither a classifier (no classes_) nor a regressor",
+        hint="give a fitted scikit-learn classifier or regressor",
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.families.conftest import checks, run_spec
 
-BUILDERS = '''
+BUILDERS = """
 from sklearn.linear_model import (
     LogisticRegression, PassiveAggressiveClassifier, Perceptron, RidgeClassifier,
     SGDClassifier,
@@ -51,7 +51,7 @@ def one_vs_one():
 
 def tuned():
     return TunedThresholdClassifierCV(LogisticRegression(max_iter=200), cv=3)
-'''
+"""
 
 LABEL_ONLY = ["linear_svc", "ridge", "perceptron", "passive_aggressive", "sgd_hinge", "one_vs_one"]
 
@@ -98,9 +98,7 @@ def test_classifiers_without_probabilities_compare_labels_and_scores(
     assert 0 < scores["max_abs_diff"] < 1e-3  # float32 against float64: not exactly 0
 
 
-def test_probability_checks_on_a_classifier_without_them_are_refused_by_validate(
-    invoke, folder
-):
+def test_probability_checks_on_a_classifier_without_them_are_refused_by_validate(invoke, folder):
     spec = label_only_spec(
         "linear_svc",
         "breast_cancer",
@@ -145,9 +143,7 @@ def test_score_parity_on_a_probability_classifier_is_refused(invoke, folder):
     assert "score_parity compares decision scores" in result.output
 
 
-def test_a_tuned_threshold_export_that_drops_the_threshold_fails_label_agreement(
-    invoke, folder
-):
+def test_a_tuned_threshold_export_that_drops_the_threshold_fails_label_agreement(invoke, folder):
     import joblib
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
@@ -196,3 +192,51 @@ def test_a_spec_threshold_other_than_the_models_own_is_exit_2(invoke, folder):
     assert code == 2, output
     assert "TunedThresholdClassifierCV decides at threshold" in output
     assert "set `threshold: 0." in output
+
+
+def test_init_proposes_labels_and_scores_for_a_classifier_without_probabilities(invoke, tmp_path):
+    import joblib
+    import yaml
+    from sklearn.datasets import load_iris
+    from sklearn.svm import LinearSVC
+
+    frame = load_iris(as_frame=True).frame
+    model = LinearSVC(random_state=0).fit(frame.drop(columns="target"), frame["target"])
+    joblib.dump(model, tmp_path / "svc.joblib")
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    spec = tmp_path / "svc.yaml"
+    result = invoke(
+        "init", tmp_path / "svc.joblib", "--trust-models", "--data", tmp_path / "iris.csv",
+        "--target", "target", "-o", spec,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = yaml.safe_load(spec.read_text())
+    assert written["model"] == {"task": "multiclass", "probabilities": False}
+    assert [c["type"] for c in written["checks"]] == ["label_agreement", "score_parity"]
+    run = invoke("run", spec, "--out", tmp_path / "out")
+    assert run.exit_code == 0, run.output
+
+
+def test_init_takes_the_threshold_of_a_tuned_classifier(invoke, tmp_path):
+    import joblib
+    import yaml
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    frame = load_breast_cancer(as_frame=True).frame
+    model = FixedThresholdClassifier(LogisticRegression(max_iter=5000), threshold=0.3)
+    model.fit(frame.drop(columns="target"), frame["target"])
+    joblib.dump(model, tmp_path / "fixed.joblib")
+    frame.to_csv(tmp_path / "cancer.csv", index=False)
+    spec = tmp_path / "fixed.yaml"
+    result = invoke(
+        "init", tmp_path / "fixed.joblib", "--trust-models", "--data",
+        tmp_path / "cancer.csv", "-o", spec,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(spec.read_text())["model"] == {"task": "binary", "threshold": 0.3}
+    # skl2onnx has no converter for FixedThresholdClassifier: exit 3 naming its error.
+    run = invoke("run", spec, "--out", tmp_path / "out")
+    assert run.exit_code == 3, run.output
+    assert "skl2onnx cannot convert FixedThresholdClassifier" in run.output
