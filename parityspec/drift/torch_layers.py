@@ -34,16 +34,11 @@ import onnxruntime as ort
 import torch
 from onnx import helper, numpy_helper
 
+from parityspec.drift.qdq_match import FLOAT_TYPES, match_tensors
 from parityspec.stats import Worst, reduce_rows
 
 NAME_SCOPES = "pkg.torch.onnx.name_scopes"
 CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
-FLOAT_TYPES = {
-    onnx.TensorProto.FLOAT,
-    onnx.TensorProto.FLOAT16,
-    onnx.TensorProto.DOUBLE,
-    onnx.TensorProto.BFLOAT16,
-}
 # (description, perm) with other == ref.transpose(perm): the layout the other side uses.
 LAYOUTS = {
     4: (("NCHW->NHWC", (0, 2, 3, 1)), ("NHWC->NCHW", (0, 3, 1, 2))),
@@ -343,6 +338,7 @@ class _OwnErrors:
         accs: list[_RowAcc],
         tolerance: float,
         rtol: float,
+        dequantized: dict[str, tuple[str, str, str]] | None = None,
     ) -> None:
         # Values whose torch side has the ONNX value's shape; the first row of each feeds it.
         usable: dict[str, int] = {}
@@ -357,12 +353,12 @@ class _OwnErrors:
         self.session: ort.InferenceSession | None = None
         if not usable:
             return
-        isolated = _isolating_model(model, targets, usable)
+        isolated = _isolating_model(model, targets, usable, dequantized or {})
         self.outputs, self.fed = isolated.outputs, isolated.fed
         graph_types = _elem_types(model, usable)
         self.dtypes = {
-            name: helper.tensor_dtype_to_np_dtype(graph_types[name.removesuffix("__torch")])
-            for name in self.fed
+            name: helper.tensor_dtype_to_np_dtype(graph_types[targets[p].onnx_value or ""])
+            for name, p in self.fed.items()
         }
         try:
             self.session = ort.InferenceSession(
@@ -416,32 +412,52 @@ class _Isolated(NamedTuple):
 
 
 def _isolating_model(
-    model: onnx.ModelProto, targets: list[_Target], usable: dict[str, int]
+    model: onnx.ModelProto,
+    targets: list[_Target],
+    usable: dict[str, int],
+    dequantized: dict[str, tuple[str, str, str]],
 ) -> _Isolated:
     """One model holding, for each usable row, the nodes between its value and the nearest
-    compared values (or graph inputs) upstream, renamed apart, those values as inputs."""
+    compared values (or graph inputs) upstream, renamed apart, those values as inputs.
+
+    A compared value that is an integer tensor dequantized (`dequantized`: {float value:
+    (integer tensor, scale, zero point)}) is read as the reference's float values quantized
+    with that scale: an integer op cannot read floats."""
     producers = {name: node for node in model.graph.node for name in node.output}
-    constant = {init.name for init in model.graph.initializer}
+    initializers = {init.name for init in model.graph.initializer}
+    constant = set(initializers)
     order = {id(node): k for k, node in enumerate(model.graph.node)}
     types = _elem_types(model, usable)
+    compared = dict(usable)
+    requantize = {}
+    for value, (integer, scale, zero_point) in dequantized.items():
+        if value in usable and {scale, zero_point} <= initializers:
+            compared.setdefault(integer, usable[value])
+            requantize[integer] = (scale, zero_point)
     nodes: list[onnx.NodeProto] = []
     outputs: dict[int, str] = {}
     fed: dict[str, int] = {}
     for value, position in usable.items():
-        part, reads = _part_above(value, producers, constant, usable)
+        part, reads = _part_above(value, producers, constant, compared)
         suffix = f"__own{position}"
         local = {name: name + suffix for node in part for name in node.output if name}
+        local.update({name: f"{name}__requantized" for name in reads if name in requantize})
         for node in sorted(part, key=lambda n: order[id(n)]):
             copy = onnx.NodeProto()
             copy.CopyFrom(node)
             copy.name = node.name + suffix
             for k, name in enumerate(node.input):
-                copy.input[k] = f"{name}__torch" if name in reads else local.get(name, name)
+                read = name in reads and name not in requantize
+                copy.input[k] = f"{name}__torch" if read else local.get(name, name)
             for k, name in enumerate(node.output):
                 copy.output[k] = local.get(name, name)
             nodes.append(copy)
         for name in reads:
-            fed[f"{name}__torch"] = usable[name]
+            if name in requantize and f"{name}__torch" not in fed:
+                scale, zero_point = requantize[name]
+                quantize = [f"{name}__torch", scale, zero_point]
+                nodes.append(helper.make_node("QuantizeLinear", quantize, [f"{name}__requantized"]))
+            fed[f"{name}__torch"] = compared[name]
         outputs[position] = local[value]
     isolated = onnx.ModelProto()
     isolated.CopyFrom(model)
@@ -450,8 +466,8 @@ def _isolating_model(
         graph.ClearField(name)
     graph.node.extend(nodes)
     graph.input.extend(
-        helper.make_tensor_value_info(name, types[name.removesuffix("__torch")], None)
-        for name in fed
+        helper.make_tensor_value_info(name, types[targets[p].onnx_value or ""], None)
+        for name, p in fed.items()
     )
     graph.output.extend(
         helper.make_tensor_value_info(name, types[targets[p].onnx_value or ""], None)
@@ -476,7 +492,8 @@ def _part_above(
         if name in seen or not name or name in constant:
             continue
         seen.add(name)
-        if name != value and name in compared:
+        # The integer tensor of a dequantized value is that value, not upstream of it.
+        if name != value and name in compared and compared[name] != compared.get(value):
             reads.add(name)
         elif name in producers and id(producers[name]) not in part:
             part[id(producers[name])] = producers[name]
@@ -511,11 +528,19 @@ def compare_onnx_tensors(
     not its inputs' (as ONNX Runtime's qdq_loss_debug separates qdq_err from xmodel_err).
     """
     ref, other = onnx.load(str(ref_path)), onnx.load(str(other_path))
-    views = _consumer_views(other)
-    targets = [_tensor_target(name, op_type, views) for name, op_type in _data_tensors(ref)]
+    matching = match_tensors(
+        ref, other, _data_tensors(ref), _elem_types(ref), _elem_types(other, _node_outputs(other))
+    )
+    targets = [
+        _Target(c.name, c.op_type, c.value, c.reason, c.carries) for c in matching.counterparts
+    ]
     matched = [t for t in targets if t.onnx_value]
     ref_session = _exposing_session(ref, [t.name for t in matched])
-    other_session = _exposing_session(other, [t.onnx_value for t in matched if t.onnx_value])
+    other_session = _exposing_session(
+        matching.model, [t.onnx_value for t in matched if t.onnx_value]
+    )
+    _unmatch_unexposed(targets, other_session)
+    matched = [t for t in targets if t.onnx_value]
     exposure = _Exposure(other, other_session)
     accs = [_RowAcc(tolerance, rtol) for _ in targets]
     coupled = _couples_rows(ref) or _couples_rows(other)
@@ -541,13 +566,21 @@ def compare_onnx_tensors(
                 held = 1.5 * sum(v.nbytes for v in (*ref_values.values(), *other_values.values()))
                 step = max(1, int(sub_batch_bytes // max(held / min(size, rows - start), 1)))
             kept = {}
+            # Two rows may share a counterpart (a fault's Mul and its input): dropped after
+            # its last row.
+            uses = Counter(t.onnx_value for t in matched)
             for position, (target, acc) in enumerate(zip(targets, accs, strict=True)):
                 if target.onnx_value:
                     kept[position] = ref_values.pop(target.name)
-                    value = other_values.pop(target.onnx_value)
+                    uses[target.onnx_value] -= 1
+                    value = other_values[target.onnx_value]
+                    if not uses[target.onnx_value]:
+                        del other_values[target.onnx_value]
                     acc.update(kept[position], value, first_index + start)
             if own is None:  # after one sub-batch: its rows say which values feed it
-                own = _OwnErrors(other, targets, accs, tolerance, rtol)
+                own = _OwnErrors(
+                    matching.model, targets, accs, tolerance, rtol, matching.dequantized
+                )
             own.update(kept, part, first_index + start)
             start += size
         first_index += rows
@@ -894,33 +927,6 @@ def _run(
     outputs = {o.name for o in session.get_outputs()}
     names = [name for name in dict.fromkeys(values) if name is not None and name in outputs]
     return dict(zip(names, session.run(names, feeds), strict=True))
-
-
-def _tensor_target(name: str, op_type: str, views: dict[str, str]) -> _Target:
-    if name in views:
-        return _Target(name, op_type, views[name])
-    reason = (
-        f"no float tensor of this name in the other model: its producer ({op_type}) was"
-        " replaced or fused there, e.g. by quantized ops"
-    )
-    return _Target(name, op_type, None, reason)
-
-
-def _consumer_views(model: onnx.ModelProto) -> dict[str, str]:
-    """{float node output: the tensor its consumers read} (see `compare_onnx_tensors`)."""
-    types = _elem_types(model, _node_outputs(model))
-    views = {n: n for n in _node_outputs(model) if types.get(n) in FLOAT_TYPES}
-    consumers = defaultdict(list)
-    for node in model.graph.node:
-        for name in node.input:
-            consumers[name].append(node)
-    for name in views:
-        quant = consumers.get(name, [])
-        if len(quant) == 1 and quant[0].op_type == "QuantizeLinear":
-            dequant = consumers.get(quant[0].output[0], [])
-            if dequant and all(d.op_type == "DequantizeLinear" for d in dequant):
-                views[name] = dequant[0].output[0]
-    return views
 
 
 def _elem_types(model: onnx.ModelProto, needed: Iterable[str] = ()) -> dict[str, int]:

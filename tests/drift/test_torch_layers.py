@@ -234,19 +234,20 @@ def test_int8_static_qdq_compares_what_consumers_read(mlp):
     # QDQ fuses Relu into Gemm: "relu" names the pre-activation, the DQ output is the ReLU.
     assert rows["relu"].onnx_value.endswith("DequantizeLinear_Output")
     assert 0 < rows["relu"].stats.max_abs < 0.1
-    assert rows["linear"].status == "unmatched" and "Gemm" in rows["linear"].reason
+    # The Gemm, paired by structure (issue 16.8), is compared before its output's Q/DQ.
+    assert rows["linear"].onnx_value == "relu" and 0 < rows["linear"].stats.max_abs < 0.1
 
 
-def _assert_same_rows(one, two):
+def _assert_same_rows(one, two, rel=0.0):
     assert [r.name for r in one.rows] == [r.name for r in two.rows]
     assert one.origin == two.origin
     for a, b in zip(one.rows, two.rows, strict=True):
         assert a.status == b.status, a.name
         if a.stats is not None:
-            assert a.stats.max_abs == b.stats.max_abs, a.name
+            assert a.stats.max_abs == pytest.approx(b.stats.max_abs, rel=rel, abs=0), a.name
             assert a.stats.count == b.stats.count, a.name
-            assert a.stats.mean_abs == pytest.approx(b.stats.mean_abs, rel=1e-9), a.name
-            assert a.sqnr_db == pytest.approx(b.sqnr_db, rel=1e-9), a.name
+            assert a.stats.mean_abs == pytest.approx(b.stats.mean_abs, rel=max(rel, 1e-9)), a.name
+            assert a.sqnr_db == pytest.approx(b.sqnr_db, rel=max(rel, 1e-9)), a.name
             assert list(a.stats.worst.indices) == list(b.stats.worst.indices), a.name
 
 
@@ -313,7 +314,9 @@ def test_sub_batches_equal_the_same_rows_batched_by_the_caller(cnn, mlp, tmp_pat
     name, rows = next(iter(feeds.items()))
     by_caller = compare_onnx_tensors(fp32, qdq, [{name: r[None]} for r in rows], tolerance=TOL)
     split = compare_onnx_tensors(fp32, qdq, [feeds], tolerance=TOL, sub_batch_bytes=1)
-    _assert_same_rows(by_caller, split)
+    # The Gemms' float outputs (before their Q/DQ) are compared too: ONNX Runtime's Gemm
+    # rounds per batch size, in the last bits.
+    _assert_same_rows(by_caller, split, rel=1e-6)
 
 
 def test_dynamic_int8_is_compared_on_whole_batches(mlp):
@@ -406,7 +409,9 @@ def test_static_qdq_own_error_of_the_first_tensor_is_its_whole_error(mlp):
     fp32, _, qdq, feeds = mlp
     table = compare_onnx_tensors(fp32, qdq, [feeds], tolerance=TOL)
     first = next(r for r in table.rows if r.own)
-    assert first.own.max_abs == first.stats.max_abs > 0
+    # Equal up to kernel rounding: the part runs in its own session, fused differently.
+    assert first.own.max_abs == pytest.approx(first.stats.max_abs, rel=1e-5)
+    assert first.stats.max_abs > 0
 
 
 def test_parts_that_cannot_run_alone_fall_back_to_each_rows_error(cnn, tmp_path, monkeypatch):
