@@ -377,18 +377,37 @@ def run(
     several = len(paths) > 1 or expanded
     if several and out is not None:
         raise InputError(
-            "--out names one report folder, and several specs were given",
-            hint="drop --out: each spec writes to its own report.dir",
+            f"{_given('out')} names one report folder, and several specs were given",
+            hint=f"{_dropped('out')}: each spec writes to its own report.dir",
         )
     if several and baseline is not None:
         raise InputError(
-            "--baseline names one spec's report.json, and several specs were given",
+            f"{_given('baseline')} names one spec's report.json, and several specs were given",
             hint="run each spec with its own --baseline, or `parityspec diff` the reports",
         )
     if not several and fmt == "text":
         outcome = _run_one(_prepared(paths[0], options), quiet, err=False, label="")
         sys.exit(int(outcome.exit_code))
     _run_many(paths, options, quiet, fail_fast, fmt == "json", several)
+
+
+def _given(name: str) -> str:
+    """How the user gave an option: `--out`, or `PARITYSPEC_OUT (--out)` from the environment."""
+    context = click.get_current_context()
+    flag = "--" + name.replace("_", "-")
+    if context.get_parameter_source(name) is click.core.ParameterSource.ENVIRONMENT:
+        return f"{_env_var(context, name)} ({flag})"
+    return flag
+
+
+def _dropped(name: str) -> str:
+    given = _given(name)
+    return f"unset {given.split()[0]}" if given.startswith("PARITYSPEC_") else f"drop {given}"
+
+
+def _env_var(context: click.Context, name: str) -> str:
+    option = next(p for p in context.command.params if p.name == name)
+    return str(option.envvar)
 
 
 def _prepared(path: Path, options: RunOptions) -> PreparedRun:

@@ -129,3 +129,13 @@ def test_completion_completes_commands_and_options():
         }
     )
     assert option.stdout.split() == ["plain,--fail-fast"]
+
+
+def test_an_option_from_the_environment_is_named_so_when_refused(invoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARITYSPEC_OUT", str(tmp_path / "r"))
+    result = invoke("run", SPECS / "iris.yaml", SPECS / "churn.yaml")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: PARITYSPEC_OUT (--out) names one report folder, and several specs were given "
+        "(hint: unset PARITYSPEC_OUT: each spec writes to its own report.dir)\n"
+    )
