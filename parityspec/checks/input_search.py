@@ -227,7 +227,11 @@ class _Comparer:
                 )
             diff = float(np.max(np.abs(a - b))) if np.all(np.isfinite(b)) else math.inf
             return Evaluated(
-                row, diff, ref, {"probabilities": b}, fails=not diff <= self.tolerances.abs_tol
+                row,
+                diff,
+                {"probabilities": a},
+                {"probabilities": b},
+                fails=not diff <= self.tolerances.abs_tol,
             )
         worst = 0.0
         for name, a in ref.items():

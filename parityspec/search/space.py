@@ -78,6 +78,9 @@ class NumericColumn:
     missing_ok: bool = False
     splits: list[Threshold] = field(default_factory=list)
     """The split thresholds on this column, by value."""
+    cache: dict[Any, st.SearchStrategy[Any]] = field(default_factory=dict, repr=False)
+    """Strategies built once: hypothesis validates each new one, which costs more than
+    the predictions when it happens for every row."""
 
     def kinds(self) -> list[str]:
         kinds = ["in_range", "rounding", "extreme", "beyond"]
@@ -90,6 +93,12 @@ class NumericColumn:
     def near(self, value: Any) -> st.SearchStrategy[tuple[float, str]]:
         """A split threshold close to `value` (the base row's), and a value at or beside it:
         the splits nearest a row's own value are the likeliest on its paths down the trees."""
+        key = ("near", None if _missing(value) else float(value))
+        if key not in self.cache:
+            self.cache[key] = self._near(value)
+        return self.cache[key]
+
+    def _near(self, value: Any) -> st.SearchStrategy[tuple[float, str]]:
         raws = [t.raw for t in self.splits]
         start = bisect.bisect_left(raws, self.typical if _missing(value) else float(value))
         offsets = st.integers(-NEAREST_SPLITS, NEAREST_SPLITS)
@@ -97,6 +106,11 @@ class NumericColumn:
         return index.flatmap(lambda i: st.sampled_from(neighbours(self.splits[i])))
 
     def values(self, kind: str) -> st.SearchStrategy[tuple[float, str]]:
+        if kind not in self.cache:
+            self.cache[kind] = self._values(kind)
+        return self.cache[kind]
+
+    def _values(self, kind: str) -> st.SearchStrategy[tuple[float, str]]:
         name, lo, hi = self.name, self.lo, self.hi
         seen = f"the observed range {lo:.6g} to {hi:.6g}"
         if kind == "missing":
@@ -125,6 +139,7 @@ class CategoricalColumn:
     counts: dict[str, int]
     """Rows per category in the sample, most frequent first."""
     missing_ok: bool = False
+    cache: dict[Any, st.SearchStrategy[Any]] = field(default_factory=dict, repr=False)
 
     @property
     def typical(self) -> str:
@@ -140,6 +155,11 @@ class CategoricalColumn:
         return ["category", "rare", "unseen"] + (["missing"] if self.missing_ok else [])
 
     def values(self, kind: str) -> st.SearchStrategy[tuple[Any, str]]:
+        if kind not in self.cache:
+            self.cache[kind] = self._values(kind)
+        return self.cache[kind]
+
+    def _values(self, kind: str) -> st.SearchStrategy[tuple[Any, str]]:
         name, total = self.name, sum(self.counts.values())
         if kind == "unseen":
             return st.just((self.unseen(), f"unseen category in {name}"))
@@ -187,6 +207,7 @@ class TableSpace:
         ]
         self.base_rows = [int(i) for i in picked]
         """The sample's row of each base after the typical one."""
+        self._draws: tuple[Any, Any, list[Any]] | None = None
 
     def numeric(self) -> list[NumericColumn]:
         return [c for c in self.columns if isinstance(c, NumericColumn)]
@@ -211,19 +232,24 @@ class TableSpace:
         return st.lists(st.composite(self._row)(), min_size=rows, max_size=rows)
 
     def _row(self, draw: Any) -> Generated:
-        base = draw(st.integers(0, len(self.bases) - 1))
-        picked = draw(
-            st.lists(
-                st.integers(0, len(self.columns) - 1),
-                min_size=1,
-                max_size=self.max_moves,
-                unique=True,
+        if self._draws is None:  # built at the first draw: thresholds and NaN are known
+            self._draws = (
+                st.integers(0, len(self.bases) - 1),
+                st.lists(
+                    st.integers(0, len(self.columns) - 1),
+                    min_size=1,
+                    max_size=self.max_moves,
+                    unique=True,
+                ),
+                [st.sampled_from(c.kinds()) for c in self.columns],
             )
-        )
+        bases, columns, kinds = self._draws
+        base = draw(bases)
+        picked = draw(columns)
         moves = []
         for index in sorted(picked):
             column = self.columns[index]
-            kind = draw(st.sampled_from(column.kinds()))
+            kind = draw(kinds[index])
             if kind == "threshold":
                 assert isinstance(column, NumericColumn)
                 value, label = draw(column.near(self.bases[base].get(column.name)))
