@@ -70,7 +70,7 @@ def _sweep(sweep: Sweep, checks: list[dict]) -> list[dict[str, Any]]:
     tables = []
     for swept in sweep.checks:
         ran = [(by_id[i], values) for i, values in swept.rows if i in by_id]  # --check
-        if not ran:
+        if not ran or not swept.axes:  # a check of no swept backend is no sweep
             continue
         headline = next((c["gates"][0]["figure"] for c, _ in ran if c["gates"]), None)
         rows = [_sweep_row(check, values, headline) for check, values in ran]

@@ -125,6 +125,7 @@ def sweep_spec(folder: Path, methods: list[str]) -> Path:
         },
         "checks": [
             {"id": "p", "type": "probability_parity", "between": ["onnx", "int8"]},
+            {"id": "plain", "type": "probability_parity", "between": ["sklearn", "onnx"]},
         ],
         "report": {"formats": ["json"]},
     }
@@ -152,6 +153,7 @@ def test_adding_a_value_runs_only_the_new_combination(tmp_path, invoke):
         {"method": "dynamic"},
         {"method": "static"},
     ]
+    assert [t["check"] for t in report["sweep"]] == ["p"]  # `plain` sweeps nothing
 
 
 def test_a_spec_without_a_matrix_has_no_sweep_section(tmp_path, invoke):
@@ -162,7 +164,7 @@ def test_a_spec_without_a_matrix_has_no_sweep_section(tmp_path, invoke):
     invoke("run", spec, "--out", tmp_path / "plain")
     report = json.loads((tmp_path / "plain" / "report.json").read_text())
     assert "sweep" not in report
-    assert [c["id"] for c in report["checks"]] == ["p"]
+    assert [c["id"] for c in report["checks"]] == ["p", "plain"]
 
 
 def gate(value: float, op: str = "<=", limit: float = 0.1, ok: bool | None = None) -> dict:
