@@ -150,8 +150,12 @@ def fill_swept(data: Any) -> tuple[Any, set[tuple[str, str]], list[Found]]:
 
 def matrix_problems(spec: Spec) -> Iterator[Found]:
     """Each problem of the spec's matrices; the expansion runs only when there is none."""
+    found = [p for n, b in spec.backends.items() for p in _backend_problems(n, b)]
+    if found:  # the combinations of a bad matrix mean nothing
+        yield from found
+        return
     for name, backend in spec.backends.items():
-        yield from _backend_problems(name, backend)
+        yield from _combination_problems(name, backend)
     try:
         combos = _combinations(spec)
     except _TooMany as many:
@@ -206,6 +210,19 @@ def _backend_problems(name: str, backend: BackendSpecBase) -> Iterator[Found]:
             yield from _value_problems(backend, field, values, path)
     if len(swept) == len(backend.matrix) and all(backend.matrix.values()):
         yield from _exclude_problems(backend, base)
+
+
+def _combination_problems(name: str, backend: BackendSpecBase) -> Iterator[Found]:
+    """Values valid one by one may still be refused together (a validator of two fields)."""
+    for combo in _own(backend, name) if backend.matrix else ():
+        try:
+            _validated(backend, {a.field: v for a, v in combo.items()})
+        except ValidationError as error:
+            yield (
+                ("backends", name, "matrix"),
+                f"the combination {_named(name, combo)[0]} is refused: {_first_error(error)}",
+                "exclude it, or change the values",
+            )
 
 
 def _value_problems(

@@ -273,6 +273,30 @@ def test_a_check_crossing_two_matrices_is_held_to_the_limit(tmp_path):
     )
 
 
+def test_values_valid_alone_but_refused_together_name_their_combination(tmp_path):
+    extra = {
+        "net": {
+            "kind": "torch",
+            "module": f"{REPO / 'examples/churn/torch_mlp.py'}:churn_mlp",
+            "matrix": {"returns": ["logits", "probabilities"], "activation": [None, "sigmoid"]},
+        }
+    }
+    checks = [{"id": "net", "type": "probability_parity", "between": ["onnx", "net"]}]
+    found = problems(write_spec(tmp_path, {}, checks=checks, extra=extra))
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "backends.net.matrix: the combination net[returns=probabilities,activation=sigmoid] "
+        "is refused: activation applies to logits only (returns: logits) "
+        "(hint: exclude it, or change the values)"
+    ]
+    extra["net"]["exclude"] = [{"returns": "probabilities", "activation": "sigmoid"}]
+    spec = load_spec(write_spec(tmp_path, {}, checks=checks, extra=extra)).spec
+    assert [n for n in spec.backends if n.startswith("net")] == [
+        "net[returns=logits,activation=null]",
+        "net[returns=logits,activation=sigmoid]",
+        "net[returns=probabilities,activation=null]",
+    ]
+
+
 def test_validate_cli_exits_2_with_one_line(invoke, tmp_path):
     path = write_spec(tmp_path, {"matrix": {"methd": ["dynamic"]}})
     result = invoke("validate", path)
