@@ -116,6 +116,22 @@ def build_lightgbm_pipeline() -> Pipeline:
     return Pipeline([("preprocess", build_tree_preprocess()), ("classifier", booster)])
 
 
+def build_catboost_pipeline() -> Pipeline:
+    """Tree preprocessing + CatBoost (`pip install 'parityspec[catboost]'`)."""
+    from catboost import CatBoostClassifier
+
+    booster = CatBoostClassifier(
+        iterations=200,
+        depth=4,
+        learning_rate=0.1,
+        random_seed=0,
+        thread_count=1,
+        verbose=0,
+        allow_writing_files=False,  # no catboost_info/ beside the spec
+    )
+    return Pipeline([("preprocess", build_tree_preprocess()), ("classifier", booster)])
+
+
 def build_histgb_pipeline() -> Pipeline:
     """Tree preprocessing + scikit-learn's HistGradientBoostingClassifier."""
     from sklearn.ensemble import HistGradientBoostingClassifier

@@ -1,6 +1,7 @@
 """Backend kinds. A new kind: one module here satisfying `BackendModule`, one line below."""
 
 from parityspec.backends import (
+    catboost,
     float16,
     lightgbm,
     onnx,
@@ -15,7 +16,18 @@ from parityspec.lineage import CORE_LIBRARIES
 from parityspec.plugins import DISTRIBUTIONS, load_plugins
 
 BACKENDS: dict[str, BackendModule] = {
-    m.KIND: m for m in (sklearn, onnx, quantized, torch, xgboost, lightgbm, onnx_reference, float16)
+    m.KIND: m
+    for m in (
+        sklearn,
+        onnx,
+        quantized,
+        torch,
+        xgboost,
+        lightgbm,
+        catboost,
+        onnx_reference,
+        float16,
+    )
 }
 BACKENDS.update(load_plugins("parityspec.backends", BACKENDS))
 

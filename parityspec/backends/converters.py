@@ -36,6 +36,7 @@ class Family:
 FAMILIES = {
     "xgboost": Family("xgboost", "xgboost", ("xgboost", "xgboost-cpu")),
     "lightgbm": Family("lightgbm", "lightgbm", ("lightgbm",)),
+    "catboost": Family("catboost", "catboost", ("catboost",)),
 }
 ONNXMLTOOLS = ("onnxmltools",)
 
@@ -114,7 +115,8 @@ def native_columns(model: Any, batch: Any, what: str, names: list[str] | None = 
 
 
 def _generated_name(name: str, index: int) -> bool:
-    return name in (f"f{index}", f"Column_{index}")
+    # XGBoost's, LightGBM's and CatBoost's names for columns of an array.
+    return name in (f"f{index}", f"Column_{index}", str(index))
 
 
 def family_of(estimator: Any) -> str | None:
@@ -179,7 +181,11 @@ def _onnxmltools(module: str, family: str) -> Any:
     return _import(module, FAMILIES[family], f"exporting {family} to ONNX")
 
 
-def _register(classifier: type, regressor: type, convert: Any, prefix: str) -> None:
+def _register(
+    classifier: type, regressor: type, convert: Any, prefix: str, parser: Any = None
+) -> None:
+    """`parser`: for a classifier skl2onnx does not know as one (no ClassifierMixin), its
+    classifier parser, which declares label and probability outputs."""
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import (
         calculate_linear_classifier_output_shapes,
@@ -191,6 +197,7 @@ def _register(classifier: type, regressor: type, convert: Any, prefix: str) -> N
         f"{prefix}{classifier.__name__}",
         calculate_linear_classifier_output_shapes,
         convert,
+        parser=parser,
         options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
     )
     update_registered_converter(
@@ -201,7 +208,44 @@ def _register(classifier: type, regressor: type, convert: Any, prefix: str) -> N
     )
 
 
-_REGISTER = {"xgboost": _register_xgboost, "lightgbm": _register_lightgbm}
+def _register_catboost() -> None:
+    from skl2onnx._parse import _parse_sklearn_classifier
+    from skl2onnx._supported_operators import sklearn_classifier_list
+
+    catboost = require("catboost")
+    classifier, regressor = catboost.CatBoostClassifier, catboost.CatBoostRegressor
+    # Not a ClassifierMixin: listed, skl2onnx's parser gives it label and probabilities.
+    if classifier not in sklearn_classifier_list:
+        sklearn_classifier_list.append(classifier)
+    _register(classifier, regressor, _convert_catboost, "CatBoost", _parse_sklearn_classifier)
+
+
+def _convert_catboost(scope: Any, operator: Any, container: Any) -> None:
+    """CatBoost's own exporter (onnxmltools' `convert_catboost` calls the same one) writes
+    one TreeEnsemble node, plus a ZipMap for a classifier: the node is copied into
+    skl2onnx's graph, which adds its own ZipMap, or none, as asked."""
+    import onnx
+
+    utils = importlib.import_module("catboost.utils")  # untyped: no stubs to read
+    exported = utils.convert_to_onnx_object(operator.raw_operator)
+    node = next(n for n in exported.graph.node if n.op_type.startswith("TreeEnsemble"))
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    container.add_node(
+        node.op_type,
+        [operator.inputs[0].full_name],
+        [o.full_name for o in operator.outputs],
+        op_domain="ai.onnx.ml",
+        op_version=1,
+        name=scope.get_unique_operator_name(node.op_type),
+        **attributes,
+    )
+
+
+_REGISTER = {
+    "xgboost": _register_xgboost,
+    "lightgbm": _register_lightgbm,
+    "catboost": _register_catboost,
+}
 
 
 @contextlib.contextmanager

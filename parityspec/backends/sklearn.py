@@ -241,9 +241,15 @@ def _require_trainable(rows: int, target: npt.ArrayLike, task: str, shown: str |
 
 
 def export_onnx(
-    ctx: RunContext, model: LoadedModel, onnx_spec: OnnxSpec, out_dir: Path, data: Rows
+    ctx: RunContext,
+    model: LoadedModel,
+    onnx_spec: OnnxSpec,
+    out_dir: Path,
+    data: Rows,
+    sample: pd.DataFrame | None = None,
 ) -> Path:
-    """skl2onnx without ZipMap; writes model.onnx, onnx_features.json, onnx_metadata.json."""
+    """skl2onnx without ZipMap; writes model.onnx, onnx_features.json, onnx_metadata.json.
+    `sample`: rows in the model's columns, for a native model that orders them itself."""
     from skl2onnx import convert_sklearn
 
     from parityspec.artifacts import write_bytes, write_json
@@ -252,7 +258,8 @@ def export_onnx(
 
     estimator = model.predictor
     # scikit-learn serves tabular tasks (OFFERS): its rows are a frame.
-    sample = cast("pd.DataFrame", _in_fitted_order(estimator, data.sample()))
+    if sample is None:
+        sample = cast("pd.DataFrame", _in_fitted_order(estimator, data.sample()))
     bindings = _input_bindings(sample, onnx_spec.dtype)
     converters.register_converters(estimator)  # XGBoost, LightGBM: onnxmltools' converters
     options = _classifier_options(_final_step(estimator))
