@@ -139,6 +139,16 @@ def test_adding_a_value_keeps_every_other_combination_s_keys(tmp_path):
     }
 
 
+def test_a_serve_batch_size_value_can_change_the_shared_batch_and_every_predict_key(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    one = load_spec(write_spec(first, {"matrix": {"serve_batch_size": [100]}}))
+    two = load_spec(write_spec(second, {"matrix": {"serve_batch_size": [100, 300]}}))
+    assert (one.spec.prediction_batch_size(), two.spec.prediction_batch_size()) == (65500, 65400)
+    key_one = compile_plan(one.spec, None, one.directory)["predict:onnx"].key
+    assert compile_plan(two.spec, None, two.directory)["predict:onnx"].key != key_one
+
+
 def test_plan_text_shows_the_expansion(tmp_path):
     loaded = load_spec(write_spec(tmp_path, {"matrix": {"per_channel": [False, True]}}))
     text = as_text(compile_plan(loaded.spec), loaded.spec.name)
