@@ -63,7 +63,6 @@ class Sweep:
     backends: Mapping[str, tuple[str, dict[str, int]]]
     """Expanded name -> (the spec's backend, index of each of its own fields' values)."""
     checks: tuple[SweptCheck, ...]
-
     check_origins: tuple[int, ...]
     """For each check of the expanded spec, its index in the spec's `checks`."""
 

@@ -307,6 +307,17 @@ def test_values_valid_alone_but_refused_together_name_their_combination(tmp_path
     ]
 
 
+def test_a_rule_broken_by_one_combination_is_located_at_its_value(tmp_path):
+    (tmp_path / "here.onnx").write_bytes(b"")
+    extra = {"file": {"kind": "onnx", "matrix": {"path": ["here.onnx", "gone.onnx"]}}}
+    checks = [{"id": "f", "type": "probability_parity", "between": ["onnx", "file"]}]
+    found = problems(write_spec(tmp_path, {}, checks=checks, extra=extra))
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "backends.file.matrix.path[1]: file not found: gone.onnx "
+        f"(hint: paths are relative to the spec's folder ({tmp_path.name}/))"
+    ]
+
+
 def test_validate_cli_exits_2_with_one_line(invoke, tmp_path):
     path = write_spec(tmp_path, {"matrix": {"methd": ["dynamic"]}})
     result = invoke("validate", path)
