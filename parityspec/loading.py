@@ -71,12 +71,40 @@ def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
         return stream.read(limit + 1)
 
 
+def importable(*folders: Path) -> None:
+    """Makes each folder importable for the rest of the process: a builder, a model file or
+    a converter of the team's imports its own modules (`from feats import ratio`), when
+    loading and again when the pipeline runs. Appended, never prepended: a file named like
+    an installed library (`yaml.py`) cannot shadow it."""
+    for folder in folders:
+        text = str(folder.resolve())
+        if text not in sys.path:
+            sys.path.append(text)
+
+
+def import_folders(base_dir: Path, folders: list[str], key: str = "python_path") -> list[Path]:
+    """`folders` as written in the spec, relative to `base_dir`, each an existing folder."""
+    found = []
+    for folder in folders:
+        path = (base_dir / folder).resolve()
+        if not path.is_dir():
+            raise InputError(
+                f"{key}: {folder} is not a folder",
+                file=str(path),
+                hint="paths are relative to the spec's folder",
+            )
+        found.append(path)
+    return found
+
+
 def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
-    """Import `file.py:function` relative to `base_dir`; the file runs as ordinary code."""
+    """Import `file.py:function` relative to `base_dir`; the file runs as ordinary code,
+    with `base_dir` and the file's own folder importable (`importable`)."""
     file_part, _, function = ref.rpartition(":")
     path = (base_dir / file_part).resolve()
     if not path.is_file():
         raise InputError(f"no such file {file_part!r}", file=str(path))
+    importable(base_dir, path.parent)
     module_name = "parityspec_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:  # not a .py file: CALLABLE_PATTERN rules it out
@@ -90,6 +118,9 @@ def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
         raise InputError(
             f"{file_part} is not valid Python: {error.msg} (line {error.lineno})", file=str(path)
         ) from error
+    except ModuleNotFoundError as error:
+        del sys.modules[module_name]
+        raise missing_module(error, file_part) from error
     except BaseException:
         del sys.modules[module_name]  # a half-run module must not be found by the next call
         raise
@@ -101,6 +132,16 @@ def load_callable(ref: str, base_dir: Path) -> Callable[..., Any]:
             hint=f"define `def {function}(): ...` in that file",
         )
     return target
+
+
+def missing_module(error: ModuleNotFoundError, what: str) -> InputError:
+    """User code importing a module found neither installed nor in an importable folder."""
+    return InputError(
+        f"{what} imports {error.name or 'a module'}, which is neither installed nor in the "
+        "spec's folder",
+        file=what,
+        hint="install it, or add the folder holding it under the backend's python_path",
+    )
 
 
 def load_sklearn_model(path: Path, trusted: bool) -> Any:
@@ -177,6 +218,8 @@ def _load_pickle(path: Path) -> Any:
 
     try:
         return joblib.load(path)
+    except ModuleNotFoundError as error:  # a team's transformer pickled by reference
+        raise missing_module(error, str(path)) from error
     except Exception as error:
         raise InputError(f"cannot unpickle model: {first_line(error)}", file=str(path)) from error
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from parityspec.errors import InputError, StepError, first_line
+from parityspec.loading import missing_module
 
 MESSAGE_CHARS = 300
 """How much of a converter's message a step error carries; the whole text goes to a file."""
@@ -68,6 +71,8 @@ def families_installed(file: str | None = None) -> Iterator[None]:
         missing = error if isinstance(error, ImportError) else error.__cause__
         name = getattr(missing, "name", None) or ""
         family = FAMILIES.get(name.partition(".")[0])
+        if family is None and isinstance(error, ModuleNotFoundError):
+            raise missing_module(error, file or "the model") from error
         if family is None or not isinstance(missing, ImportError):
             raise
         raise InputError(
@@ -285,7 +290,46 @@ def converter_failure(
     write_bytes(path, whole.encode())
     root = _clip(f"{type(chain[-1]).__name__}: {first_line(chain[-1])}")
     outer = "" if len(chain) == 1 else f"; raised as {_clip(first_line(chain[0]), 120)}"
+    hint = _registration_hint(chain)
+    if hint:  # the fix first: a terminal clips long lines
+        return StepError(
+            f"{converter} cannot convert {subject}: {hint} ({root}; whole message: {path})"
+        )
     return StepError(f"{converter} cannot convert {subject}: {root}{outer} (whole message: {path})")
+
+
+# How skl2onnx says it has no converter for a type, and for a FunctionTransformer.
+_NO_CONVERTER = re.compile(r"(?:shape calculator|converter) for type '<class '([\w.]+)'>'")
+_FUNCTION_TRANSFORMER = "FunctionTransformer is not supported"
+REGISTER_HINT = (
+    "write a function that registers its converter (skl2onnx.update_registered_converter) "
+    "and name it under the backend's converters: [file.py:function]"
+)
+
+
+def _class_name(dotted: str) -> str:
+    """`feats.Ratio`; a class of a builder file as `Ratio (builders.py)`: parityspec imports
+    those files under a module name of its own."""
+    module, _, name = dotted.rpartition(".")
+    loaded = sys.modules.get(module)
+    file = getattr(loaded, "__file__", None)
+    if module.startswith("parityspec_user_") and file:
+        return f"{name} ({Path(file).name})"
+    return dotted
+
+
+def _registration_hint(chain: list[BaseException]) -> str:
+    """What to do when the model holds a team's own transformer skl2onnx knows nothing of."""
+    for error in chain:
+        text = str(error)
+        if found := _NO_CONVERTER.search(text):
+            return f"{_class_name(found[1])} has no skl2onnx converter: {REGISTER_HINT}"
+        if _FUNCTION_TRANSFORMER in text:
+            return (
+                "a FunctionTransformer of your own function has no skl2onnx converter: "
+                f"make it a transformer class, then {REGISTER_HINT}"
+            )
+    return ""
 
 
 def _clip(text: str, chars: int = MESSAGE_CHARS) -> str:

@@ -15,7 +15,7 @@ from pydantic import model_validator
 
 from parityspec.backends.base import LoadedModel, Offer, Verb, label_codes
 from parityspec.errors import InputError
-from parityspec.loading import load_callable, load_sklearn_model
+from parityspec.loading import import_folders, importable, load_callable, load_sklearn_model
 from parityspec.spec.base import CallableRef, FilePath
 from parityspec.spec.models import BackendSpecBase
 
@@ -43,6 +43,12 @@ class Spec(BackendSpecBase):
     """A fitted model: `.skops` (safe), or `.joblib`/`.pkl` (runs code: needs `trusted`)."""
     trusted: bool = False
     """Allow loading formats that can run code (pickle, joblib, skops with unknown types)."""
+    python_path: list[str] = []
+    """Folders, relative to the spec, importable while the model loads and runs (a team's
+    module its builder or pickled pipeline imports); the spec's own folder always is."""
+    converters: list[CallableRef] = []
+    """`file.py:function`s called before the ONNX export, each registering skl2onnx
+    converters (`update_registered_converter`) for the team's own transformers."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Spec:
@@ -60,9 +66,10 @@ def source(spec: Spec) -> str | None:
 
 
 def referenced_files(spec: Spec) -> list[tuple[str, str]]:
+    converters = [(f"converters.{i}", c.rpartition(":")[0]) for i, c in enumerate(spec.converters)]
     if spec.train:
-        return [("train", spec.train.rpartition(":")[0])]
-    return [("path", spec.path)] if spec.path is not None else []
+        return [("train", spec.train.rpartition(":")[0]), *converters]
+    return ([("path", spec.path)] if spec.path is not None else []) + converters
 
 
 def needs_data(spec: Spec) -> bool:
@@ -74,6 +81,7 @@ def make(
 ) -> LoadedModel:
     from parityspec.backends.converters import families_installed
 
+    importable(ctx.spec_dir, *import_folders(ctx.spec_dir, spec.python_path))
     with families_installed(spec.path or spec.train):  # an XGBoost model without xgboost
         if spec.path:
             path = ctx.resolve(spec.path)
@@ -262,6 +270,9 @@ def export_onnx(
         sample = cast("pd.DataFrame", _in_fitted_order(estimator, data.sample()))
     bindings = _input_bindings(sample, onnx_spec.dtype)
     converters.register_converters(estimator)  # XGBoost, LightGBM: onnxmltools' converters
+    backend_spec = ctx.spec.backends[model.backend]
+    for ref in getattr(backend_spec, "converters", []):  # the team's own, registered last
+        load_callable(ref, ctx.spec_dir)()
     options = _classifier_options(_final_step(estimator))
     try:
         with converters.hist_gradient_boosting_fix():

@@ -101,7 +101,7 @@ def test_an_export_failure_exits_3_with_one_line(invoke, cancer):
         "class Mine(DummyClassifier):\n    pass\n"
         "def build():\n    return Mine()\n"
     )
-    exit_code, _, output = run_spec(
+    exit_code, report, output = run_spec(
         invoke,
         folder,
         {
@@ -117,7 +117,9 @@ def test_an_export_failure_exits_3_with_one_line(invoke, cancer):
     )
     assert exit_code == 3, output
     line = next(line for line in output.splitlines() if "export:onnx" in line)
-    assert "skl2onnx cannot convert Mine" in line and "converter_error.txt" in line
+    assert "\n" not in line and "skl2onnx cannot convert Mine: Mine (custom.py) has no" in line
+    reason = next(s for s in report["steps"] if s["id"] == "export:onnx")["reason"]
+    assert "converters: [file.py:function]" in reason and "converter_error.txt" in reason
 
 
 @pytest.mark.parametrize("kind", ["xgboost", "lightgbm"])
