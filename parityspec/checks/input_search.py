@@ -18,6 +18,7 @@ import io
 import math
 import zipfile
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
@@ -82,7 +83,7 @@ class Spec(CheckSpecBase, tolerances=Tolerances):
 
 
 def problems(check: Spec, spec: SpecBase) -> list[KeyedProblem]:
-    """A search needs a budget to spend."""
+    """A search needs a budget to spend, and something to move."""
     hints = {
         "max_examples": "the number of hypothesis examples to run, e.g. 200",
         "max_seconds": "a time bound in seconds, e.g. 300; max_examples alone keeps runs equal",
@@ -91,7 +92,105 @@ def problems(check: Spec, spec: SpecBase) -> list[KeyedProblem]:
         (key, f"{key} must be above 0, got {getattr(check, key)}", hint)
         for key, hint in hints.items()
         if not getattr(check, key) > 0
+    ] + _nothing_to_search(spec, None)
+
+
+def file_problems(check: Spec, spec: SpecBase, spec_dir: Path) -> list[KeyedProblem]:
+    """What the files say before anything runs: data with nothing to search, and two
+    backends that read different columns (the search feeds both the same rows)."""
+    return _nothing_to_search(spec, spec_dir) + _different_inputs(check, spec, spec_dir)
+
+
+def _nothing_to_search(spec: SpecBase, spec_dir: Path | None) -> list[KeyedProblem]:
+    hint = "input_search moves numbers and categories: give it a model that reads one"
+    if spec.model.task == "tensor":
+        if spec.model.inputs and all(t.dtype == "bool" for t in spec.model.inputs):
+            return [("type", "nothing to search: every input in model.inputs is bool", hint)]
+        return []
+    if spec.data.features == []:
+        return [("type", "nothing to search: data.features lists no column", hint)]
+    kinds = _data_kinds(spec, spec_dir)
+    if kinds is None:
+        return []
+    features = spec.data.features or [c for c in kinds if c != spec.data.target]
+    searched = [c for c in features if kinds.get(c, "number or category") != "flag"]
+    if features and not searched:
+        return [
+            (
+                "type",
+                f"nothing to search: {spec.data.path} has no numeric and no categorical feature "
+                f"column, only flags (true/false): {', '.join(features[:10])}",
+                f"{hint}; list such columns in data.features",
+            )
+        ]
+    return []
+
+
+def _different_inputs(check: Spec, spec: SpecBase, spec_dir: Path) -> list[KeyedProblem]:
+    """Columns each side reads, where the spec and its files say so without loading a model:
+    a backend made `from` another reads what its root does; a model trained by the spec
+    (`train`, `module`) reads the data's feature columns; an XGBoost JSON or LightGBM text
+    file names its own."""
+    from parityspec.search.schema import model_file_columns
+
+    roots = [_root(spec, name) for name in check.between]
+    if None in roots or roots[0] == roots[1]:
+        return []  # an unknown backend is reported elsewhere; one root reads one set
+    read = []
+    for root in roots:
+        assert root is not None
+        backend = spec.backends[root]
+        path = getattr(backend, "path", None)
+        if path is None and not capabilities(BACKENDS[backend.kind]).DERIVED_FROM:
+            read.append(_data_features(spec, spec_dir))
+        else:
+            read.append(model_file_columns(backend.kind, spec_dir / path) if path else None)
+    first, second = read
+    if first is None or second is None or set(first) == set(second):
+        return []
+    only = [sorted(set(first) - set(second)), sorted(set(second) - set(first))]
+    sides = "; ".join(
+        f"{check.between[i]} (from {roots[i]}) alone reads {', '.join(only[i][:5]) or 'nothing'}"
+        for i in (0, 1)
+    )
+    return [
+        (
+            "between",
+            f"input_search feeds both backends the same rows, but they read different "
+            f"columns: {sides}",
+            "search between a model and its own conversion (`from:`), or two models of the "
+            "same columns",
+        )
     ]
+
+
+def _root(spec: SpecBase, name: str) -> str | None:
+    """The backend a `from` chain starts at."""
+    seen = set()
+    while name in spec.backends and name not in seen:
+        seen.add(name)
+        backend = spec.backends[name]
+        origin = BACKENDS[backend.kind].source(backend)
+        if origin is None:
+            return name
+        name = origin
+    return None
+
+
+def _data_kinds(spec: SpecBase, spec_dir: Path | None) -> dict[str, str] | None:
+    from parityspec.search.schema import data_columns
+
+    if spec_dir is None or spec.data.path is None:
+        return None
+    path = spec_dir / spec.data.path
+    return data_columns(path, spec.data.format or path.suffix.lstrip(".").lower())
+
+
+def _data_features(spec: SpecBase, spec_dir: Path) -> list[str] | None:
+    if spec.data.features is not None:
+        return list(spec.data.features)
+    kinds = _data_kinds(spec, spec_dir)
+    return None if kinds is None else [c for c in kinds if c != spec.data.target]
 
 
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:

@@ -304,7 +304,8 @@ def neighbours(threshold: Threshold) -> list[tuple[float, str]]:
     side of it: where a float32 runtime and a float64 one round to different branches."""
     raw = threshold.raw
     at = threshold.describe()
-    f32 = np.float32(raw)
+    with np.errstate(over="ignore"):  # a split beyond float32's range: its sides are inf
+        f32 = np.float32(raw)
     if float(f32) <= raw:
         below32, above32 = f32, np.nextafter(f32, np.float32(np.inf))
     else:
@@ -341,7 +342,8 @@ def _within(lo: float, hi: float, integer: bool) -> st.SearchStrategy[float]:
 def _halfway(name: str, value: float) -> tuple[float, str]:
     """The float64 halfway between the two float32 neighbours of `value`: float32 rounds it
     to one of them (ties to even), float64 keeps it."""
-    f32 = np.float32(value)
+    with np.errstate(over="ignore"):
+        f32 = np.float32(value)
     other = np.nextafter(f32, np.float32(np.inf))
     if not np.isfinite(other):
         other = np.nextafter(f32, np.float32(-np.inf))
