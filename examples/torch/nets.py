@@ -72,3 +72,23 @@ def mlp() -> nn.Module:
     return nn.Sequential(
         nn.Linear(30, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2)
     ).eval()
+
+
+class Transformer(nn.Module):
+    """Two encoder layers on (batch, 8, 32) tokens, flattened to 4 logits: each layer's
+    self-attention (nn.MultiheadAttention, whose projections are not called as modules) is
+    compared as a whole."""
+
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(8 * 32, 4)
+
+    def forward(self, tokens):
+        return self.head(self.encoder(tokens).flatten(1))
+
+
+def transformer() -> nn.Module:
+    torch.manual_seed(0)
+    return Transformer().eval()

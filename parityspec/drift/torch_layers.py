@@ -21,8 +21,9 @@ first row over (drift accumulated from layers each within tolerance).
 from __future__ import annotations
 
 import ast
+import fnmatch
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,29 +138,72 @@ class _Target:
     carries: list[str] = field(default_factory=list)
 
 
-def leaf_calls(module: torch.nn.Module, inputs: tuple) -> list[LeafCall]:
-    """Run `module` once and list every leaf-module call, in call order; no output is kept."""
+def leaf_calls(
+    module: torch.nn.Module, inputs: tuple, paths: Collection[str] | None = None
+) -> list[LeafCall]:
+    """Run `module` once and list every call of a compared module (`paths`; default: the
+    leaves), in call order; no output is kept."""
     calls: list[LeafCall] = []
     rows = max(len(inputs[0]), 1)
 
     def record(name: str, path: str, call: int, leaf: torch.nn.Module, output: object) -> None:
-        tensor = isinstance(output, torch.Tensor)
-        nbytes = output.nbytes / rows if isinstance(output, torch.Tensor) else 0.0
+        tensor = _first_tensor(output)
+        nbytes = tensor.nbytes / rows if tensor is not None else 0.0
         kind = type(output).__name__
-        calls.append(LeafCall(name, path, call, type(leaf).__name__, kind, tensor, nbytes))
+        row = LeafCall(name, path, call, type(leaf).__name__, kind, tensor is not None, nbytes)
+        calls.append(row)
 
-    with _leaf_hooks(module, record):
+    with _leaf_hooks(module, record, paths):
         module(*inputs)
     return calls
 
 
+def _first_tensor(output: object) -> torch.Tensor | None:
+    """The tensor a row compares: the output, or the first item of a tuple output (an
+    attention's (output, weights))."""
+    if isinstance(output, tuple | list) and output:
+        output = output[0]
+    return output if isinstance(output, torch.Tensor) else None
+
+
+def compared_paths(
+    module: torch.nn.Module,
+    own_nodes: Collection[str],
+    depth: int | None = None,
+    patterns: Sequence[str] | None = None,
+) -> list[str]:
+    """The module paths that get rows. By default every leaf, and every other module with
+    computation of its own (nodes in its own ONNX scope, `own_nodes`: an attention, whose
+    projections are not called as modules, a block's residual Add). `depth`: modules at
+    most that deep (a module at the depth is compared whole, its children not). `patterns`
+    (fnmatch, on dotted paths): only the modules they match."""
+    paths = []
+    for path, child in module.named_modules():
+        if not path:
+            continue
+        leaf = next(child.children(), None) is None
+        if patterns is not None:
+            if any(fnmatch.fnmatchcase(path, p) for p in patterns):
+                paths.append(path)
+        elif depth is not None:
+            level = path.count(".") + 1
+            if level == depth or (level < depth and (leaf or path in own_nodes)):
+                paths.append(path)
+        elif leaf or path in own_nodes:
+            paths.append(path)
+    return paths
+
+
 @contextmanager
 def _leaf_hooks(
-    module: torch.nn.Module, on_call: Callable[[str, str, int, torch.nn.Module, object], None]
+    module: torch.nn.Module,
+    on_call: Callable[[str, str, int, torch.nn.Module, object], None],
+    paths: Collection[str] | None = None,
 ) -> Iterator[None]:
-    """Within the block, every leaf-module call runs `on_call(name, path, call, leaf, output)`
-    (under no_grad) when it returns: before any later op, an in-place ReLU included, can
-    rewrite its output."""
+    """Within the block, every call of a compared module (`paths`, default the leaves) runs
+    `on_call(name, path, call, module, output)` (under no_grad) when it returns: before any
+    later op, an in-place ReLU included, can rewrite its output. A module's row comes after
+    its children's, as its output does."""
     counts: Counter[str] = Counter()
 
     def hook(path: str, leaf: torch.nn.Module, output: object) -> None:
@@ -170,7 +214,7 @@ def _leaf_hooks(
     handles = [
         leaf.register_forward_hook(lambda m, _args, out, p=path: hook(p, m, out))
         for path, leaf in module.named_modules()
-        if next(leaf.children(), None) is None
+        if (path in paths if paths is not None else next(leaf.children(), None) is None)
     ]
     try:
         with torch.no_grad():
@@ -178,6 +222,24 @@ def _leaf_hooks(
     finally:
         for handle in handles:
             handle.remove()
+
+
+def subtree_node_groups(model: onnx.ModelProto) -> dict[str, list[list[onnx.NodeProto]]]:
+    """Like `module_node_groups`, for a module and everything it calls: one group per run of
+    consecutive nodes whose scopes include the module's path."""
+    groups: dict[str, list[list[onnx.NodeProto]]] = defaultdict(list)
+    current: set[str] = set()
+    for node in model.graph.node:
+        scopes = _metadata_list(node, NAME_SCOPES)
+        if not scopes or len(scopes) < 2:
+            continue
+        paths = set(scopes[:-1])
+        for path in paths:
+            if path not in current:
+                groups[path].append([])
+            groups[path][-1].append(node)
+        current = paths
+    return dict(groups)
 
 
 def module_node_groups(model: onnx.ModelProto) -> dict[str, list[list[onnx.NodeProto]]]:
@@ -214,8 +276,12 @@ def compare_torch_onnx_layers(
     rtol: float = 0.0,
     input_names: list[str] | None = None,
     sub_batch_bytes: int = SUB_BATCH_BYTES,
+    depth: int | None = None,
+    modules: Sequence[str] | None = None,
 ) -> LayerTable:
-    """Compare every leaf module call (pass an eval() module) with its ONNX value.
+    """Compare every call of the compared modules (`compared_paths`: by default the leaves and
+    the modules with computation of their own; `depth`, `modules` choose others) of an eval()
+    module with its ONNX value.
 
     A call is paired with the last node of the k-th node group carrying its module's scope
     (see `module_node_groups`). Rows are unmatched, with a reason, when the module has no
@@ -224,6 +290,11 @@ def compare_torch_onnx_layers(
     """
     model = onnx.load(str(onnx_path))
     groups = module_node_groups(model)
+    subtrees = subtree_node_groups(model)
+    paths = compared_paths(module, groups, depth, modules)
+    leaves = {p for p, m in module.named_modules() if next(m.children(), None) is None}
+    # A leaf's call is its own nodes; another module's, every node under its scope.
+    groups = {p: groups.get(p, []) if p in leaves else subtrees.get(p, []) for p in paths}
     targets: list[_Target] | None = None
     accs: list[_RowAcc] = []
     own: _OwnErrors | None = None
@@ -235,7 +306,7 @@ def compare_torch_onnx_layers(
         inputs = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
         rows = len(inputs[0])
         if targets is None:
-            calls = leaf_calls(module, tuple(t[:PROBE_ROWS] for t in inputs))
+            calls = leaf_calls(module, tuple(t[:PROBE_ROWS] for t in inputs), paths)
             targets = _match_calls(calls, groups)
             session = _exposing_session(model, [t.onnx_value for t in targets if t.onnx_value])
             exposure = _Exposure(model, session)
@@ -259,7 +330,7 @@ def compare_torch_onnx_layers(
                 )
                 exposure.update(onnx_values, feeds)
                 kept, final = _compare_calls(
-                    module, part, targets, accs, onnx_values, first_index + start
+                    module, part, targets, accs, onnx_values, first_index + start, paths
                 )
                 torch_nonfinite += final
                 if own is None:  # after one sub-batch: its rows say which values feed it
@@ -294,6 +365,7 @@ def _compare_calls(
     accs: list[_RowAcc],
     onnx_values: dict[str, np.ndarray],
     first_index: int,
+    paths: Collection[str] | None = None,
 ) -> tuple[dict[int, np.ndarray], int]:
     """Run `module` once, copying each matched call's output as the call returns (an in-place
     op downstream would rewrite it), then fold each into its row, dropping ONNX's side.
@@ -308,19 +380,26 @@ def _compare_calls(
         position = len(outputs)
         if position >= len(targets) or targets[position].name != name:
             raise RuntimeError(CALLS_CHANGED)
-        if targets[position].onnx_value and isinstance(output, torch.Tensor):
-            outputs.append(output.detach().clone())
+        tensor = _first_tensor(output)
+        if targets[position].onnx_value and tensor is not None:
+            outputs.append(tensor.detach().clone())
         else:
             outputs.append(None)
 
-    with _leaf_hooks(module, keep):
+    with _leaf_hooks(module, keep, paths):
         final = module(*inputs)
     if len(outputs) != len(targets):
         raise RuntimeError(CALLS_CHANGED)
     kept = {}
+    # A module ending in its child shares the child's value: dropped after its last row.
+    uses = Counter(t.onnx_value for t in targets if t.onnx_value)
     for position, (target, acc) in enumerate(zip(targets, accs, strict=True)):
         output, outputs[position] = outputs[position], None
-        value = onnx_values.pop(target.onnx_value, None) if target.onnx_value else None
+        value = onnx_values.get(target.onnx_value) if target.onnx_value else None
+        if target.onnx_value:
+            uses[target.onnx_value] -= 1
+            if not uses[target.onnx_value]:
+                onnx_values.pop(target.onnx_value, None)
         if value is not None and output is not None:
             kept[position] = output.cpu().numpy()
             acc.update(kept[position], value, first_index)
@@ -346,6 +425,7 @@ class _OwnErrors:
             if target.onnx_value and acc.layouts is not None and not acc.shape_reason:
                 usable.setdefault(target.onnx_value, position)
         self.accs = {p: _RowAcc(tolerance, rtol) for p in usable.values()}
+        self.usable = usable
         self.outputs: dict[int, str] = {}
         self.fed: dict[str, int] = {}
         self.dtypes: dict[str, np.dtype] = {}
@@ -384,7 +464,10 @@ class _OwnErrors:
     def add_to(self, table: LayerTable) -> None:
         """Set each row's own error and the table's origin by the rule in the docstring."""
         table.own_reason = self.reason
-        for position, row in enumerate(table.rows if self.session else ()):
+        for row in table.rows if self.session else ():
+            # A row with the value of an earlier one (a block ending in its child) shares
+            # that row's part.
+            position = self.usable.get(row.onnx_value or "", -1)
             acc = self.accs.get(position)
             if acc is None or position not in self.outputs or row.status == "unmatched":
                 continue
@@ -840,7 +923,10 @@ def _match_call(call: LeafCall, calls: int, groups: list[list[onnx.NodeProto]]) 
     else:
         last = groups[call.call - 1][-1]
         classes = _metadata_list(last, CLASS_HIERARCHY) or []
-        onnx_class = classes[-2].rsplit(".", 1)[-1] if len(classes) >= 2 else None
+        scopes = _metadata_list(last, NAME_SCOPES) or []
+        # The class at the module's own scope (the last node may belong to a child).
+        at = scopes.index(call.path) if call.path in scopes[:-1] else len(classes) - 2
+        onnx_class = classes[at].rsplit(".", 1)[-1] if 0 <= at < len(classes) else None
         if onnx_class not in (None, call.module_type):
             target.reason = f"ONNX scope belongs to a {onnx_class}, not a {call.module_type}"
         else:
