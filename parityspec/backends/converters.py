@@ -147,6 +147,15 @@ def register_converters(estimator: Any) -> None:
     estimator in the model (skl2onnx has none of its own). Idempotent."""
     for family in sorted({f for e in estimators_in(estimator) if (f := family_of(e))}):
         _REGISTER[family]()
+    for model in estimators_in(estimator):
+        categorical = family_of(model) == "catboost" and model.get_cat_feature_indices()
+        if categorical:
+            names = [str(model.feature_names_[i]) for i in categorical]
+            raise StepError(
+                f"CatBoost's ONNX exporter does not take categorical features "
+                f"({', '.join(names[:10])}): one-hot encode them in a pipeline before the "
+                "model (as specs/churn_catboost.yaml does), or leave out the ONNX backend"
+            )
 
 
 def _register_xgboost() -> None:

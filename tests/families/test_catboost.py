@@ -177,3 +177,34 @@ def test_a_missing_library_exits_2_naming_the_extra(invoke, cancer, native, monk
     )
     assert exit_code == 2, output
     assert "pip install 'parityspec[catboost]'" in output
+
+
+def test_categorical_features_are_refused_by_the_export_naming_them(invoke, tmp_path):
+    import joblib
+    import pandas as pd
+
+    frame = pd.read_csv(REPO / "examples" / "churn" / "churn.csv").head(400)
+    features, target = frame.drop(columns="churned"), frame["churned"]
+    text = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
+    features[text] = features[text].fillna("none").astype(object)
+    model = catboost.CatBoostClassifier(**SMALL, allow_writing_files=False, cat_features=text)
+    joblib.dump(model.fit(features, target), tmp_path / "cat.joblib")
+    features.assign(churned=target).to_csv(tmp_path / "rows.csv", index=False)
+    exit_code, report, output = run_spec(
+        invoke,
+        tmp_path,
+        {
+            "name": "cb-categorical",
+            "data": {"path": "rows.csv", "target": "churned"},
+            "model": {"task": "binary"},
+            "backends": {
+                "cb": {"kind": "sklearn", "path": "cat.joblib", "trusted": True},
+                "onnx": {"kind": "onnx", "from": "cb"},
+            },
+            "checks": PARITY,
+        },
+    )
+    assert exit_code == 3, output
+    reason = next(s for s in report["steps"] if s["id"] == "export:onnx")["reason"]
+    assert reason.startswith("CatBoost's ONNX exporter does not take categorical features")
+    assert "contract" in reason and "one-hot encode them" in reason

@@ -62,6 +62,11 @@ def test_native_file_and_estimator_agree_with_their_onnx_exports(invoke, cancer,
     assert exit_code == 0, output
     worst = checks(report)["native"]["details"]["worst_samples"][0]
     assert worst["reference"][1] == pytest.approx(booster.predict(features)[worst["row"]])
+    # A bare booster returns no labels of its own; its ONNX graph does.
+    assert checks(report)["labels"]["details"]["labels_from"] == {
+        "native": "arg-max of its probabilities",
+        "native_onnx": "its own labels",
+    }
 
 
 def test_a_regression_file(invoke, tmp_path):
