@@ -13,7 +13,7 @@ BIN_STEP = 10 ** (1 / BINS_PER_DECADE)  # the ratio of a log-histogram bin's two
 TOLERANCE_KEYS = ("abs_tol", "atol")  # the |diff| limit a histogram is drawn against
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 MAX_DECADE_TICKS = 8
-MAX_NAMES = 40  # names under a drift curve; more rows get every k-th name
+NAME_STEP = 14  # px between the names under a drift curve: each is written whole
 
 
 def build_plots(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -71,27 +71,44 @@ def histogram_plot(bins: list, tolerance: tuple[str, float] | None) -> dict[str,
 
 
 def drift_plot(rows: list[dict], origin: str | None, tolerance: float | None) -> dict[str, Any]:
-    """max |diff| per layer (or step) in execution order, log y; the drift origin marked."""
-    width, left, right, top, base = 660, 56, 16, 26, 216
-    lo, hi = _decade_range([r["max_abs_diff"] for r in rows] + [tolerance])
+    """max |diff| per layer (or step) in execution order, log y, and each row's own error
+    (`own_max_abs_diff`, what the row adds by itself) as a second curve; the drift origin
+    marked. Every name is written whole under its point: the plot widens with the rows."""
+    own = [r.get("own_max_abs_diff") for r in rows]
+    lo, hi = _decade_range([r["max_abs_diff"] for r in rows] + own + [tolerance])
+    # Names are written at -40 degrees, about 6.5 px per character along the text: 4.2 px
+    # down and 5 px to the left of the point's x.
+    longest = max(len(r["name"]) for r in rows)
+    step = max(NAME_STEP, (660 - 56 - 16) / len(rows))
+    left = max(56, math.ceil(5 * len(rows[0]["name"]) - step / 2) + 8)
+    right, top, base = 16, 26, 216
+    width = round(left + right + step * len(rows))
+    plot = _axes(width, base + 24 + math.ceil(4.2 * longest), left, right, top, base)
     y = _scale(lo, hi, base, top)
-    # Names are written at -40 degrees: about 4 px of height per character.
-    names_height = 24 + 4 * max(len(_short(r["name"])) for r in rows)
-    plot = _axes(width, base + names_height, left, right, top, base)
     for d in _decades(lo, hi):
         _ytick(plot, y(d), _decade(d), left, width - right)
-    step = (width - left - right) / len(rows)
-    every = math.ceil(len(rows) / MAX_NAMES)
-    points = []
+    points, own_points = [], []
     for index, row in enumerate(rows):
         cx = round(left + step * (index + 0.5), 1)
         value = row["max_abs_diff"]
         cy = base if not value else y(math.log10(value))  # unmatched or exactly 0: the floor
         points.append({"cx": cx, "cy": cy, "status": row["status"], "title": _row_title(row)})
-        if index % every == 0:
-            plot["texts"].append(_text(cx + 3, base + 12, _short(row["name"]), "end", -40))
+        mine = own[index]
+        if mine is not None:
+            own_y = base if not mine else y(math.log10(mine))
+            title = f"{row['name']}: own max |diff| {mine:.3g}, {row.get('own_status')}"
+            own_points.append(
+                {"cx": cx, "cy": own_y, "status": row.get("own_status"), "title": title}
+            )
+        plot["texts"].append(_text(cx + 3, base + 12, row["name"], "end", -40))
     plot["points"] = points
     plot["curve"] = " ".join(f"{p['cx']},{p['cy']}" for p in points if p["status"] != "unmatched")
+    plot["own_points"] = own_points
+    plot["own_curve"] = " ".join(f"{p['cx']},{p['cy']}" for p in own_points)
+    if own_points:
+        plot["texts"].append(
+            _text(width - right, 12, "solid: inherited + own; dashed: own (its part alone)", "end")
+        )
     plot["limit"] = (
         _hmark(y(math.log10(tolerance)), left, width - right, tolerance) if tolerance else None
     )
@@ -232,7 +249,3 @@ def _row_title(row: dict) -> str:
     value = row["max_abs_diff"]
     shown = "unmatched" if value is None else f"max |diff| {value:.3g}"
     return f"{row['name']} ({row.get('type') or '?'}): {shown}, {row['status']}"
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= 18 else f"{name[:8]}…{name[-8:]}"
