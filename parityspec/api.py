@@ -116,7 +116,7 @@ class PreparedRun:
 def prepare(spec_path: str | Path, options: RunOptions = RunOptions()) -> PreparedRun:
     """Load, guard memory, plan, and check the report folder and templates; runs no step."""
     loaded = _with_options(load_spec(spec_path), options)
-    if not streams(loaded.spec):
+    if not streams(loaded.spec, loaded.directory):
         # Before planning: the plan hashes the data file, which a file larger than memory
         # would make slow for nothing.
         require_data_fits(loaded.spec.data, loaded.spec.model, loaded.directory)

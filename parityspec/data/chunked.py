@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from parityspec.data import Dataset, Features
 from parityspec.data.csv_stream import CsvStream, exact_tables, to_frame
+from parityspec.data.shards import ParquetShards
 from parityspec.data.stored import OutputWriter, StoredArray
 from parityspec.errors import InputError
 from parityspec.loading import file_sha256
@@ -40,6 +41,8 @@ class _Spool:
     files: list[Path] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     """The first row of each spooled batch."""
+    shards: list[int] = field(default_factory=list)
+    """The shard each spooled batch belongs to: later passes batch within shards too."""
 
 
 class ChunkedDataset:
@@ -53,17 +56,20 @@ class ChunkedDataset:
         rows: int | None,
         to_dataset: Callable[[pd.DataFrame, int, frozenset[str]], Dataset],
         work_dir: Path,
+        shards: ParquetShards | None = None,
     ):
         """`to_dataset(frame, first_row, text_columns)`: a raw chunk to a validated in-memory
         Dataset, given the columns the first rows hold as text; `rows`: read at most this
-        many."""
+        many; `shards`: the Parquet files `path` names when it is a directory or a glob (no
+        batch then holds rows of two shards)."""
         self.path, self.kind, self.shown, self.rows = path, kind, shown, rows
+        self.shards = shards
         self._to_dataset = to_dataset
         self._work_dir = work_dir
         self._spool: _Spool | None = None
         self._text: frozenset[str] = frozenset()
         self._csv = CsvStream(path, shown) if kind == "csv" else None
-        first = next(self._tables(SAMPLE_ROWS), None)
+        first = next((t for _, t in self._tables(SAMPLE_ROWS)), None)
         if first is None:
             raise InputError("the data has no rows", file=shown)
         self._head = self._to_dataset(self._to_frame(first), 0, self._text)
@@ -114,18 +120,18 @@ class ChunkedDataset:
         return found
 
     def fingerprint(self) -> str:
-        return file_sha256(self.path)
+        return self.shards.fingerprint() if self.shards else file_sha256(self.path)
 
     def _parts(self, size: int) -> Iterator[tuple[int, Dataset]]:
         """Validated batches of `size` rows: from the spool once a pass has filled it, else
         from the file, filling the spool on the way."""
         if self._spool is not None:
-            blocks = (b for f in self._spool.files for b in _read_spooled(f).to_batches())
-            tables: Iterator[pa.Table] = exact_tables(blocks, size)
             start = 0
-            for table in tables:
-                yield start, self._to_dataset(self._to_frame(table), start, self._text)
-                start += table.num_rows
+            for files in _by_shard(self._spool):
+                blocks = (b for f in files for b in _read_spooled(f).to_batches())
+                for table in exact_tables(blocks, size):
+                    yield start, self._to_dataset(self._to_frame(table), start, self._text)
+                    start += table.num_rows
             return
         yield from self._spool_while_reading(size)
 
@@ -136,10 +142,11 @@ class ChunkedDataset:
         targets = OutputWriter(self._work_dir / "target")
         in_memory_targets: list[np.ndarray] = []
         classes: set[Any] = set()  # whatever `tolist()` gives: numbers, text, ...
-        for table in self._tables(size):
+        for shard, table in self._tables(size):
             part = self._to_dataset(self._to_frame(table), spool.length, self._text)
             spool.files.append(_write_spooled(folder / f"{len(spool.files):06d}.arrow", table))
             spool.starts.append(spool.length)
+            spool.shards.append(shard)
             yield spool.length, part
             spool.length += len(part)
             if part.target is not None and part.target.dtype.kind in "biuf":
@@ -172,12 +179,17 @@ class ChunkedDataset:
             table = _read_spooled(spool.files[number])
             yield begin, self._to_dataset(self._to_frame(table), begin, self._text)
 
-    def _tables(self, size: int) -> Iterator[pa.Table]:
+    def _tables(self, size: int) -> Iterator[tuple[int, pa.Table]]:
+        """Tables of at most `size` rows, each with the number of its shard (a CSV or a
+        single Parquet file is one shard)."""
         if self._csv is not None:
-            yield from self._csv.tables(size, self.rows)
+            yield from ((0, t) for t in self._csv.tables(size, self.rows))
+            return
+        if self.shards is not None:
+            yield from self.shards.tables(size, self.rows)
             return
         try:
-            yield from self._parquet_tables(size)
+            yield from ((0, t) for t in self._parquet_tables(size))
         except InputError:
             raise
         except Exception as error:  # pyarrow raises many types for a bad file
@@ -200,6 +212,18 @@ class ChunkedDataset:
         if self._csv is not None:
             return to_frame(table)
         return table.to_pandas()
+
+
+def _by_shard(spool: _Spool) -> Iterator[list[Path]]:
+    """The spooled files, grouped by shard."""
+    group: list[Path] = []
+    for number, file in enumerate(spool.files):
+        if group and spool.shards[number] != spool.shards[number - 1]:
+            yield group
+            group = []
+        group.append(file)
+    if group:
+        yield group
 
 
 def _write_spooled(path: Path, table: pa.Table) -> Path:

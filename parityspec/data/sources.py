@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, overload
 import numpy as np
 
 from parityspec.data import Dataset, Rows
+from parityspec.data.shards import ParquetShards, is_sharded, open_shards
 from parityspec.errors import InputError, first_line
 from parityspec.loading import NotRegularFile, file_problem, read_regular_file
 from parityspec.spec.models import DataSpec, ModelSpec, SpecBase, Split, Synthetic, TensorSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from parityspec.data.chunked import ChunkedDataset
 
@@ -36,18 +38,26 @@ SAMPLE_BYTES = 1 << 20
 NUMERIC_SHARE = 0.9
 """A text column with at least this share of numbers is numeric, and its other cells faults."""
 STRAY_PROBE = 100
+SHARD_READ_ROWS = 65_536
 ROWS_HINT = "set data.rows to read only the first rows, or use a smaller file"
 
 
-def streams(spec: SpecBase) -> bool:
+def streams(spec: SpecBase, spec_dir: Path) -> bool:
     """Whether the data can be read a batch at a time on each pass, never whole: a CSV or
-    Parquet file, with no split and nothing trained on it in the run."""
+    Parquet file or a set of Parquet shards, with no split and nothing trained on it in the
+    run."""
     data = spec.data
     if data.path is None or data.split is not None:
         return False
-    kind = data.format or Path(data.path).suffix.lstrip(".").lower()
     trains = any(getattr(b, "train", None) for b in spec.backends.values())
-    return kind in ("csv", "parquet") and not trains
+    return _kind(data, spec_dir) in ("csv", "parquet") and not trains
+
+
+def _kind(data: DataSpec, spec_dir: Path) -> str:
+    path = _shown_path(data)
+    if is_sharded(spec_dir, path):
+        return "parquet"
+    return data.format or Path(path).suffix.lstrip(".").lower()
 
 
 @overload
@@ -87,9 +97,9 @@ def require_data_fits(data: DataSpec, model: ModelSpec, spec_dir: Path) -> None:
             None,
             hint="lower data.synthetic.rows or the shapes in model.inputs",
         )
-    elif data.path is not None:
+    elif data.path is not None and not is_sharded(spec_dir, data.path):
         path = spec_dir / data.path
-        kind = data.format or path.suffix.lstrip(".").lower()
+        kind = _kind(data, spec_dir)
         if file_problem(path) is None and kind in ("csv", "parquet", "npz"):
             needed = _estimated_bytes(path, data.path, kind, data.rows)
             require_memory(needed, "the data", data.path)
@@ -129,8 +139,9 @@ def split_dataset(dataset: Rows, split: Split | None, task: str) -> tuple[Rows, 
 def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path) -> ChunkedDataset:
     from parityspec.data.chunked import ChunkedDataset
 
-    path, kind = _checked_file(data, spec_dir)
     shown = _shown_path(data)
+    shards = _checked_shards(data, spec_dir) if is_sharded(spec_dir, shown) else None
+    path, kind = (shards.root, "parquet") if shards else _checked_file(data, spec_dir)
     return ChunkedDataset(
         path,
         kind,
@@ -138,7 +149,21 @@ def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path) -
         data.rows,
         lambda frame, first_row, text: _frame_dataset(frame, shown, data, model, first_row, text),
         work_dir,
+        shards,
     )
+
+
+def _checked_shards(data: DataSpec, spec_dir: Path) -> ParquetShards:
+    shown = _shown_path(data)
+    if data.format not in (None, "parquet"):
+        raise InputError(
+            f"a directory or a glob is read as Parquet shards, not {data.format}",
+            file=shown,
+            hint="drop data.format, or name one file",
+        )
+    shards = open_shards(spec_dir, shown)
+    _require_flat_schema(shards.schema, data)
+    return shards
 
 
 def _shown_path(data: DataSpec) -> str:
@@ -180,14 +205,19 @@ def _checked_file(data: DataSpec, spec_dir: Path) -> tuple[Path, str]:
 
 
 def _require_flat_parquet(path: Path, data: DataSpec) -> None:
-    """A struct or list column reaches a model as Python objects it cannot read."""
     import pyarrow.parquet as pq
-    import pyarrow.types as pat
 
     try:
         schema = pq.read_schema(path)
     except Exception:  # not a Parquet file: reading it says so, with pyarrow's reason
         return
+    _require_flat_schema(schema, data)
+
+
+def _require_flat_schema(schema: pa.Schema, data: DataSpec) -> None:
+    """A struct or list column reaches a model as Python objects it cannot read."""
+    import pyarrow.types as pat
+
     used = None if data.features is None else {*data.features, data.target}
     for field in schema:
         if pat.is_nested(field.type) and (used is None or field.name in used):
@@ -200,8 +230,14 @@ def _require_flat_parquet(path: Path, data: DataSpec) -> None:
 
 
 def _from_file(data: DataSpec, model: ModelSpec, spec_dir: Path) -> Dataset:
-    path, kind = _checked_file(data, spec_dir)
     shown = _shown_path(data)
+    if is_sharded(spec_dir, shown):
+        shards = _checked_shards(data, spec_dir)
+        import pyarrow as pa
+
+        tables = [table for _, table in shards.tables(SHARD_READ_ROWS, data.rows)]
+        return _frame_dataset(pa.concat_tables(tables).to_pandas(), shown, data, model)
+    path, kind = _checked_file(data, spec_dir)
     if kind == "npz":
         return _npz(path, shown, data, model)
     frame = _read_frame(path, shown, kind, data.rows)

@@ -10,6 +10,7 @@ from parityspec.backends import BACKENDS, key_libraries
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckModule
 from parityspec.checks.capabilities import check_capabilities
+from parityspec.data.shards import is_sharded, shards_sha256
 from parityspec.lineage import digest, library_versions
 from parityspec.loading import file_sha256
 from parityspec.plan.graph import Plan, Step, needed_by, topological_order
@@ -131,5 +132,8 @@ def _file_digests(paths: list[str], spec_dir: Path | None) -> dict[str, str | No
     digests = {}
     for path in paths:
         resolved = spec_dir / path
-        digests[path] = file_sha256(resolved) if resolved.is_file() else None
+        if is_sharded(spec_dir, path):  # a directory or glob of Parquet files
+            digests[path] = shards_sha256(spec_dir, path)
+        else:
+            digests[path] = file_sha256(resolved) if resolved.is_file() else None
     return digests

@@ -23,7 +23,7 @@ Inputs = dict[str, Any]
 
 
 def load_data(ctx: RunContext, step: Step, inputs: Inputs) -> Rows:
-    work_dir = ctx.work_dir / "data" if streams(ctx.spec) else None
+    work_dir = ctx.work_dir / "data" if streams(ctx.spec, ctx.spec_dir) else None
     return load_dataset(ctx.spec.data, ctx.spec.model, ctx.spec_dir, work_dir)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,11 @@ def _check_data(spec: Spec, found: _Collector) -> None:
         )
 
 
+def _names_shards(spec_dir: Path, path: str) -> bool:
+    """A directory or a glob of Parquet files (see data/shards.py)."""
+    return bool(set("*?[") & set(path)) or (spec_dir / path).is_dir()
+
+
 def _check_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
     referenced: list[tuple[tuple[str, ...], str]] = (
         [(("data", "path"), spec.data.path)] if spec.data.path else []
@@ -226,6 +232,17 @@ def _check_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
         for key, value in BACKENDS[backend.kind].referenced_files(backend):
             referenced.append((("backends", name, key), value))
     relative = f"paths are relative to the spec's folder ({spec_dir.name}/)"
+    if spec.data.path and _names_shards(spec_dir, spec.data.path):
+        referenced.pop(0)  # its Parquet files are read, and checked, shard by shard
+        shards = spec_dir / spec.data.path
+        if shards.is_dir() and not any(shards.rglob("*.parquet")):
+            found.add(
+                ("data", "path"),
+                f"{spec.data.path} is a directory with no .parquet files",
+                f"name a data file, or a directory of Parquet files; {relative}",
+            )
+        elif not shards.is_dir() and not glob.glob(str(shards), recursive=True):
+            found.add(("data", "path"), f"the glob matches no file: {spec.data.path}", relative)
     for path, value in referenced:
         problem = file_problem(spec_dir / value)
         if problem == "no such file":

@@ -127,11 +127,20 @@ def test_missing_data_file_is_a_spec_problem_and_writes_nothing(invoke, tmp_path
     no_report(out)
 
 
-def test_data_path_that_is_a_directory_is_a_spec_problem(invoke, tmp_path, assets):
-    """Other special files (FIFOs, devices, symlink loops): test_special_files.py."""
+def test_data_path_that_is_a_directory_without_parquet_files_is_a_spec_problem(
+    invoke, tmp_path, assets
+):
+    """A directory is read as Parquet shards (tests/run/test_sharded_data.py); other special
+    files (FIFOs, devices, symlink loops): test_special_files.py."""
     (tmp_path / "folder.csv").mkdir()
     result, out = _run(invoke, tmp_path, _with_data(assets, tmp_path / "folder.csv"))
-    expect(result, 2, "data.path", "folder.csv is a directory, not a regular file")
+    expect(result, 2, "data.path", "folder.csv is a directory with no .parquet files")
+    no_report(out)
+
+
+def test_data_path_glob_matching_nothing_is_a_spec_problem(invoke, tmp_path, assets):
+    result, out = _run(invoke, tmp_path, _with_data(assets, tmp_path / "rows" / "*.parquet"))
+    expect(result, 2, "data.path", "the glob matches no file")
     no_report(out)
 
 
