@@ -29,6 +29,7 @@ from parityspec.run.interrupts import stop_signals_raise
 from parityspec.run.steps import HANDLERS
 from parityspec.spec.load import LoadedSpec, load_spec
 from parityspec.spec.locate import did_you_mean
+from parityspec.spec.matrix import sweep_of
 from parityspec.spec.profiles import BUILTIN_PROFILES
 
 
@@ -83,8 +84,16 @@ def plan(spec_path: str | Path, checks: tuple[str, ...] = ()) -> Plan:
 
 
 def plan_for(loaded: LoadedSpec, checks: tuple[str, ...] = ()) -> Plan:
+    checks = _with_combinations(loaded, checks)
     _require_known_checks(loaded, checks)
     return compile_plan(loaded.spec, list(checks) or None, loaded.directory)
+
+
+def _with_combinations(loaded: LoadedSpec, checks: tuple[str, ...]) -> tuple[str, ...]:
+    """A swept check's own id (`--check int8-parity`) selects every combination of it."""
+    sweep = sweep_of(loaded.spec)
+    rows = {c.origin: [i for i, _ in c.rows] for c in sweep.checks} if sweep else {}
+    return tuple(expanded for c in checks for expanded in rows.get(c, [c]))
 
 
 @dataclass(frozen=True)

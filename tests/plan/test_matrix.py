@@ -174,6 +174,13 @@ def test_check_selects_one_combination_by_its_id(invoke):
     assert len(checks) == 1 and f"check:{chosen}" in checks[0]
 
 
+def test_check_by_its_own_id_selects_every_combination(invoke):
+    result = invoke("plan", SPECS / "churn_sweep.yaml", "--check", "int8-parity")
+    assert result.exit_code == 0, result.output
+    checks = [line for line in result.stdout.splitlines() if ". check:" in line]
+    assert len(checks) == 6 and all("check:int8-parity[" in line for line in checks)
+
+
 def test_a_swept_spec_dumps_as_written(tmp_path):
     int8 = {"matrix": {"method": ["dynamic", "static"]}, "exclude": [{"method": "static"}]}
     loaded = load_spec(write_spec(tmp_path, int8))
