@@ -52,7 +52,8 @@ class DataSpec(StrictModel):
     """Where the rows come from: exactly one of `path`, `sklearn` or `synthetic`."""
 
     path: FilePath | None = None
-    """A CSV, Parquet or NPZ file, relative to the spec file."""
+    """A CSV, Parquet or NPZ file, relative to the spec file; or many Parquet files: a
+    directory (hive-partitioned or not) or a glob, read shard by shard (row groups)."""
     format: Literal["csv", "parquet", "npz"] | None = None
     """Defaults to the file's suffix."""
     sklearn: SklearnDataset | None = None
