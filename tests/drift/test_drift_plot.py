@@ -3,6 +3,7 @@ name written whole under its point, whatever its length or the number of rows.""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from parityspec.report.plots import build_plots
@@ -56,7 +57,7 @@ def test_names_are_never_shortened_and_the_plot_widens_for_them():
     names = [t["text"] for t in drift["texts"] if t["rotate"] == -40]
     assert names == [r["name"] for r in rows]  # every row, each whole
     xs = [p["cx"] for p in drift["points"]]
-    assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) >= 14  # labels do not overlap
+    assert min(b - a for a, b in itertools.pairwise(xs)) >= 14  # labels do not overlap
     # The first name, slanting left of its point, stays inside the plot; so does the last.
     first = names[0]
     assert xs[0] - 5 * len(first) >= 0 and xs[-1] < drift["width"]
