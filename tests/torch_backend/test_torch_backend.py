@@ -66,14 +66,16 @@ def test_cuda_module_matches_its_export(invoke, tmp_path, precision):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("factory", ["resnet18", "mobilenet_v3_small"])
-def test_torchvision_model_layers_match_its_export(invoke, tmp_path, factory):
+@pytest.mark.parametrize(
+    ("factory", "size"), [("resnet18", 64), ("mobilenet_v3_small", 64), ("vit_b_16", 224)]
+)
+def test_torchvision_model_layers_match_its_export(invoke, tmp_path, factory, size):
     pytest.importorskip("torchvision")
     spec = {
         "parityspec": 1,
         "name": factory,
         "data": {"synthetic": {"rows": 4, "seed": 0}},
-        "model": {"task": "tensor", "inputs": [{"name": "image", "shape": [3, 64, 64]}]},
+        "model": {"task": "tensor", "inputs": [{"name": "image", "shape": [3, size, size]}]},
         "backends": {
             "torch": {"kind": "torch", "module": f"{REPO}/examples/torch/vision.py:{factory}"},
             "onnx": {"kind": "onnx", "from": "torch"},
