@@ -383,7 +383,8 @@ class _Comparer:
         if self.classifier:
             gate = Gate("max_divergence", worst, "<=", "abs_tol", self.tolerances.abs_tol)
         else:
-            gate = Gate("max_tolerance_ratio", worst, "<=", "1 (|diff| <= atol + rtol*|ref|)", 1.0)
+            # The ratio of |diff| to atol + rtol*|ref|: an element breaks the rule above 1.
+            gate = Gate("max_tolerance_ratio", worst, "<=", "ratio_limit", 1.0)
         status, reason = judge([gate], extra_failures=failures)
         reason += f"; {found.rows} rows in {found.examples} examples, ended by {found.ended_by}"
         if found.minimal is not None:
@@ -443,7 +444,8 @@ class _Comparer:
             moved = {self.space.moved(m): m.label for m in e.row.moves}
         return {
             "row": f"#{index + 1}: {self._input(e)}",
-            "abs_diff": _number(e.divergence),
+            "abs_diff": _number(_abs_diff(e)),
+            **({} if self.classifier else {"tolerance_ratio": _number(e.divergence)}),
             "reference": _plain(e.reference),
             "candidate": _plain(e.candidate),
             "error": e.error,
@@ -593,6 +595,20 @@ def _tensor_table(space: TensorSpace, shown: list[Evaluated]) -> dict[str, Any]:
 
 def _finite(outputs: dict[str, np.ndarray]) -> bool:
     return all(np.all(np.isfinite(v)) for v in outputs.values() if np.asarray(v).dtype.kind == "f")
+
+
+def _abs_diff(e: Evaluated) -> float:
+    """The largest |reference - candidate| over the outputs compared; inf where the
+    candidate erred, lacks one, or returned NaN/Inf."""
+    worst = 0.0
+    for name, a in e.reference.items():
+        b = e.candidate.get(name)
+        if b is None or np.shape(a) != np.shape(b):
+            return math.inf
+        diff = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+        if diff.size:
+            worst = max(worst, float(np.max(diff)) if np.all(np.isfinite(diff)) else math.inf)
+    return worst
 
 
 def _tolerance_ratio(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> float:

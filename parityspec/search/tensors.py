@@ -103,12 +103,25 @@ class TensorInput:
                 above = st.floats(hi, hi + 4 * span, exclude_min=True)
                 below = st.floats(lo - 4 * span, lo, exclude_max=True)
                 values = st.one_of(grid, above, below)
-            return values.map(self._cast).map(lambda v: (v, f"{WHAT} = {v!r}, beyond {seen}"))
+            return values.map(self._outside).map(lambda v: (v, f"{WHAT} = {v!r}, beyond {seen}"))
         if self.kind == "int":
             within = st.integers(math.ceil(lo), math.floor(hi)).map(float)
         else:
             within = st.floats(lo, hi, allow_nan=False)
         return within.map(self._cast).map(lambda v: (v, f"{WHAT} = {v!r}, within {seen}"))
+
+    def _outside(self, value: float) -> float:
+        """`value` in the data's type, still beyond the range: a float just past it can round
+        back onto its end in float32."""
+        cast = self._cast(value)
+        if self.lo <= cast <= self.hi:
+            above = value > self.hi
+            end = np.asarray(self.hi if above else self.lo).astype(self.dtype)
+            if self.kind == "int":
+                return float(end) + (1.0 if above else -1.0)
+            towards = np.asarray(np.inf if above else -np.inf).astype(self.dtype)
+            return float(np.nextafter(end, towards))
+        return cast
 
     def _cast(self, value: float) -> float:
         """The value the model is fed: the data's type rounds it (float32, an integer)."""

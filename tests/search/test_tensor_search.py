@@ -112,6 +112,8 @@ def test_default_budget_finds_the_planted_band_and_replays_it(planted: Path) -> 
     # The planted +1 on every output, not rounding.
     moved_by = np.subtract(minimal["candidate"], minimal["reference"])
     assert moved_by == pytest.approx(np.ones(3), abs=1e-4)
+    assert minimal["abs_diff"] == pytest.approx(1.0, abs=1e-4)
+    assert minimal["tolerance_ratio"] > 1
     assert check["details"]["search"]["ended_by"] == "max_examples"
     # The NPZ is a data file: a plain output_parity spec over it fails as the search did.
     (folder / "replay.npz").write_bytes(written.read_bytes())
