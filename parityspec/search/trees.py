@@ -1,10 +1,11 @@
 """Split thresholds read from tree models, in the units of the data's columns.
 
-scikit-learn: a tree, forest, bagging or gradient-boosting model, and XGBoost or LightGBM
-(native boosters or their scikit-learn estimators), alone or as the last step of a Pipeline; a
+scikit-learn: a tree, forest, bagging or gradient-boosting model, XGBoost or LightGBM (native
+boosters or their scikit-learn estimators) and CatBoost (symmetric trees, when installed),
+alone or as the last step of a Pipeline; a
 threshold on a feature the preprocessing made from one numeric column (a scaler) is carried
 back to that column's units through the preprocessing itself, which must be affine in it.
-Categorical splits are left out; other families (CatBoost) give none. ONNX: every
+Categorical splits are left out; other families give none. ONNX: every
 `TreeEnsemble*` node of domain `ai.onnx.ml` whose input is the graph's own inputs (through
 Cast, Identity or Concat)."""
 
@@ -88,27 +89,35 @@ def _feature_names(final: Any, columns: list[str]) -> list[str]:
     fitted = getattr(final, "feature_names_in_", None)
     if fitted is None:
         booster = _booster(final)
-        if booster is not None and hasattr(booster, "get_dump"):
+        if _family(final) == "catboost":
+            fitted = final.feature_names_
+        elif booster is not None and hasattr(booster, "get_dump"):
             fitted = booster.feature_names
         elif booster is not None and hasattr(booster, "feature_name"):
             fitted = booster.feature_name()
     names = [str(n) for n in fitted] if fitted is not None else []
-    generated = all(n in (f"f{i}", f"Column_{i}") for i, n in enumerate(names))
+    generated = all(n in (f"f{i}", f"Column_{i}", str(i)) for i, n in enumerate(names))
     return columns if generated else names
 
 
 def _booster(final: Any) -> Any:
     """XGBoost's or LightGBM's booster: the model itself, or its scikit-learn estimator's."""
-    root = type(final).__module__.partition(".")[0]
-    if root not in ("xgboost", "lightgbm"):
+    if _family(final) not in ("xgboost", "lightgbm"):
         return None
     if hasattr(final, "get_booster"):
         return final.get_booster()
     return getattr(final, "booster_", final)
 
 
+def _family(final: Any) -> str:
+    return type(final).__module__.partition(".")[0]
+
+
 def _sklearn_trees(final: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(tree index, feature of each split, its threshold), leaves left out."""
+    if _family(final) == "catboost":
+        yield from _catboost_trees(final)
+        return
     booster = _booster(final)
     if booster is not None and hasattr(booster, "get_dump"):
         yield from _xgboost_trees(booster)
@@ -171,6 +180,28 @@ def _lightgbm_trees(booster: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]
                 features.append(int(node["split_feature"]))
                 values.append(float(node["threshold"]))
         yield int(tree["tree_index"]), np.array(features, dtype=int), np.array(values)
+
+
+def _catboost_trees(model: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """CatBoost sends `x > border` right, in float32; its JSON dump holds each symmetric
+    tree's splits (other grow policies store none there: they give no threshold)."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.json"
+        model.save_model(str(path), format="json")
+        dump = json.loads(path.read_text())
+    floats = dump.get("features_info", {}).get("float_features", [])
+    flat = {f["feature_index"]: f["flat_feature_index"] for f in floats}
+    for number, tree in enumerate(dump.get("oblivious_trees", [])):
+        splits = [
+            (flat[s["float_feature_index"]], float(np.float32(s["border"])))
+            for s in tree.get("splits", [])
+            if s.get("split_type") == "FloatFeature" and s.get("float_feature_index") in flat
+        ]
+        features = np.array([f for f, _ in splits], dtype=int)
+        yield number, features, np.array([v for _, v in splits], dtype=np.float64)
 
 
 def _split_nodes(index: int, tree: Any) -> tuple[int, np.ndarray, np.ndarray]:

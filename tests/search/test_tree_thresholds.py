@@ -149,3 +149,22 @@ def test_a_lightgbm_model_against_its_onnx_export_is_caught_beside_a_split(
     splits = _lightgbm_splits(model.booster_, COLUMNS)[column]
     split = min(splits, key=lambda t: abs(t - value))
     assert (value <= split) != (np.float32(value) <= np.float32(split))
+
+
+def test_catboost_reads_its_own_splits_when_installed() -> None:
+    catboost = pytest.importorskip("catboost")
+    frame, target = _frame()
+    model = catboost.CatBoostClassifier(
+        iterations=8, depth=3, verbose=0, allow_writing_files=False, random_seed=0
+    )
+    model.fit(frame[COLUMNS].to_numpy(), target)  # names its features "0", "1", "2"
+    found, unmapped = model_thresholds(model, frame[COLUMNS].head(1), _spans(frame), "cb")
+    assert unmapped == 0
+    # Each border CatBoost keeps is a split of one of its trees, in float32.
+    borders = {
+        COLUMNS[index]: {float(np.float32(b)) for b in values}
+        for index, values in model.get_borders().items()
+        if values
+    }
+    assert _by_column(found) == borders
+    assert {t.tree for t in found} == set(range(model.tree_count_))
