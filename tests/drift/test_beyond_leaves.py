@@ -98,3 +98,33 @@ def test_module_patterns_choose_the_rows(transformer, tmp_path):
         "encoder.layers.1.linear1",
     ]
     assert table.origin == "encoder.layers.1.linear1"
+
+
+def test_a_module_pattern_matching_nothing_fails_the_check_naming_it(tmp_path):
+    from parityspec.checks import layer_drift
+    from tests.checks.conftest import check_spec, resolve_tolerances
+    from tests.checks.test_nonfinite_every_check import layer_inputs
+
+    inputs = layer_inputs(tmp_path)
+    spec = check_spec(layer_drift, modules=["0", "encoder.*"])
+    result = layer_drift.run(spec, resolve_tolerances(spec), inputs)
+    assert result.status == "failed"
+    assert "modules: 'encoder.*' match no module of ref" in result.reason
+    assert "its modules: 0, 1" in result.reason and "'0'" not in result.reason
+    spec = check_spec(layer_drift, modules=["0"])
+    result = layer_drift.run(spec, resolve_tolerances(spec), inputs)
+    assert result.status == "passed" and [r["name"] for r in result.details["rows"]] == ["0"]
+
+
+def test_depth_and_modules_together_are_refused_at_validate(invoke, tmp_path):
+    spec = (REPO / "specs" / "transformer.yaml").read_text()
+    spec = spec.replace("type: layer_drift,", "type: layer_drift, depth: 2, modules: [head],")
+    spec = spec.replace("../examples", str(REPO / "examples"))
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec)
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    assert "give either depth or modules" in result.output and "Traceback" not in result.output
+    path.write_text(spec.replace(", modules: [head]", "").replace("depth: 2", "depth: 0"))
+    result = invoke("validate", path)
+    assert result.exit_code == 2 and "depth" in result.output

@@ -42,7 +42,20 @@ def test_run_executes_no_predict_step_and_passes(invoke, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     steps = [s["id"] for s in report["steps"]]
     assert "check:int8-tensors" in steps and not [s for s in steps if s.startswith("predict:")]
-    assert {c["id"]: c["status"] for c in report["checks"]} == {
+    checks = {c["id"]: c for c in report["checks"]}
+    assert {k: c["status"] for k, c in checks.items()} == {
         "onnx-layers": "passed",
         "int8-tensors": "passed",
     }
+    # The README's figures for the static QDQ form: every tensor matched (issue 16.8), the
+    # second Conv compared before its Q/DQ, its ReLU adding half a quantization step.
+    tensors = checks["int8-tensors"]
+    assert (
+        tensors["figures"]["tensors_matched"] == 8 and tensors["figures"]["tensors_unmatched"] == 0
+    )
+    rows = tensors["details"]["rows"]
+    convs = [k for k, r in enumerate(rows) if r["type"] == "Conv"]
+    conv, relu = rows[convs[1]], rows[convs[1] + 1]
+    assert relu["type"] == "Relu" and relu["onnx_value"].endswith("_DequantizeLinear_Output")
+    assert 1.0e-2 < conv["rel_diff"] < 1.5e-2 and 3.5e-3 < conv["own_rel_diff"] < 5.5e-3
+    assert 1.5e-3 < relu["own_rel_diff"] < 2.5e-3
