@@ -469,6 +469,9 @@ class _Comparer:
             for row, e in zip(rows, shown, strict=True):
                 row.append(self._prediction(e))
         suffix = (data.format or (data.path or "").rpartition(".")[2] or "csv").lower()
+        if suffix == "npz" and not _missing_text(rows):
+            return {"format": "npz", "columns": columns, "rows": rows}
+        # An NPZ read without pickle holds no missing text value: such rows go to a CSV.
         return {
             "format": "parquet" if suffix == "parquet" else "csv",
             "columns": columns,
@@ -650,7 +653,7 @@ def artifacts(entry: dict[str, Any]) -> dict[str, Any]:
     if not table or data_file is None:
         return {}
     name, content = data_file
-    if table["format"] == "npz":
+    if "arrays" in table:
         return {name: content}  # the arrays' bytes: the NPZ itself is the readable form
     return {f"{FILE_STEM}.json": table, name: content}
 
@@ -661,8 +664,10 @@ def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:
     table = (entry.get("details") or {}).get("table")
     if not table or not table["rows"]:
         return None
-    if table["format"] == "npz":
+    if table["format"] == "npz" and "arrays" in table:
         return f"{FILE_STEM}.npz", _npz_bytes(table["arrays"])
+    if table["format"] == "npz":
+        return f"{FILE_STEM}.npz", _npz_bytes(_column_arrays(table["columns"], table["rows"]))
     if table["format"] == "parquet":
         import pandas as pd
 
@@ -676,6 +681,34 @@ def counterexample_file(entry: dict[str, Any]) -> tuple[str, bytes] | None:
     writer.writerow(table["columns"])
     writer.writerows([_csv_cell(value) for value in row] for row in table["rows"])
     return f"{FILE_STEM}.csv", text.getvalue().encode("utf-8")
+
+
+def _missing_text(rows: list[list[Any]]) -> bool:
+    columns = list(zip(*rows, strict=True)) if rows else []
+    return any(
+        any(isinstance(v, str) for v in column) and any(v is None for v in column)
+        for column in columns
+    )
+
+
+def _column_arrays(columns: list[str], rows: list[list[Any]]) -> dict[str, dict[str, Any]]:
+    """Table rows as one 1-D array per column, stored as `_npz_bytes` takes them: text as
+    unicode, whole numbers as int64, other numbers as float64 (a gap as NaN)."""
+    arrays = {}
+    for index, name in enumerate(columns):
+        values = [row[index] for row in rows]
+        if any(isinstance(v, str) for v in values):
+            array = np.array([str(v) for v in values])
+        elif all(type(v) is int for v in values):
+            array = np.array(values, dtype=np.int64)
+        else:
+            array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        arrays[name] = {
+            "dtype": array.dtype.str,
+            "shape": list(array.shape),
+            "base64": base64.b64encode(array.tobytes()).decode("ascii"),
+        }
+    return arrays
 
 
 def _npz_bytes(arrays: dict[str, dict[str, Any]]) -> bytes:

@@ -147,12 +147,19 @@ def test_two_runs_write_the_same_report(planted: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_counterexample_file_reproduces_the_failure(planted: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["csv", "npz"])
+def test_the_counterexample_file_reproduces_the_failure(
+    planted: Path, tmp_path: Path, kind: str
+) -> None:
+    if kind == "npz":  # the same rows as one 1-D array per column: the file is NPZ too
+        frame = pd.read_csv(tmp_path / "rows.csv")
+        np.savez(tmp_path / "rows.npz", **{c: frame[c].to_numpy() for c in frame.columns})
+        planted.write_text(planted.read_text().replace("rows.csv", "rows.npz"))
     _, report = _run(planted, tmp_path / "out")
     made = counterexample_file(_check(report))
     assert made is not None
     name, content = made
-    assert name == "counterexamples.csv"
+    assert name == f"counterexamples.{kind}"
     # The run wrote it beside its report: the file a team pins as a regression spec's data.
     written = tmp_path / "out" / "artifacts" / _check(report)["id"] / name
     assert written.read_bytes() == content
