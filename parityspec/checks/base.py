@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from parityspec.spec.models import CheckSpecBase, SpecBase
+from parityspec.stats import Worst
 
 if TYPE_CHECKING:
     from parityspec.backends.base import LoadedModel, Predictions
@@ -28,6 +29,8 @@ class CheckInputs:
     candidate: Predictions
     models: dict[str, LoadedModel] = field(default_factory=dict)
     """The loaded models of both backends, for checks that look inside them."""
+    first_row: int = 0
+    """The id of the first of these rows: a shard's rows are numbered across the data."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,23 @@ class CheckModule(Protocol):
     def run(self, spec: Any, tolerances: Any, inputs: CheckInputs) -> CheckResult: ...
 
 
+class ShardedCheck(Protocol):
+    """A check whose statistics merge exactly, whatever the split of the rows into shards
+    and the order of merging (`checks.sharding`): `summarize` sums up some rows (their
+    outputs, features and ground truth, `inputs.first_row` their first id), two summaries
+    `merge`, and `conclude` judges the merged summary. Its `run` is `conclude` of the
+    summary of every row, so a sharded run reports exactly what a local one does."""
+
+    def summarize(self, spec: Any, tolerances: Any, inputs: CheckInputs) -> Mergeable: ...
+    def conclude(
+        self, spec: Any, tolerances: Any, summary: Any, inputs: CheckInputs
+    ) -> CheckResult: ...
+
+
+class Mergeable(Protocol):
+    def merge(self, other: Any) -> Any: ...
+
+
 def verdict(failures: list[str], passed_reason: str) -> tuple[Status, str]:
     if failures:
         return "failed", "; ".join(failures)
@@ -146,18 +166,46 @@ def nonfinite_rows(outputs: Iterable[Any], batch_size: int) -> int:
 
 def worst_samples(stats: DiffStats, data: Rows, ref: np.ndarray, other: np.ndarray) -> list:
     """The worst samples with both outputs and their feature values."""
-    indices = [int(i) for i in stats.worst.indices]
-    features = data.describe_rows(indices)
-    return [
-        {
-            "row": index,
-            "abs_diff": finite_or_text(float(value)),
-            "reference": _plain(ref[index]),
-            "candidate": _plain(other[index]),
-            "features": features[index],
+    return WorstRows.of(stats.worst, data, ref, other).listed()
+
+
+@dataclass
+class WorstRows:
+    """The worst samples and what a report shows of each (both outputs, the features),
+    taken while their rows are at hand: two merge like `Worst`, keeping what they show of
+    the samples that stay, so a shard's summary needs no row of another shard."""
+
+    worst: Worst
+    shown: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, worst: Worst, data: Rows, ref: np.ndarray, other: np.ndarray, first_row: int = 0
+    ) -> WorstRows:
+        """`worst` holds row ids counted from `first_row`, the id of `data`'s first row."""
+        local = [int(i) - first_row for i in worst.indices]
+        features = data.describe_rows(local)
+        shown = {
+            index + first_row: {
+                "reference": _plain(ref[index]),
+                "candidate": _plain(other[index]),
+                "features": features[index],
+            }
+            for index in local
         }
-        for value, index in zip(stats.worst.values, indices, strict=True)
-    ]
+        return cls(worst, shown)
+
+    def merge(self, other: WorstRows) -> WorstRows:
+        worst = self.worst.merge(other.worst)
+        kept = {int(i) for i in worst.indices}
+        shown = {i: s for i, s in (self.shown | other.shown).items() if i in kept}
+        return WorstRows(worst, shown)
+
+    def listed(self) -> list[dict[str, Any]]:
+        return [
+            {"row": int(index), "abs_diff": finite_or_text(float(value)), **self.shown[int(index)]}
+            for value, index in zip(self.worst.values, self.worst.indices, strict=True)
+        ]
 
 
 def finite_or_text(value: float) -> float | str:

@@ -30,12 +30,12 @@ def shape_mismatch(name: str, ref: np.ndarray, other: np.ndarray) -> str | None:
 
 
 def diff_stats_over(
-    ref: np.ndarray, other: np.ndarray, batch_size: int, k: int, tol: float
+    ref: np.ndarray, other: np.ndarray, batch_size: int, k: int, tol: float, first_row: int = 0
 ) -> tuple[DiffStats, int]:
     """`diff_stats`, and in the same pass the samples with any element over `tol`, or not
-    finite."""
+    finite; rows numbered from `first_row`."""
     stats, over = DiffStats(k=k), 0
     for start, a, b in aligned_batches(ref, other, batch_size):
-        diff = stats.update(a, b, first_index=start)
+        diff = stats.update(a, b, first_index=first_row + start)
         over += int((~reduce_rows(np.logical_and, (diff <= tol).reshape(len(a), -1))).sum())
     return stats, over

@@ -4,6 +4,7 @@ Jensen-Shannon divergence) and on the log-loss delta against the ground truth.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -13,15 +14,15 @@ from parityspec.checks.base import (
     CheckResult,
     CheckSpecBase,
     Gate,
+    WorstRows,
     judge,
     nonfinite_failure,
-    worst_samples,
 )
 from parityspec.checks.batching import aligned_batches, diff_stats_over, shape_mismatch
 from parityspec.checks.classes import ClassMismatch, model_classes
 from parityspec.errors import InputError
 from parityspec.spec.profiles import CheckTolerances, NonNegative, tolerance
-from parityspec.stats import QUANTILE_REL_ERROR, ExactSum
+from parityspec.stats import QUANTILE_REL_ERROR, DiffStats, ExactSum, Worst
 
 TYPE = "probability_parity"
 TASKS = ("binary", "multiclass")
@@ -74,26 +75,71 @@ class Spec(CheckSpecBase, tolerances=Tolerances):
     type: Literal["probability_parity"]
 
 
+@dataclass
+class Summary:
+    """What the rows of a shard (or all of them) say; two merge exactly (`merge`)."""
+
+    samples: int
+    stats: DiffStats
+    over: int
+    distances: dict[str, ExactSum]
+    worst: WorstRows
+    failure: str | None = None
+    """Why the rows cannot be compared (shapes, classes): the check fails with it."""
+
+    def merge(self, other: Summary) -> Summary:
+        return Summary(
+            self.samples + other.samples,
+            self.stats.merge(other.stats),
+            self.over + other.over,
+            {n: s.merge(other.distances[n]) for n, s in self.distances.items()},
+            self.worst.merge(other.worst),
+            self.failure or other.failure,
+        )
+
+
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    return conclude(spec, tolerances, summarize(spec, tolerances, inputs), inputs)
+
+
+def summarize(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> Summary:
     ref = inputs.reference.outputs["probabilities"]
     other = inputs.candidate.outputs["probabilities"]
+    k = inputs.spec.report.worst_samples
+    distances = {n: ExactSum() for n in _gated(tolerances)}
+    empty = Summary(len(ref), DiffStats(k=k), 0, distances, WorstRows(Worst(k)))
     if mismatch := shape_mismatch("probabilities", ref, other):
-        return CheckResult("failed", mismatch)
+        return replace(empty, failure=mismatch)
     try:
         # Column j of each side must be the same class: a candidate may order them otherwise.
         other = model_classes(inputs, ref.shape[1]).candidate(other)
     except ClassMismatch as error:
-        return CheckResult("failed", str(error))
-    report = inputs.spec.report
+        return replace(empty, failure=str(error))
+    batch_size, first = inputs.spec.data.batch_size, inputs.first_row
+    stats, over = diff_stats_over(ref, other, batch_size, k, tolerances.abs_tol, first)
+    _add_distances(distances, inputs, ref, other)
+    worst = WorstRows.of(stats.worst, inputs.data, ref, other, first)
+    return Summary(len(ref), stats, over, distances, worst)
+
+
+def conclude(
+    spec: Spec, tolerances: Tolerances, summary: Summary, inputs: CheckInputs
+) -> CheckResult:
+    if summary.failure:
+        return CheckResult("failed", summary.failure)
+    stats = summary.stats
     abs_tol, mean_tol = tolerances.abs_tol, tolerances.mean_tol
-    stats, over = diff_stats_over(
-        ref, other, inputs.spec.data.batch_size, report.worst_samples, abs_tol
-    )
     gates = [
         Gate("max_abs_diff", stats.max_abs, "<=", "abs_tol", abs_tol),
         Gate("mean_abs_diff", stats.mean_abs, "<=", "mean_tol", mean_tol),
     ]
-    distances, distance_gates = _distances(tolerances, inputs, ref, other)
+    samples = max(summary.samples, 1)
+    distances = {n: total.divided(samples) for n, total in summary.distances.items()}
+    distance_gates = [
+        Gate(figure, distances[figure], "<=", limit, value)
+        for limit, figure in DISTANCE_GATES.items()
+        if (value := getattr(tolerances, limit)) is not None
+    ]
     gates += distance_gates
     nonfinite = nonfinite_failure(inputs, stats.nonfinite_rows_ref, stats.nonfinite_rows_other)
     status, reason = judge(gates, extra_failures=[nonfinite])
@@ -101,13 +147,13 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         status,
         reason,
         figures={
-            "samples": len(ref),
+            "samples": summary.samples,
             "max_abs_diff": stats.max_abs,
             "mean_abs_diff": stats.mean_abs,
             "p99_abs_diff": stats.quantile(0.99),
             "max_rel_diff": stats.max_rel,
             "nonfinite": stats.nonfinite,
-            "samples_over_abs_tol": over,
+            "samples_over_abs_tol": summary.over,
             **distances,
         },
         tolerances={
@@ -119,7 +165,7 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
             "would_pass_with": {"abs_tol": stats.max_abs, "mean_tol": stats.mean_abs},
             "p99_note": P99_NOTE,
             "histogram": stats.histogram(),
-            "worst_samples": worst_samples(stats, inputs.data, ref, other),
+            "worst_samples": summary.worst.listed(),
         },
         gates=gates,
     )
@@ -133,35 +179,31 @@ DISTANCE_GATES = {
 }
 
 
-def _distances(
-    tolerances: Tolerances, inputs: CheckInputs, ref: Any, other: Any
-) -> tuple[dict[str, float], list[Gate]]:
-    """The figures of the distance gates the profile sets, with their gates; a figure is
-    computed (one more pass over the rows) only when gated, so reports without these gates
-    keep their figures."""
-    limits = {t: getattr(tolerances, t) for t in DISTANCE_GATES}
-    limits = {t: v for t, v in limits.items() if v is not None}
-    if not limits:
-        return {}, []
-    codes = _truth_codes(inputs, ref.shape[1]) if "max_log_loss_delta" in limits else None
-    sums = {name: ExactSum() for name in ("kl_divergence", "js_divergence", "log_loss_delta")}
+def _gated(tolerances: Tolerances) -> list[str]:
+    """The figures of the distance gates the profile sets: only those are computed (one
+    more pass over the rows), so reports without these gates keep their figures."""
+    return [f for t, f in DISTANCE_GATES.items() if getattr(tolerances, t) is not None]
+
+
+def _add_distances(sums: dict[str, ExactSum], inputs: CheckInputs, ref: Any, other: Any) -> None:
+    """Adds each row's KL and JS divergence, and log-loss delta, to the sums of the gated
+    ones."""
+    if not sums:
+        return
+    codes = _truth_codes(inputs, ref.shape[1]) if "log_loss_delta" in sums else None
     batch_size = inputs.spec.data.batch_size
     with np.errstate(all="ignore"):  # NaN, Inf and zeros end in the sums, failing the gates
         for start, a, b in aligned_batches(ref, other, batch_size):
             p, q = _normalised(a), _normalised(b)
             middle = (p + q) / 2
-            sums["kl_divergence"].add(_kl(p, q))
-            sums["js_divergence"].add((_kl(p, middle) + _kl(q, middle)) / 2)
+            if "kl_divergence" in sums:
+                sums["kl_divergence"].add(_kl(p, q))
+            if "js_divergence" in sums:
+                sums["js_divergence"].add((_kl(p, middle) + _kl(q, middle)) / 2)
             if codes is not None:
                 rows = np.arange(len(p))
                 truth = codes[start : start + len(p)]
                 sums["log_loss_delta"].add(np.log(p[rows, truth]) - np.log(q[rows, truth]))
-    samples = max(len(ref), 1)
-    figures = {DISTANCE_GATES[t]: sums[DISTANCE_GATES[t]].divided(samples) for t in limits}
-    gates = [
-        Gate(DISTANCE_GATES[t], figures[DISTANCE_GATES[t]], "<=", t, v) for t, v in limits.items()
-    ]
-    return figures, gates
 
 
 def _normalised(values: Any) -> np.ndarray:
