@@ -178,6 +178,7 @@ class _Graph:
         self.types = types
         self.dequantized: dict[str, tuple[str, str, str]] = {}
         self.constant = _constant_values(model)
+        self.initializer_types = {i.name: i.data_type for i in model.graph.initializer}
         self.logical: dict[str, str] = {i.name: i.name for i in model.graph.input}
         self.producers = {name: node for node in model.graph.node for name in node.output}
         self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
@@ -220,9 +221,17 @@ class _Graph:
             node = self.producers.get(name)
             if node is not None and node.op_type == "DequantizeLinear" and self.is_float(name):
                 return name
-        if self.types.get(value) in QUANTIZED_TYPES:
+        if self._quantized(value):
             return self._dequantize(value)
         return None
+
+    def _quantized(self, value: str) -> bool:
+        """An integer value: by its type, or, where shape inference does not know its
+        producer (QLinearAdd and other com.microsoft ops), by its zero point's."""
+        if value in self.types:
+            return self.types[value] in QUANTIZED_TYPES
+        qparams = self._qparams(value)
+        return qparams is not None and self.initializer_types.get(qparams[1]) in QUANTIZED_TYPES
 
     def _dequantize(self, value: str) -> str | None:
         qparams = self._qparams(value)

@@ -80,3 +80,29 @@ def test_a_weight_fault_in_one_conv_is_its_origin(fp32, tmp_path, fmt, per_chann
     worst = max((r for r in table.rows if r.own), key=lambda r: r.own.rel_max)
     assert worst.name == conv2 or conv2 in worst.carries
     assert worst.own.rel_max > 0.05
+
+
+@pytest.mark.parametrize(("fmt", "per_channel"), FORMATS)
+def test_residual_adds_are_matched_in_every_format(tmp_path, fmt, per_channel):
+    """A residual net: QLinearAdd (a com.microsoft op shape inference does not type) is
+    dequantized by its zero point's type; only pre-activations QOperator fuses are unmatched,
+    each carried by its Relu's row."""
+    from tests.drift.test_scale_aware_origin import Growing
+
+    torch.manual_seed(0)
+    net = Growing(channels=8, depth=2).eval()
+    x = torch.randn(16, 3, 8, 8)
+    path = export_torch_to_onnx(net, (x[:2],), tmp_path / "residual.onnx")
+    feeds = {onnx.load(str(path)).graph.input[0].name: x.numpy()}
+    int8 = _static((path, feeds), tmp_path, fmt, per_channel)
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert ("QLinearAdd" in ops) == (fmt == QuantFormat.QOperator)
+    table = compare_onnx_tensors(path, int8, [feeds], tolerance=1e-4, rtol=1e-5)
+    carried = {name for r in table.rows for name in r.carries}
+    unmatched = {r.name for r in table.rows if r.status == "unmatched"}
+    assert unmatched == carried and (bool(unmatched) == (fmt == QuantFormat.QOperator))
+    adds = [r for r in table.rows if r.module_type == "Add"]
+    assert len(adds) == 2
+    for add in adds:  # compared itself (QDQ) or through the Relu row that carries it
+        assert add.stats is not None or add.name in carried
+    assert all(r.stats.rel_max < 0.05 for r in table.rows if r.stats)
