@@ -9,6 +9,7 @@ each output's elements (cosine similarity, relative L2, PSNR, SNR), as Polygraph
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
@@ -19,11 +20,11 @@ from parityspec.checks.base import (
     CheckResult,
     CheckSpecBase,
     Gate,
+    WorstRows,
     finite_or_text,
     judge,
     nonfinite_failure,
     verdict,
-    worst_samples,
 )
 from parityspec.checks.batching import aligned_batches, shape_mismatch
 from parityspec.spec.profiles import (
@@ -33,7 +34,7 @@ from parityspec.spec.profiles import (
     ToleranceOverrides,
     tolerance,
 )
-from parityspec.stats import DiffStats, Worst
+from parityspec.stats import DiffStats, ExactSum, Worst
 
 Decibels = Annotated[float, Field(allow_inf_nan=False)]
 TYPE = "output_parity"
@@ -104,14 +105,73 @@ class Spec(CheckSpecBase, tolerances=Tolerances):
     """Tolerances for one output by name, over the check's own."""
 
 
+@dataclass
+class OutputSummary:
+    """What some rows say of one output; two merge exactly."""
+
+    samples: int
+    shape: tuple[int, ...]
+    """One sample's shape."""
+    stats: DiffStats
+    violations: int
+    worst_elements: Worst
+    """Elements by their flat index over the whole output (row id x elements per row)."""
+    positions: dict[int, dict[str, float]]
+    """What the report shows of each of the worst elements: reference and candidate."""
+    energy: _Energy | None
+    worst: WorstRows
+    failure: str | None = None
+
+    def merge(self, other: OutputSummary) -> OutputSummary:
+        worst_elements = self.worst_elements.merge(other.worst_elements)
+        kept = {int(i) for i in worst_elements.indices}
+        positions = {i: p for i, p in (self.positions | other.positions).items() if i in kept}
+        energy = self.energy.merge(other.energy) if self.energy and other.energy else None
+        return OutputSummary(
+            self.samples + other.samples,
+            self.shape,
+            self.stats.merge(other.stats),
+            self.violations + other.violations,
+            worst_elements,
+            positions,
+            energy,
+            self.worst.merge(other.worst),
+            self.failure or other.failure,
+        )
+
+
+@dataclass
+class Summary:
+    """Per output both backends return; empty when they share none."""
+
+    outputs: dict[str, OutputSummary]
+
+    def merge(self, other: Summary) -> Summary:
+        return Summary({n: o.merge(other.outputs[n]) for n, o in self.outputs.items()})
+
+
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    return conclude(spec, tolerances, summarize(spec, tolerances, inputs), inputs)
+
+
+def summarize(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> Summary:
     ref_outputs, other_outputs = inputs.reference.outputs, inputs.candidate.outputs
     names = [n for n in ref_outputs if n in other_outputs]
+    return Summary({name: _summarize(spec, tolerances, inputs, name) for name in names})
+
+
+def conclude(
+    spec: Spec, tolerances: Tolerances, summary: Summary, inputs: CheckInputs
+) -> CheckResult:
+    names = list(summary.outputs)
     if not names:
         return CheckResult("failed", "the two backends return no output with the same name")
     # With several outputs, each gate names its output so reports can say which one broke.
     prefixed = len(names) > 1
-    results = {name: _compare(spec, tolerances, inputs, name, prefixed) for name in names}
+    results = {
+        name: _conclude(spec, tolerances, inputs, name, summary.outputs[name], prefixed)
+        for name in names
+    }
     failures = [f"{name}: {r['reason']}" for name, r in results.items() if not r["passed"]]
     passed_reason = "; ".join(f"{name}: {r['reason']}" for name, r in results.items())
     status, reason = verdict(failures, passed_reason)
@@ -128,39 +188,66 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     return CheckResult(status, reason, details={"outputs": per_output}, gates=gates)
 
 
-def _compare(
-    spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str, prefixed: bool
-) -> dict:
+def _summarize(spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: str) -> OutputSummary:
     ref = inputs.reference.outputs[name]
     other = inputs.candidate.outputs[name]
     tol = _tolerances_for(spec, tolerances, name)
+    k = inputs.spec.report.worst_samples
+    stats, worst_elements, violations = DiffStats(k=k), Worst(k), 0
+    energy = _Energy() if any(tol[t] is not None for t in DISTANCE_GATES) else None
+    summary = OutputSummary(
+        len(ref), tuple(ref.shape[1:]), stats, 0, worst_elements, {}, energy, WorstRows(Worst(k))
+    )
     if mismatch := shape_mismatch(name, ref, other):
+        summary.failure = mismatch
+        return summary
+    first = inputs.first_row
+    per_sample = int(np.prod(ref.shape[1:], dtype=np.int64))
+    for start, a, b in aligned_batches(ref, other, inputs.spec.data.batch_size):
+        diff = stats.update(a, b, first_index=first + start)  # float64, with NaN and Inf
+        bad = ~(diff <= tol["atol"] + tol["rtol"] * np.abs(a, dtype=np.float64))  # NaN: bad
+        violations += int(bad.sum())
+        flat = np.where(np.isfinite(diff), diff, np.inf).ravel()
+        worst_elements.update(flat, np.arange(flat.size) + (first + start) * per_sample)
+        if energy is not None:
+            energy.update(a, b)
+    summary.violations = violations
+    summary.positions = {
+        int(i): {
+            "reference": float(ref.reshape(-1)[int(i) - first * per_sample]),
+            "candidate": float(other.reshape(-1)[int(i) - first * per_sample]),
+        }
+        for i in worst_elements.indices
+    }
+    summary.worst = WorstRows.of(stats.worst, inputs.data, ref, other, first)
+    return summary
+
+
+def _conclude(
+    spec: Spec,
+    tolerances: Tolerances,
+    inputs: CheckInputs,
+    name: str,
+    summary: OutputSummary,
+    prefixed: bool,
+) -> dict:
+    tol = _tolerances_for(spec, tolerances, name)
+    if summary.failure:
         return {
             "passed": False,
-            "reason": mismatch,
+            "reason": summary.failure,
             "figures": {},
             "tolerances": tol,
             "gates": [],
             "details": {},
         }
-    k = inputs.spec.report.worst_samples
-    stats, worst_elements, violations = DiffStats(k=k), Worst(k), 0
-    per_sample = int(np.prod(ref.shape[1:], dtype=np.int64))
-    energy = _Energy() if any(tol[t] is not None for t in DISTANCE_GATES) else None
-    for start, a, b in aligned_batches(ref, other, inputs.spec.data.batch_size):
-        diff = stats.update(a, b, first_index=start)  # float64, with NaN and Inf
-        bad = ~(diff <= tol["atol"] + tol["rtol"] * np.abs(a, dtype=np.float64))  # NaN: bad
-        violations += int(bad.sum())
-        flat = np.where(np.isfinite(diff), diff, np.inf).ravel()
-        worst_elements.update(flat, np.arange(flat.size) + start * per_sample)
-        if energy is not None:
-            energy.update(a, b)
-    elements = ref.size
+    stats, violations = summary.stats, summary.violations
+    elements = summary.samples * int(np.prod(summary.shape, dtype=np.int64))
     fraction = violations / elements if elements else 0.0
     figure = f"{name}.violation_fraction" if prefixed else "violation_fraction"
     gate = Gate(figure, fraction, "<=", "max_violation_fraction", tol["max_violation_fraction"])
     gated = {t: DISTANCE_GATES[t] for t in DISTANCE_GATES if tol[t] is not None}
-    measured = energy.figures(elements) if energy is not None else {}
+    measured = summary.energy.figures(elements) if summary.energy is not None else {}
     distances = {f: measured[f] for f, _ in gated.values()}
     gates = [gate] + [
         Gate(f"{name}.{f}" if prefixed else f, distances[f], op, limit, tol[limit])
@@ -177,7 +264,7 @@ def _compare(
         "passed": status == "passed",
         "reason": reason,
         "figures": {
-            "samples": len(ref),
+            "samples": summary.samples,
             "elements": elements,
             "max_abs_diff": stats.max_abs,
             "mean_abs_diff": stats.mean_abs,
@@ -195,8 +282,8 @@ def _compare(
         "gates": gates,
         "details": {
             "histogram": stats.histogram(),
-            "worst_positions": _positions(worst_elements, ref, other),
-            "worst_samples": worst_samples(stats, inputs.data, ref, other),
+            "worst_positions": _positions(summary),
+            "worst_samples": summary.worst.listed(),
         },
     }
 
@@ -211,38 +298,53 @@ DISTANCE_GATES: dict[str, tuple[str, Literal["<=", ">="]]] = {
 
 
 class _Energy:
-    """Sums over an output's elements, in float64, from which the distances follow."""
+    """Sums over an output's elements, exact (so the same bits for any split of the rows),
+    from which the distances follow."""
 
     def __init__(self) -> None:
-        self.ref_sq = self.cand_sq = self.dot = self.diff_sq = self.peak = 0.0
+        self.ref_sq, self.cand_sq = ExactSum(), ExactSum()
+        self.dot, self.diff_sq = ExactSum(), ExactSum()
+        self.peak = 0.0
 
     def update(self, ref: np.ndarray, cand: np.ndarray) -> None:
         a = np.asarray(ref, dtype=np.float64).ravel()
         b = np.asarray(cand, dtype=np.float64).ravel()
-        d = a - b
-        self.ref_sq += float(a @ a)
-        self.cand_sq += float(b @ b)
-        self.dot += float(a @ b)
-        self.diff_sq += float(d @ d)
+        with np.errstate(over="ignore", invalid="ignore"):  # Inf and NaN end in the sums
+            d = a - b
+            self.ref_sq.add(a * a)
+            self.cand_sq.add(b * b)
+            self.dot.add(a * b)
+            self.diff_sq.add(d * d)
         self.peak = float(np.max(np.abs(a), initial=self.peak))  # NaN propagates
+
+    def merge(self, other: _Energy) -> _Energy:
+        merged = _Energy()
+        merged.ref_sq, merged.cand_sq = (
+            self.ref_sq.merge(other.ref_sq),
+            self.cand_sq.merge(other.cand_sq),
+        )
+        merged.dot, merged.diff_sq = self.dot.merge(other.dot), self.diff_sq.merge(other.diff_sq)
+        merged.peak = float(np.max([self.peak, other.peak]))  # NaN propagates
+        return merged
 
     def figures(self, elements: int) -> dict[str, float]:
         """Identical outputs: cosine 1, relative L2 0, PSNR and SNR infinite. NaN or Inf in
         either output makes every figure NaN, which no gate passes."""
-        sums = (self.ref_sq, self.cand_sq, self.dot, self.diff_sq, self.peak)
-        if not all(math.isfinite(v) for v in sums):
+        ref_sq, cand_sq = self.ref_sq.value, self.cand_sq.value
+        dot, diff_sq = self.dot.value, self.diff_sq.value
+        if not all(math.isfinite(v) for v in (ref_sq, cand_sq, dot, diff_sq, self.peak)):
             return dict.fromkeys(
                 ("cosine_similarity", "relative_l2", "psnr_db", "snr_db"), math.nan
             )
-        norms = math.sqrt(self.ref_sq) * math.sqrt(self.cand_sq)
+        norms = math.sqrt(ref_sq) * math.sqrt(cand_sq)
         # A zero output is parallel only to another zero output.
-        zero_cosine = 1.0 if self.ref_sq == self.cand_sq == 0 else 0.0
-        noise, signal = math.sqrt(self.diff_sq), math.sqrt(self.ref_sq)
+        zero_cosine = 1.0 if ref_sq == cand_sq == 0 else 0.0
+        noise, signal = math.sqrt(diff_sq), math.sqrt(ref_sq)
         return {
-            "cosine_similarity": min(self.dot / norms, 1.0) if norms > 0 else zero_cosine,
+            "cosine_similarity": min(dot / norms, 1.0) if norms > 0 else zero_cosine,
             "relative_l2": 0.0 if noise == 0 else noise / signal if signal > 0 else math.inf,
-            "psnr_db": _decibels(self.peak**2, self.diff_sq / elements if elements else 0.0),
-            "snr_db": _decibels(self.ref_sq, self.diff_sq),
+            "psnr_db": _decibels(self.peak**2, self.diff_sq.divided(elements) if elements else 0.0),
+            "snr_db": _decibels(ref_sq, diff_sq),
         }
 
 
@@ -260,16 +362,16 @@ def _tolerances_for(spec: Spec, tolerances: Tolerances, name: str) -> dict[str, 
     return tol
 
 
-def _positions(worst: Worst, ref: np.ndarray, other: np.ndarray) -> list[dict]:
+def _positions(summary: OutputSummary) -> list[dict]:
+    worst = summary.worst_elements
     rows = []
     for value, flat_index in zip(worst.values, worst.indices, strict=True):
-        position = np.unravel_index(int(flat_index), ref.shape)
+        position = np.unravel_index(int(flat_index), (summary.samples, *summary.shape))
         rows.append(
             {
                 "position": [int(p) for p in position],
                 "abs_diff": float(value),
-                "reference": float(ref[position]),
-                "candidate": float(other[position]),
+                **summary.positions[int(flat_index)],
             }
         )
     return rows
