@@ -541,6 +541,13 @@ def _zipmap_columns(rows: list[dict], classes: list | None) -> np.ndarray:
     return np.array([[row[k] for k in keys] for row in rows], dtype=np.float64)
 
 
+def table_feeds(session: Any, frame: pd.DataFrame, data_file: str | None) -> dict[str, Any]:
+    """The feeds a run gives the session for these rows, bound to their columns as a file
+    without parityspec's feature schema is (one input per column, or one of them all)."""
+    bindings = _bindings_from_columns(session, [str(c) for c in frame.columns], data_file)
+    return {b.name: _column_feed(frame, b) for b in bindings}
+
+
 def _bindings_from_features(features: dict) -> list[InputBinding]:
     return [InputBinding(i["name"], i["dtype"], i["columns"]) for i in features["inputs"]]
 
@@ -559,18 +566,29 @@ def _bindings_from_columns(
         width = only.shape[-1] if len(only.shape) == 2 else None
         if isinstance(width, int) and width != len(columns):
             raise InputError(
-                f"ONNX input {only.name!r} takes {width} features, the data has {len(columns)}",
+                f"ONNX input {only.name!r} takes {width} features, the data has "
+                f"{len(columns)} feature columns ({_listed(columns)})",
                 file=data_file,
+                hint=f"set data.features to the model's {width} columns, in the order it was "
+                "trained on",
             )
         return [InputBinding(only.name, ORT_DTYPES.get(only.type, "float32"), columns)]
     names = [i.name for i in inputs]
     missing = [n for n in names if n not in columns]
     if missing:
         raise InputError(
-            f"ONNX inputs not found among the data columns: {', '.join(missing)}",
-            hint=f"columns are: {', '.join(columns)}",
+            f"ONNX inputs not found among the data columns: {_listed(missing)}; data columns "
+            f"the model does not take: {_listed([c for c in columns if c not in names]) or 'none'}",
+            file=data_file,
+            hint="rename the data's columns to the model's inputs (one per column), or give "
+            "the data the model was trained on",
         )
     return [InputBinding(i.name, ORT_DTYPES.get(i.type, "float32"), [i.name]) for i in inputs]
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _column_feed(frame: pd.DataFrame, binding: InputBinding) -> np.ndarray:

@@ -84,7 +84,9 @@ def make(
     out_dir = ctx.artifact_dir(name)
     # Its own copy of the graph and the source's bindings: the step cache restores them.
     path = out_dir / MODEL_FILE
-    write_bytes(path, runner.path.read_bytes())
+    graph = onnx.load(str(runner.path))
+    unzipped = _without_zipmap(graph)
+    write_bytes(path, graph.SerializeToString() if unzipped else runner.path.read_bytes())
     files = {"model": path}
     if runner.inputs:
         features = out_dir / FEATURES_FILE
@@ -96,6 +98,26 @@ def make(
         "model_sha256": file_sha256(path),
     }
     return reopen(ctx, LoadedModel(name, KIND, None, files, facts), spec)
+
+
+def _without_zipmap(model: Any) -> bool:
+    """The evaluator has no ZipMap, which only repackages a probability tensor as one
+    {class: p} map per row: the tensor becomes the graph's output instead (same values, in
+    the order of the classifier's `classlabels_*`). Whether the graph changed."""
+    import onnx
+
+    graph = model.graph
+    zipmaps = [n for n in graph.node if n.op_type == "ZipMap" and n.domain == "ai.onnx.ml"]
+    for node in zipmaps:
+        graph.node.remove(node)
+        for position, output in enumerate(graph.output):
+            if output.name == node.output[0]:
+                tensor = onnx.helper.make_tensor_value_info(
+                    node.input[0], onnx.TensorProto.FLOAT, None
+                )
+                graph.output.remove(output)
+                graph.output.insert(position, tensor)
+    return bool(zipmaps)
 
 
 def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
