@@ -188,25 +188,7 @@ class ChunkedDataset:
         if self.shards is not None:
             yield from self.shards.tables(size, self.rows)
             return
-        try:
-            yield from ((0, t) for t in self._parquet_tables(size))
-        except InputError:
-            raise
-        except Exception as error:  # pyarrow raises many types for a bad file
-            first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
-            raise InputError(f"cannot read PARQUET: {first_line}", file=self.shown) from error
-
-    def _parquet_tables(self, size: int) -> Iterator[pa.Table]:
-        import pyarrow.parquet as pq
-
-        left = self.rows
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size):
-            table = pa.Table.from_batches([batch])
-            yield table if left is None else table.slice(0, left)
-            if left is not None:
-                left -= table.num_rows
-                if left <= 0:
-                    return
+        raise ValueError("a Parquet data set is read through its shards")
 
     def _to_frame(self, table: pa.Table) -> pd.DataFrame:
         if self._csv is not None:

@@ -48,12 +48,11 @@ class Shard:
 class ParquetShards:
     """The shards of a Parquet data set, their rows and their common schema."""
 
-    def __init__(self, root: Path, pattern: str | None, shown: str, shown_root: str):
-        """`root`: the directory; `pattern`: a glob relative to it, or None for every Parquet
-        file under it; `shown`: `data.path` as the spec wrote it and `shown_root` its
-        directory, for messages."""
+    def __init__(self, root: Path, files: list[Path], shown: str, shown_root: str):
+        """`files`: under the directory `root`, in order; `shown`: `data.path` as the spec
+        wrote it and `shown_root` its directory, for messages."""
         self.root, self.shown, self.shown_root = root, shown, shown_root
-        self.files = _find_files(root, pattern, shown)
+        self.files = files
         self.partitions = {f: _partition_values(root, f) for f in self.files}
         self.schema, self.shards = self._read_footers()
 
@@ -138,7 +137,8 @@ def open_shards(spec_dir: Path, path: str) -> ParquetShards:
     """The shards `data.path` names (relative to the spec's folder)."""
     if GLOB_CHARACTERS & set(path):
         root, pattern = _glob_root(spec_dir, path)
-        return ParquetShards(root, pattern, path, str(root.relative_to(spec_dir)))
+        files = _find_files(root, pattern, path)
+        return ParquetShards(root, files, path, str(root.relative_to(spec_dir)))
     root = spec_dir / path
     if not root.is_dir():
         raise InputError(
@@ -146,7 +146,12 @@ def open_shards(spec_dir: Path, path: str) -> ParquetShards:
             file=path,
             hint="a data.path ending in / names a directory of Parquet files",
         )
-    return ParquetShards(root, None, path, path.rstrip("/") or ".")
+    return ParquetShards(root, _find_files(root, None, path), path, path.rstrip("/") or ".")
+
+
+def file_shards(file: Path, shown: str) -> ParquetShards:
+    """One Parquet file's row groups."""
+    return ParquetShards(file.parent, [file], shown, str(Path(shown).parent))
 
 
 def shards_sha256(spec_dir: Path, path: str) -> str | None:

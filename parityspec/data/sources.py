@@ -11,13 +11,14 @@ import csv
 import math
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
 from parityspec.data import Dataset, Rows
-from parityspec.data.shards import ParquetShards, is_sharded, open_shards
+from parityspec.data.shards import ParquetShards, file_shards, is_sharded, open_shards
 from parityspec.errors import InputError, first_line
 from parityspec.loading import NotRegularFile, file_problem, read_regular_file
 from parityspec.spec.models import DataSpec, ModelSpec, SpecBase, Split, Synthetic, TensorSpec
@@ -140,8 +141,14 @@ def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path) -
     from parityspec.data.chunked import ChunkedDataset
 
     shown = _shown_path(data)
-    shards = _checked_shards(data, spec_dir) if is_sharded(spec_dir, shown) else None
-    path, kind = (shards.root, "parquet") if shards else _checked_file(data, spec_dir)
+    if is_sharded(spec_dir, shown):
+        shards: ParquetShards | None = _checked_shards(data, spec_dir)
+        path, kind = (spec_dir / shown), "parquet"
+    else:
+        path, kind = _checked_file(data, spec_dir)
+        # A Parquet file's row groups are its shards: batches never straddle two, as when
+        # workers read them.
+        shards = file_shards(path, shown) if kind == "parquet" else None
     return ChunkedDataset(
         path,
         kind,
@@ -151,6 +158,42 @@ def _chunked(data: DataSpec, model: ModelSpec, spec_dir: Path, work_dir: Path) -
         work_dir,
         shards,
     )
+
+
+def open_data_shards(data: DataSpec, spec_dir: Path) -> ParquetShards:
+    """The shards of `data.path`: a directory or glob of Parquet files, or one Parquet file
+    (its row groups); anything else cannot be read shard by shard."""
+    shown = _shown_path(data)
+    if is_sharded(spec_dir, shown):
+        return _checked_shards(data, spec_dir)
+    path, kind = _checked_file(data, spec_dir)
+    if kind != "parquet":
+        raise InputError(
+            f"the data is {kind.upper()}: only Parquet data is read shard by shard",
+            file=shown,
+            hint="convert it to Parquet (a file or a directory of files), or run without "
+            "--workers/--scheduler",
+        )
+    return file_shards(path, shown)
+
+
+def shard_rows(
+    shards: ParquetShards,
+    number: int,
+    size: int,
+    data: DataSpec,
+    model: ModelSpec,
+    text_columns: frozenset[str],
+) -> Iterator[tuple[int, Dataset]]:
+    """Shard `number`'s rows in validated batches of at most `size` rows, each with the id
+    of its first row: what a worker reads of the data."""
+    start = shards.shards[number].first_row
+    for table in shards.read(shards.shards[number], size):
+        yield (
+            start,
+            _frame_dataset(table.to_pandas(), shards.shown, data, model, start, text_columns),
+        )
+        start += table.num_rows
 
 
 def _checked_shards(data: DataSpec, spec_dir: Path) -> ParquetShards:

@@ -231,3 +231,24 @@ def test_a_warm_run_sees_a_changed_shard(tmp_path, churn, pretrained):  # noqa: 
     second = run(spec, RunOptions(out=tmp_path / "b", **cache))
     assert first.report["checks"][0]["figures"]["samples"] == ROWS
     assert second.report["checks"][0]["figures"]["samples"] == 2000
+
+
+def test_a_parquet_files_row_groups_are_its_shards(tmp_path, churn):
+    """One file: batches stop at its row groups too, as when workers read them."""
+    from parityspec.data.sources import open_data_shards
+    from parityspec.spec.models import DataSpec
+
+    pq.write_table(
+        pa.Table.from_pandas(churn, preserve_index=False),
+        tmp_path / "one.parquet",
+        row_group_size=700,
+    )
+    shards = open_data_shards(DataSpec(path="one.parquet", target="churned"), tmp_path)
+    assert [(s.first_row, s.rows) for s in shards.shards] == [
+        (0, 700),
+        (700, 700),
+        (1400, 700),
+        (2100, 700),
+        (2800, 200),
+    ]
+    assert [t.num_rows for _, t in shards.tables(512)] == [512, 188] * 4 + [200]

@@ -109,13 +109,15 @@ def _spec(tmp_path, model, batch_size: int, **data) -> str:
 
 def test_a_spec_that_trains_nothing_and_splits_nothing_streams(tmp_path, pretrained):
     loaded = load_spec(_spec(tmp_path, pretrained, 512)).spec
-    assert streams(loaded)
+    assert streams(loaded, tmp_path)
     assert not streams(
         loaded.model_copy(
             update={"data": loaded.data.model_copy(update={"split": {"test_size": 0.2}})}
-        )
+        ),
+        tmp_path,
     )
-    assert not streams(load_spec(REPO / "specs" / "churn.yaml").spec)  # it trains
+    churn = load_spec(REPO / "specs" / "churn.yaml")
+    assert not streams(churn.spec, churn.directory)  # it trains
 
 
 def test_streamed_batches_are_the_rows_of_the_file(tmp_path, pretrained, monkeypatch):
