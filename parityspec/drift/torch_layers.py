@@ -1,9 +1,11 @@
 """Per-layer drift between a PyTorch module and its ONNX export, or between two ONNX models.
 
-Each leaf module's output, copied by a forward hook, is compared with the ONNX value that the
-dynamo exporter's metadata ties to that module; the matched values are exposed as extra graph
-outputs. Rows stream in sub-batches sized so that what one sub-batch holds, every layer
-together, stays under `SUB_BATCH_BYTES`: each pair is folded into its row's `LayerStats` and
+Each compared module's output (the leaves and the modules with computation of their own, see
+`compared_paths`), copied by a forward hook, is compared with the ONNX value that the dynamo
+exporter's metadata ties to that module; the matched values are exposed as extra graph
+outputs. Two ONNX models are paired tensor by tensor through `qdq_match`. Rows stream in
+sub-batches sized so that what one sub-batch holds, every layer together, stays under
+`SUB_BATCH_BYTES`: each pair is folded into its row's `LayerStats` and
 dropped as soon as it is compared, so memory does not grow with the number of layers or rows.
 A row is over when its max |diff| exceeds `tolerance + rtol * max |ref|`: the allowance grows
 with the layer's own scale, so a faithful export whose activations grow large (where float32
