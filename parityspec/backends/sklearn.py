@@ -15,7 +15,13 @@ from pydantic import model_validator
 
 from parityspec.backends.base import LoadedModel, Offer, Verb, label_codes
 from parityspec.errors import InputError
-from parityspec.loading import import_folders, importable, load_callable, load_sklearn_model
+from parityspec.loading import (
+    file_sha256,
+    import_folders,
+    importable,
+    load_callable,
+    load_sklearn_model,
+)
 from parityspec.spec.base import CallableRef, FilePath
 from parityspec.spec.models import BackendSpecBase
 
@@ -92,7 +98,11 @@ def make(
             estimator = _train(ctx, spec.train, data)
     facts: dict[str, Any] = {
         "estimator": type(estimator).__name__,
-        "model_sha256": model_digest(estimator),
+        # A loaded model is its file's bytes: a pickle of the object it loads into is not
+        # the same from one load to the next (its memo follows object identities).
+        "model_sha256": file_sha256(ctx.resolve(spec.path))
+        if spec.path
+        else model_digest(estimator),
     }
     classes = getattr(estimator, "classes_", None)
     if classes is not None:  # predict_proba's columns, in this order
