@@ -471,7 +471,10 @@ def interpret_outputs(
         return {key: np.asarray(out) for key, out in zip(keys, outputs, strict=True)}
     own = _own_labels(outputs, classes) if task != "regression" else {}
     if task != "regression" and (maps := _zipmap(outputs)) is not None:
-        return {"probabilities": _zipmap_columns(maps, classes), **own}
+        columns = _zipmap_columns(maps, classes)
+        if not probabilities:  # a ZipMap of decision scores (skl2onnx's default for an SVC)
+            return {"scores": _scores(task, columns, own.get("labels")), **own}
+        return {"probabilities": columns, **own}
     floats = [a for a in (_array(o) for o in outputs) if a is not None and a.dtype.kind == "f"]
     if task != "regression" and not probabilities:
         scores = next((f for f in floats if f.ndim == 2), None)
@@ -481,7 +484,8 @@ def interpret_outputs(
                 f"{', '.join(names)})",
                 hint="model.probabilities is false: its float output is read as scores",
             )
-        return {"scores": _scores(task, scores.astype(np.float64)), **own}
+        labels = own.get("labels")
+        return {"scores": _scores(task, scores.astype(np.float64), labels), **own}
     if not floats:
         raise InputError(
             f"the ONNX model has no float output (outputs: {', '.join(names)})",
@@ -511,13 +515,19 @@ def _own_labels(outputs: list[Any], classes: list | None) -> dict[str, np.ndarra
     return {}
 
 
-def _scores(task: str, values: np.ndarray) -> np.ndarray:
+def _scores(task: str, values: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
     """Binary scores as scikit-learn's decision_function gives them, the positive class's
-    one per row: skl2onnx writes (n, 1) for some models, (n, 2) for others (the positive
-    class's score last: (-s, s) for a linear model)."""
-    if task == "binary" and values.shape[1] in (1, 2):
-        return np.ascontiguousarray(values[:, -1])
-    return values
+    one per row: skl2onnx writes (n, 1) for some models and (n, 2) for others, (-s, s) for
+    a linear model but (s, -s) for an SVC. Of two columns, the one whose sign says the
+    graph's own labels (positive: the second class) is the positive class's."""
+    if task != "binary" or values.shape[1] not in (1, 2):
+        return values
+    if values.shape[1] == 2 and labels is not None:
+        positive = labels == 1
+        first, last = ((values[:, i] > 0) == positive for i in (0, 1))
+        if int(first.sum()) > int(last.sum()):
+            return np.ascontiguousarray(values[:, 0])
+    return np.ascontiguousarray(values[:, -1])
 
 
 def _array(output: Any) -> np.ndarray | None:
