@@ -96,9 +96,8 @@ def match_tensors(
         if all(n in constant for n in node.input if n):
             continue
         inputs = [logical.get(n) for n in node.input if n and n not in constant]
-        pair = None
-        if None not in inputs:
-            pair = graph.pair(node.op_type, tuple(inputs), used)  # type: ignore[arg-type]
+        paired = tuple(i for i in inputs if i is not None)
+        pair = graph.pair(node.op_type, paired, used) if len(paired) == len(inputs) else None
         if pair is not None:
             used.add(id(pair))
             for mine, theirs in zip(node.output, pair.output, strict=False):
