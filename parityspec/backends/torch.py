@@ -98,6 +98,12 @@ def make(
         _apply_state_dict(module, ctx.resolve(spec.state_dict), spec.state_dict)
     task = ctx.spec.model.task
     _require_fields_of(task, spec)
+    if task in ("binary", "multiclass") and not ctx.spec.model.probabilities:
+        raise InputError(
+            "a torch classifier returns probabilities (or logits the backend turns into "
+            "them), but model.probabilities is false",
+            hint="remove `probabilities: false` from model",
+        )
     if task in ("binary", "multiclass"):
         _require_logits(module, spec)
     if task != "tensor":

@@ -240,3 +240,29 @@ def test_init_takes_the_threshold_of_a_tuned_classifier(invoke, tmp_path):
     run = invoke("run", spec, "--out", tmp_path / "out")
     assert run.exit_code == 3, run.output
     assert "skl2onnx cannot convert FixedThresholdClassifier" in run.output
+
+
+def test_a_torch_classifier_with_probabilities_false_is_exit_2(invoke, tmp_path):
+    from tests.conftest import REPO
+
+    spec = {
+        "name": "torch-labels",
+        "data": {
+            "path": str(REPO / "examples" / "churn" / "churn.csv"),
+            "target": "churned",
+            "features": ["tenure_months", "monthly_charges", "total_charges"],
+            "rows": 50,
+        },
+        "model": {"task": "binary", "probabilities": False},
+        "backends": {
+            "net": {
+                "kind": "torch",
+                "module": f"{REPO}/examples/churn/torch_mlp.py:churn_mlp_architecture",
+            },
+            "onnx": {"kind": "onnx", "from": "net"},
+        },
+        "checks": [{"id": "labels", "type": "label_agreement", "between": ["net", "onnx"]}],
+    }
+    code, _, output = run_spec(invoke, tmp_path, spec)
+    assert code == 2, output
+    assert "a torch classifier returns probabilities" in output
