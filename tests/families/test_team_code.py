@@ -165,3 +165,20 @@ def test_a_converters_file_that_is_missing_fails_validate(invoke, folder):
     result = invoke("validate", path)
     assert result.exit_code == 2
     assert "backends.sk.converters.0" in result.output and "nowhere.py" in result.output
+
+
+def test_a_function_transformer_of_a_team_function_says_how_to_convert_it(invoke, folder):
+    (folder / "team_functions.py").write_text("def double(x):\n    return x * 2\n")
+    (folder / "builder.py").write_text(
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import FunctionTransformer\n"
+        "from team_functions import double\n\n\n"
+        "def build():\n"
+        "    return make_pipeline(FunctionTransformer(double), LogisticRegression())\n"
+    )
+    exit_code, report, output = run_spec(invoke, folder, spec({"train": "builder.py:build"}))
+    assert exit_code == 3, output
+    reason = next(s for s in report["steps"] if s["id"] == "export:onnx")["reason"]
+    assert "a FunctionTransformer of your own function has no skl2onnx converter" in reason
+    assert "make it a transformer class" in reason and "converters: [file.py:function]" in reason
