@@ -7,6 +7,7 @@ the CLI's exit code 2; a run's own verdict, errors of its steps included, is in 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from parityspec.backends.context import RunContext
-from parityspec.data.sources import require_data_fits, streams
+from parityspec.data.sources import open_data_shards, require_data_fits, streams
 from parityspec.errors import ExitCode, InputError
 from parityspec.loading import file_sha256
 from parityspec.plan.compile import compile_plan
@@ -24,6 +25,7 @@ from parityspec.report.diff import ReportDiff, baseline_section, diff_reports, l
 from parityspec.report.render import compile_templates, write_reports
 from parityspec.results import RunState, StepOutcome, exit_code
 from parityspec.run.cache import StepCache, default_cache_dir
+from parityspec.run.distributed import Placement, cluster, shard_pass, unshardable_checks
 from parityspec.run.executor import execute
 from parityspec.run.interrupts import stop_signals_raise
 from parityspec.run.steps import HANDLERS
@@ -58,6 +60,17 @@ class RunOptions:
     fail_fast: bool = False
     """After the first check that fails or errors (or any step that errors), skip the
     remaining steps with the reason "--fail-fast"; the reports are still written."""
+    workers: int | None = None
+    """Run the pass over the data on a local Dask cluster of this many worker processes."""
+    scheduler: str | None = None
+    """Run the pass over the data on the Dask cluster whose scheduler is at this address."""
+
+    @property
+    def placement(self) -> Placement | None:
+        """Where the pass over the data runs; None: here."""
+        if self.workers is None and self.scheduler is None:
+            return None
+        return Placement(self.workers, self.scheduler)
 
 
 @dataclass
@@ -136,6 +149,8 @@ def prepare(spec_path: str | Path, options: RunOptions = RunOptions()) -> Prepar
         loaded.directory / loaded.spec.report.templates if loaded.spec.report.templates else None
     )
     compile_templates(loaded.spec.report.formats, templates)
+    if options.placement is not None:
+        _require_shardable(loaded, plan, options.placement)
     baseline = None
     if options.baseline is not None:
         report = load_baseline(options.baseline)
@@ -165,10 +180,15 @@ def _execute(
     loaded, options = prepared.loaded, prepared.options
     root = options.cache_dir or default_cache_dir()
     cache = StepCache(root, prepared.plan) if options.use_cache else None
-    with tempfile.TemporaryDirectory(prefix="parityspec-run-") as work_dir:
+    with contextlib.ExitStack() as stack:
+        work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="parityspec-run-"))
         ctx = RunContext(
             loaded.spec, loaded.directory, prepared.out_dir, Path(work_dir), options.trust_models
         )
+        elsewhere = None
+        if (placement := options.placement) is not None:
+            client = stack.enter_context(cluster(placement))
+            elsewhere = shard_pass(client, placement)
         started = now()
         state = execute(
             prepared.plan,
@@ -179,6 +199,7 @@ def _execute(
             timeout=options.timeout,
             rebench=options.rebench,
             stop_after=_first_failure if options.fail_fast else None,
+            shard_pass=elsewhere,
         )
         report = build_report(loaded, state, ctx, started, now())
     code, compared = exit_code(state), None
@@ -223,6 +244,27 @@ def _with_options(loaded: LoadedSpec, options: RunOptions) -> LoadedSpec:
     if data_updates:
         spec = spec.model_copy(update={"data": spec.data.model_copy(update=data_updates)})
     return LoadedSpec(spec, loaded.path, loaded.shown, loaded.source)
+
+
+def _require_shardable(loaded: LoadedSpec, plan: Plan, placement: Placement) -> None:
+    """Before anything runs: the checks a run on workers cannot compute, and data it
+    cannot read shard by shard."""
+    planned = {s.subject for s in plan.steps if s.action == "check"}
+    refused = unshardable_checks([c for c in loaded.spec.checks if c.id in planned])
+    if refused:
+        listed = ", ".join(f"{c.id} ({c.type})" for c in refused)
+        raise InputError(
+            f"{placement.describe()} cannot compute {listed}: these checks do not merge "
+            "across shards yet",
+            hint="run without --workers/--scheduler, or choose the other checks with --check",
+        )
+    if not streams(loaded.spec, loaded.directory):
+        raise InputError(
+            "a run on workers reads the data shard by shard: it cannot split the rows or "
+            "train a backend on them",
+            hint="drop data.split and train beforehand, or run without --workers/--scheduler",
+        )
+    open_data_shards(loaded.spec.data, loaded.directory)  # CSV and NPZ are refused here
 
 
 def _require_known_checks(loaded: LoadedSpec, checks: tuple[str, ...]) -> None:

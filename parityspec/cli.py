@@ -308,6 +308,23 @@ def plan(spec: Path, fmt: str, checks: tuple[str, ...]) -> None:
     show_envvar=True,
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=1024),
+    metavar="N",
+    help="Run the pass over the data on a local Dask cluster of N worker processes (needs "
+    "parityspec[dask] and Parquet data); the report is the one a local run writes.",
+    envvar="PARITYSPEC_WORKERS",
+    show_envvar=True,
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run the pass over the data on the Dask cluster whose scheduler is at ADDRESS "
+    "(tcp://host:8786); every worker must reach the data's path and have parityspec.",
+    envvar="PARITYSPEC_SCHEDULER",
+    show_envvar=True,
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -342,6 +359,8 @@ def run(
     fail_fast: bool,
     baseline: Path | None,
     threshold: float,
+    workers: int | None,
+    scheduler: str | None,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -372,7 +391,14 @@ def run(
         baseline,
         threshold,
         fail_fast,
+        workers,
+        scheduler,
     )
+    if workers is not None and scheduler is not None:
+        raise InputError(
+            f"{_given('workers')} starts a cluster and {_given('scheduler')} names one",
+            hint="give one of them",
+        )
     paths, expanded = spec_files(specs)
     several = len(paths) > 1 or expanded
     if several and out is not None:

@@ -214,8 +214,8 @@ def _summarize(spec: Spec, tolerances: Tolerances, inputs: CheckInputs, name: st
     summary.violations = violations
     summary.positions = {
         int(i): {
-            "reference": float(ref.reshape(-1)[int(i) - first * per_sample]),
-            "candidate": float(other.reshape(-1)[int(i) - first * per_sample]),
+            "reference": _element(ref, int(i) - first * per_sample, per_sample),
+            "candidate": _element(other, int(i) - first * per_sample, per_sample),
         }
         for i in worst_elements.indices
     }
@@ -360,6 +360,12 @@ def _tolerances_for(spec: Spec, tolerances: Tolerances, name: str) -> dict[str, 
     if name in spec.per_output:
         tol.update(spec.per_output[name].tolerance_overrides())
     return tol
+
+
+def _element(values: np.ndarray, flat_index: int, per_sample: int) -> float:
+    """One element by its flat index, reading only its row (outputs may be on disk)."""
+    row, offset = divmod(flat_index, per_sample)
+    return float(np.asarray(values[row]).reshape(-1)[offset])
 
 
 def _positions(summary: OutputSummary) -> list[dict]:

@@ -76,6 +76,11 @@ class ParquetShards:
                 if left is not None and left <= 0:
                     return
 
+    def first_row_in_file(self, shard: Shard) -> int:
+        """Where the shard starts in its own file."""
+        earlier = (s for s in self.shards if s.file == shard.file and s.row_group < shard.row_group)
+        return sum(s.rows for s in earlier)
+
     def read(self, shard: Shard, size: int) -> Iterator[pa.Table]:
         """One shard's rows in tables of `size` rows (the last shorter), with its partition
         columns."""

@@ -187,13 +187,14 @@ def shard_rows(
 ) -> Iterator[tuple[int, Dataset]]:
     """Shard `number`'s rows in validated batches of at most `size` rows, each with the id
     of its first row: what a worker reads of the data."""
-    start = shards.shards[number].first_row
-    for table in shards.read(shards.shards[number], size):
-        yield (
-            start,
-            _frame_dataset(table.to_pandas(), shards.shown, data, model, start, text_columns),
-        )
+    shard = shards.shards[number]
+    start, shown = shard.first_row, shards.shown_file(shard.file)
+    in_file = shards.first_row_in_file(shard)  # errors name the shard's file and its row
+    for table in shards.read(shard, size):
+        rows = _frame_dataset(table.to_pandas(), shown, data, model, in_file, text_columns)
+        yield start, rows
         start += table.num_rows
+        in_file += table.num_rows
 
 
 def _checked_shards(data: DataSpec, spec_dir: Path) -> ParquetShards:

@@ -17,6 +17,12 @@ from parityspec.run.cache import DamagedCacheEntry, StepCache, restores_whole
 from parityspec.run.interrupts import Interrupted, TimedOut, deadline
 from parityspec.run.steps import HANDLERS, predict_together, unfinished_check
 
+ShardPass = Callable[
+    [Plan, RunContext, RunState, set[str]], tuple[dict[str, StepOutcome], set[str]]
+]
+"""Runs the pass over the data elsewhere (`run.distributed`): the outcomes of the predict
+steps and of the checks it computed, and the ids of those whose value must not be cached."""
+
 T = TypeVar("T")
 
 
@@ -30,14 +36,19 @@ def execute(
     timeout: float | None = None,
     rebench: bool = False,
     stop_after: Callable[[StepOutcome], bool] | None = None,
+    shard_pass: ShardPass | None = None,
 ) -> RunState:
     """Run every step. A stop signal raises `Interrupted` naming the running step; an
     expired `timeout` ends the running step as an error and skips the rest. `rebench`: the
     checks the cache could restore (a benchmark's timings) run again and replace it.
-    `stop_after`: once it is true of a finished step, the rest are skipped ("--fail-fast")."""
+    `stop_after`: once it is true of a finished step, the rest are skipped ("--fail-fast").
+    `shard_pass`: the pass over the data runs there (on a cluster's workers), computing the
+    predict steps and the checks that read them; predictions stay there, so none is
+    restored from the cache or stored in it."""
     state = RunState(plan)
-    restore = _restorable(plan, cache, rebench)
+    restore = _restorable(plan, cache, rebench, predictions=shard_pass is None)
     ahead: dict[str, StepOutcome] = {}  # predict steps already run in a shared pass
+    unstored: set[str] = set()  # steps whose value stayed on the workers
     stopped: str | None = None
     with deadline(timeout) as armed:
         for step in plan.steps:
@@ -52,9 +63,14 @@ def execute(
                     on_start(step)
                 fresh = rebench and step.action == "check"  # a new measurement replaces the old
                 if step.action == "predict" and step.id not in restore | ahead.keys():
-                    ahead |= _predict_in_one_pass(plan, ctx, state, restore)
+                    if shard_pass is None:
+                        ahead |= _predict_in_one_pass(plan, ctx, state, restore)
+                    else:
+                        done_there, kept_there = _on_workers(shard_pass, plan, ctx, state, restore)
+                        ahead, unstored = ahead | done_there, unstored | kept_there
                 done = ahead.pop(step.id, None)
-                outcome = _step_outcome(step, ctx, state, cache, step.id in restore, fresh, done)
+                store = cache if step.id not in unstored else None
+                outcome = _step_outcome(step, ctx, state, store, step.id in restore, fresh, done)
                 if armed.fired:  # user code swallowed every TimedOut until it returned
                     raise TimedOut(timeout or 0.0)
                 _record(state, outcome, on_step, ctx)
@@ -123,12 +139,20 @@ def _rerun_facts_only(step: Step, ctx: RunContext, state: RunState) -> None:
             state.outcomes[dep] = _run_step(outcome.step, ctx, state)
 
 
-def _restorable(plan: Plan, cache: StepCache | None, rebench: bool = False) -> set[str]:
+def _restorable(
+    plan: Plan, cache: StepCache | None, rebench: bool = False, predictions: bool = True
+) -> set[str]:
     """Cached steps that can come from the cache: a model that comes back without its loaded
-    form only when no step that runs needs it."""
+    form only when no step that runs needs it; `predictions`: predict steps too."""
     if cache is None:
         return set()
-    restore = {s.id for s in plan.steps if cache.has(s) and not (rebench and s.action == "check")}
+    restore = {
+        s.id
+        for s in plan.steps
+        if cache.has(s)
+        and not (rebench and s.action == "check")
+        and (predictions or s.action != "predict")
+    }
     for step in reversed(plan.steps):
         if step.id in restore:
             continue
@@ -193,6 +217,19 @@ def _predict_in_one_pass(
         seconds_taken = seconds[step_id] + reading
         outcomes[step_id] = StepOutcome(plan[step_id], "ok", value, seconds=seconds_taken)
     return outcomes
+
+
+def _on_workers(
+    shard_pass: ShardPass, plan: Plan, ctx: RunContext, state: RunState, restore: set[str]
+) -> tuple[dict[str, StepOutcome], set[str]]:
+    """The predict steps and the checks that read them, from the shard pass; should it fail,
+    every predict step shares its error (and the checks are skipped, upstream failed)."""
+    predicts = [s for s in plan.steps if s.action == "predict" and s.id not in state.outcomes]
+    done, failure = _attempt(predicts[0], lambda: shard_pass(plan, ctx, state, restore))
+    if failure or done is None:
+        assert failure is not None
+        return {s.id: replace(failure, step=s) for s in predicts}, {s.id for s in predicts}
+    return done
 
 
 def _attempt(step: Step, action: Callable[[], T]) -> tuple[T | None, StepOutcome | None]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from parityspec.backends import BACKENDS
-from parityspec.backends.base import LoadedModel, Predictions
+from parityspec.backends.base import BackendModule, LoadedModel, Predictions
 from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
@@ -97,13 +99,8 @@ class BatchPrediction:
         self.writer = OutputWriter(ctx.work_dir / "predictions" / self.name)
 
     def add(self, batch: Features) -> None:
-        size = self.serve_batch_size
-        rows = _rows(batch)
-        if size is None or rows <= size:
-            self.writer.append(self.module.predict(self.model, batch))
-            return
-        for start in range(0, rows, size):
-            self.writer.append(self.module.predict(self.model, _rows_of(batch, start, size)))
+        for outputs in served(self.module, self.model, batch, self.serve_batch_size):
+            self.writer.append(outputs)
 
     def finish(self, rows: int) -> Predictions:
         outputs = self.writer.close()
@@ -115,6 +112,19 @@ class BatchPrediction:
                 )
         classes = self.model.facts.get("classes")
         return Predictions(self.name, outputs, inert=self.model.inert, classes=classes)
+
+
+def served(
+    module: BackendModule, model: LoadedModel, batch: Features, serve_batch_size: int | None
+) -> Iterator[dict[str, np.ndarray]]:
+    """A backend's outputs for `batch`, predicted in calls of `serve_batch_size` rows (the
+    batch it is served with) when it declares one."""
+    rows = _rows(batch)
+    if serve_batch_size is None or rows <= serve_batch_size:
+        yield module.predict(model, batch)
+        return
+    for start in range(0, rows, serve_batch_size):
+        yield module.predict(model, _rows_of(batch, start, serve_batch_size))
 
 
 def _rows(batch: Features) -> int:
@@ -143,7 +153,7 @@ def run_check(ctx: RunContext, step: Step, inputs: Inputs) -> CheckResult:
     )
     check_inputs = CheckInputs(ctx.spec, inputs[DATA_SPLIT][1], reference, candidate, models)
     result = CHECKS[check.type].run(check, check_tolerances(ctx, check), check_inputs)
-    return _refuse_inert(result, reference, candidate)
+    return refuse_inert(result, reference, candidate)
 
 
 def check_tolerances(ctx: RunContext, check: CheckSpecBase) -> CheckTolerances:
@@ -164,7 +174,7 @@ def unfinished_check(ctx: RunContext, step: Step, status: str, reason: str | Non
     )
 
 
-def _refuse_inert(result: CheckResult, *predictions: Predictions) -> CheckResult:
+def refuse_inert(result: CheckResult, *predictions: Predictions) -> CheckResult:
     """A model that cannot count as validated fails every check it takes part in."""
     inert = "; ".join(f"{p.backend}: {p.inert}" for p in predictions if p.inert)
     if not inert:

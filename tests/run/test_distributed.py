@@ -1,0 +1,191 @@
+"""A run on a Dask cluster (`--workers N`, `--scheduler ADDRESS`) writes the report a local run
+writes: the same bytes outside its `run` section, which says where it ran. Workers read
+their own shards; the cluster a run starts is always shut down; what a run on workers cannot
+do is refused before anything runs, in one line."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from parityspec.api import RunOptions, run
+from parityspec.checks import CHECKS as CHECKS_REGISTRY
+from parityspec.errors import ExitCode, InputError
+from tests.run.test_streaming import CHURN, pretrained  # noqa: F401  (a fixture)
+
+pytest.importorskip("distributed")
+
+CHECKS = [
+    {"id": "onnx-parity", "type": "probability_parity", "between": ["sklearn", "onnx"]},
+    # Dynamic INT8 computes its scales per batch: equal figures mean equal batches.
+    {"id": "int8-parity", "type": "probability_parity", "between": ["sklearn", "int8"]},
+]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """The churn rows as a directory of three Parquet files of two row groups each."""
+    folder = tmp_path_factory.mktemp("sharded")
+    frame = pd.read_csv(CHURN / "churn.csv")
+    bounds = [0, 2100, 4000, len(frame)]
+    (folder / "rows").mkdir()
+    for number, (start, stop) in enumerate(itertools.pairwise(bounds)):
+        table = pa.Table.from_pandas(frame.iloc[start:stop], preserve_index=False)
+        pq.write_table(table, folder / "rows" / f"part-{number}.parquet", row_group_size=1100)
+    return folder
+
+
+def spec_in(folder, model, checks=CHECKS, data_path="rows", name="spec.yaml") -> str:
+    spec = {
+        "parityspec": 1,
+        "name": "distributed",
+        "data": {"path": data_path, "target": "churned", "batch_size": 512},
+        "model": {"task": "binary"},
+        "backends": {
+            "sklearn": {"kind": "sklearn", "path": str(model), "trusted": True},
+            "onnx": {"kind": "onnx", "from": "sklearn"},
+            "int8": {"kind": "quantized", "from": "onnx"},
+        },
+        "checks": checks,
+    }
+    path = folder / name
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def body(outcome) -> str:
+    """report.json as written, without its run section."""
+    report = json.loads((outcome.out_dir / "report.json").read_text())
+    report.pop("run")
+    return json.dumps(report, sort_keys=True, indent=1)
+
+
+def test_one_and_two_workers_write_the_local_report(shards, pretrained, tmp_path):  # noqa: F811
+    spec = spec_in(shards, pretrained)
+    local = run(spec, RunOptions(out=tmp_path / "local", use_cache=False))
+    one = run(spec, RunOptions(out=tmp_path / "one", use_cache=False, workers=1))
+    two = run(spec, RunOptions(out=tmp_path / "two", use_cache=False, workers=2))
+    assert local.exit_code == ExitCode.PASSED, local.report["checks"]
+    assert body(one) == body(local)
+    assert body(two) == body(local)
+    assert local.report["checks"][0]["figures"]["samples"] == 6000
+    assert two.report["run"]["notes"] == [
+        "ran on a local Dask cluster of 2 workers: 6 shards, 6000 rows"
+    ]
+    assert multiprocessing.active_children() == []  # the cluster it started is gone
+
+
+def test_a_run_on_workers_restores_nothing_it_cannot_and_caches_its_checks(
+    shards,
+    pretrained,  # noqa: F811
+    tmp_path,
+):
+    """Predictions stay on the workers: none is cached. The checks' results are the local
+    ones, so a later local run restores them."""
+    spec = spec_in(shards, pretrained)
+    cache = tmp_path / "cache"
+    on_workers = run(spec, RunOptions(out=tmp_path / "a", cache_dir=cache, workers=1))
+    local = run(spec, RunOptions(out=tmp_path / "b", cache_dir=cache))
+    restored = local.report["run"]["from_cache"]
+    assert "check:onnx-parity" in restored and "check:int8-parity" in restored
+    assert not [s for s in restored if s.startswith("predict:")]
+    assert body(local) == body(on_workers)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("csv", "only Parquet data is read shard by shard"),
+        ("unshardable", "cannot compute labels (label_agreement)"),
+        ("split", "cannot split the rows or train a backend"),
+    ],
+)
+def test_what_workers_cannot_do_is_refused_before_anything_runs(
+    shards,
+    pretrained,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    change,
+    message,
+):
+    checks, data_path = CHECKS, "rows"
+    if change == "csv":
+        data_path = str(CHURN / "churn.csv")
+    if change == "unshardable":  # a check that reads predictions and does not merge
+        checks = [{"id": "labels", "type": "label_agreement", "between": ["sklearn", "onnx"]}]
+        module = CHECKS_REGISTRY["label_agreement"]
+        hooks = {n: getattr(module, n) for n in dir(module) if n not in ("summarize", "conclude")}
+        monkeypatch.setitem(CHECKS_REGISTRY, "label_agreement", SimpleNamespace(**hooks))
+    spec = spec_in(tmp_path, pretrained, checks, data_path=str(shards / data_path))
+    if change == "split":
+        path = Path(spec)
+        document = yaml.safe_load(path.read_text())
+        document["data"]["split"] = {"test_size": 0.5}
+        path.write_text(yaml.safe_dump(document))
+    with pytest.raises(InputError) as raised:
+        run(spec, RunOptions(out=tmp_path / "out", use_cache=False, workers=1))
+    assert message in str(raised.value)
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "parityspec", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_an_unreachable_scheduler_is_exit_2_naming_it(shards, pretrained, tmp_path):  # noqa: F811
+    spec = spec_in(shards, pretrained)
+    done = cli("run", spec, "--no-cache", "--scheduler", "tcp://127.0.0.1:9")
+    assert done.returncode == ExitCode.INVALID_INPUT, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
+
+
+def test_workers_and_scheduler_together_are_refused(shards, pretrained):  # noqa: F811
+    done = cli("run", spec_in(shards, pretrained), "--workers", "2", "--scheduler", "tcp://x:1")
+    assert done.returncode == ExitCode.INVALID_INPUT
+    assert "--workers starts a cluster and --scheduler names one" in done.stderr
+
+
+def test_without_dask_the_error_names_the_extra(shards, pretrained, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    with pytest.raises(InputError) as raised:
+        run(spec_in(shards, pretrained), RunOptions(out=tmp_path / "o", workers=1))
+    assert "pip install 'parityspec[dask]'" in str(raised.value)
+
+
+def test_a_shard_that_fails_ends_the_run_naming_it(tmp_path, pretrained):  # noqa: F811
+    """A value a worker refuses in one shard: the steps error naming the shard's row; no
+    check passes on the other shards' rows alone."""
+    frame = pd.read_csv(CHURN / "churn.csv").head(400)
+    (tmp_path / "rows").mkdir()
+    pq.write_table(
+        pa.Table.from_pandas(frame.head(200), preserve_index=False), tmp_path / "rows" / "a.parquet"
+    )
+    bad = frame.iloc[200:].copy()
+    bad.iloc[7, bad.columns.get_loc("monthly_charges")] = float("inf")
+    pq.write_table(pa.Table.from_pandas(bad, preserve_index=False), tmp_path / "rows" / "b.parquet")
+    outcome = run(
+        spec_in(tmp_path, pretrained, [CHECKS[0]]),
+        RunOptions(out=tmp_path / "out", use_cache=False, workers=1),
+    )
+    assert outcome.exit_code in (ExitCode.INVALID_INPUT, ExitCode.STEP_ERROR)
+    errors = [s for s in outcome.report["steps"] if s["status"] == "error"]
+    assert errors and all("b.parquet" in s["reason"] for s in errors)
+    assert outcome.report["checks"][0]["status"] == "skipped"
