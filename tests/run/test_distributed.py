@@ -189,3 +189,38 @@ def test_a_shard_that_fails_ends_the_run_naming_it(tmp_path, pretrained):  # noq
     errors = [s for s in outcome.report["steps"] if s["status"] == "error"]
     assert errors and all("b.parquet" in s["reason"] for s in errors)
     assert outcome.report["checks"][0]["status"] == "skipped"
+
+
+def test_a_worker_that_dies_mid_shard_has_its_shard_run_elsewhere(
+    shards,
+    pretrained,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """The first shard kills the worker predicting it; Dask runs the shard again on a worker
+    that lives, and the report is still the local run's."""
+    import skops.io as sio
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from tests.run.dying import MARK, die_once
+
+    model = sio.load(pretrained, trusted=sio.get_untrusted_types(file=pretrained))
+    sio.dump(make_pipeline(FunctionTransformer(die_once), model), tmp_path / "dying.skops")
+    mark = tmp_path / "mark"
+    monkeypatch.setenv(MARK, str(mark))
+    checks = [{"id": "same", "type": "probability_parity", "between": ["sklearn", "dying"]}]
+    spec = Path(spec_in(tmp_path, pretrained, checks, data_path=str(shards / "rows")))
+    document = yaml.safe_load(spec.read_text())
+    document["backends"] = {
+        "sklearn": document["backends"]["sklearn"],
+        "dying": {"kind": "sklearn", "path": str(tmp_path / "dying.skops"), "trusted": True},
+    }
+    spec.write_text(yaml.safe_dump(document))
+    mark.write_text("the local run must not die")
+    local = run(str(spec), RunOptions(out=tmp_path / "local", use_cache=False))
+    mark.unlink()
+    survived = run(str(spec), RunOptions(out=tmp_path / "two", use_cache=False, workers=2))
+    assert mark.read_text() == "died once"  # a worker did die
+    assert survived.exit_code == ExitCode.PASSED, survived.report["steps"]
+    assert body(survived) == body(local)
