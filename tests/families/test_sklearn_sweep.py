@@ -4,8 +4,8 @@ honest verdict: exit 0, exit 1 with a failing check that shows the converter's r
 discrepancy, or exit 3 naming the step that broke (the converter's or the runtime's own
 error). Never exit 2: `init` wrote the spec, so the spec is right.
 
-Slow (2 min 15 s for its 113 runs on a loaded 2-core machine): `pytest -m "not slow"`
-leaves it out."""
+Slow (its 113 runs took 66 s, and 2 min 15 s on a loaded 2-core machine):
+`pytest -m "not slow"` leaves it out."""
 
 from __future__ import annotations
 
