@@ -111,8 +111,8 @@ def test_any_split_merged_in_any_order_reports_what_one_run_does(case, data):
     whole = inputs_of(task, truth, ref, cand, classes)
     expected = shown(metric_delta.run(spec, tolerances, whole))
     n = len(truth)
-    inner = data.draw(st.lists(st.integers(1, n - 1), unique=True)) if n > 1 else []
-    cuts = [0, *sorted(inner), n]
+    # Repeated cuts make empty shards.
+    cuts = [0, *sorted(data.draw(st.lists(st.integers(0, n), max_size=8))), n]
     batch_size = data.draw(st.sampled_from([1, 3, 4096]))
     summaries = [
         metric_delta.summarize(
