@@ -660,6 +660,12 @@ def diff(old: Path, new: Path, fmt: str, threshold: float) -> None:
     help="Allow model files that can run code when loaded (joblib, pickle, skops with unknown "
     "types); the spec then marks the model `trusted: true`.",
 )
+@click.option(
+    "--state-dict",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A torch factory's saved weights (torch.save of its state_dict), loaded into the "
+    "module the factory builds.",
+)
 @_guarded
 def init(
     model: str,
@@ -668,6 +674,7 @@ def init(
     target: str | None,
     inputs: tuple[str, ...],
     trust_models: bool,
+    state_dict: Path | None,
 ) -> None:
     """Write a first spec for a model: a scikit-learn file, an ONNX file or a torch factory.
 
@@ -677,6 +684,7 @@ def init(
       parityspec init model.joblib --trust-models --data rows.parquet
       parityspec init model.onnx -o specs/model.yaml
       parityspec init nets.py:small_cnn --input image:3,32,32
+      parityspec init nets.py:tabular_mlp --state-dict mlp.pt --data rows.csv --target y
     """
     from parityspec.errors import InputError
     from parityspec.scaffold import InitOptions, scaffold
@@ -684,7 +692,7 @@ def init(
     if output is not None and output.exists():
         raise InputError("will not overwrite an existing file", file=str(output))
     spec_dir = output.parent if output else Path.cwd()
-    options = InitOptions(model, spec_dir, data, target, tuple(inputs), trust_models)
+    options = InitOptions(model, spec_dir, data, target, tuple(inputs), trust_models, state_dict)
     try:
         result = scaffold(options)
     except (Interrupted, Exception):

@@ -45,6 +45,9 @@ LOOSEST = {
     "flip_margin": 1.0,
     "max_metric_drop": 1e300,
     "min_top_k_agreement": 0.0,
+    "score_atol": 1e300,
+    "score_rtol": 1e300,
+    "max_score_violation_fraction": 1.0,
 }
 READS_PREDICTIONS = sorted(t for t, module in CHECKS.items() if needs_predictions(module))
 
@@ -165,10 +168,11 @@ BUILDERS: dict[str, Callable[[Path], CheckInputs]] = {
     "label_agreement": probability_inputs("multiclass", 3),
     "threshold_flips": probability_inputs("binary", 2),
     "metric_delta": probability_inputs("binary", 2),
-    "layer_drift": layer_inputs,
-    "tensor_drift": tensor_drift_inputs,
     "step_drift": step_inputs,
     "top_k_agreement": probability_inputs("multiclass", 4),
+    "score_parity": lambda _: _tabular(
+        "binary", {"scores": np.random.default_rng(2).normal(size=ROWS)}
+    ),
 }
 
 

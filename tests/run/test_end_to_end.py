@@ -19,6 +19,8 @@ EXPECTED_EXIT = {
     "churn_xgboost.yaml": 0,
     "churn_xgboost_scaled.yaml": 1,
     "churn_lightgbm.yaml": 0,
+    "churn_catboost.yaml": 0,
+    "churn_sweep.yaml": 1,
     "churn_histgb.yaml": 0,
     "churn_oracle.yaml": 0,
     "churn_fp16.yaml": 0,
