@@ -93,3 +93,43 @@ def test_a_check_artifact_outside_its_folder_writes_nothing(tmp_path, monkeypatc
     with pytest.raises(ValueError, match=r"artifact '../../report.json' is outside"):
         write_reports(REPORT, tmp_path / "out", ["json"])
     assert not (tmp_path / "out").exists()
+
+
+def test_html_shows_each_worst_samples_features():
+    html = render(REPORT, "html")
+    check = next(c for c in REPORT["checks"] if c["details"].get("worst_samples"))
+    sample = check["details"]["worst_samples"][0]
+    name, value = sorted(sample["features"].items())[0]
+    assert "<th>features</th>" in html
+    assert f"{name}=" in html
+
+
+def test_html_draws_each_rows_own_error_as_a_dashed_curve():
+    report = copy.deepcopy(REPORT)
+    rows = [
+        {
+            "name": n,
+            "type": "Conv2d",
+            "status": "over",
+            "max_abs_diff": d,
+            "own_max_abs_diff": o,
+            "own_status": "over" if o > 1e-4 else "ok",
+            "mean_abs_diff": d / 2,
+            "sqnr_db": 60.0,
+            "reason": None,
+            "layout": None,
+        }
+        for n, d, o in (("stem", 1e-7, 1e-7), ("blocks.4.conv1", 3e-2, 3e-2), ("fc", 1e-2, 2e-7))
+    ]
+    report["checks"].append(
+        {
+            **report["checks"][0],
+            "id": "layers",
+            "type": "layer_drift",
+            "tolerances": {"layer_tol": 1e-4},
+            "details": {"rows": rows, "origin": "blocks.4.conv1"},
+        }
+    )
+    html = render(report, "html")
+    assert '<polyline class="curve own"' in html
+    assert "dashed: each row's own error" in html
