@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parityspec.backends.base import Needs
@@ -17,6 +18,10 @@ KeyedProblem = tuple[str, str, str | None]
 
 
 def no_problems(check: Any, spec: SpecBase) -> list[KeyedProblem]:
+    return []
+
+
+def no_file_problems(check: Any, spec: SpecBase, spec_dir: Path) -> list[KeyedProblem]:
     return []
 
 
@@ -49,6 +54,10 @@ class CheckCapabilities:
     problems: Callable[[Any, SpecBase], list[KeyedProblem]] = no_problems
     """What the schema cannot say about the check in this spec (its fields against the
     model's task, what it needs from the data); keys are relative to the check."""
+    file_problems: Callable[[Any, SpecBase, Path], list[KeyedProblem]] = no_file_problems
+    """What the spec's files say about the check before anything runs (`input_search`: the
+    data's columns, the columns each booster file reads), for `validate`; reads headers
+    and metadata only, imports no heavy library."""
     READS: tuple[str, ...] = ("probabilities",)
     """What it reads of a classifier's predictions: `probabilities`, `labels` (a backend's
     own, else the arg-max of its probabilities) or `scores` (decision scores). A check

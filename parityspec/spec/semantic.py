@@ -60,7 +60,16 @@ def semantic_problems(
     _check_data(spec, found)
     if spec_dir is not None:
         _check_files(spec, spec_dir, found)
+        if not found.problems:  # the files exist: what they say about the checks
+            _check_checks_against_files(spec, spec_dir, found)
     return found.problems
+
+
+def _check_checks_against_files(spec: Spec, spec_dir: Path, found: _Collector) -> None:
+    for index, check in enumerate(spec.checks):
+        hook = check_capabilities(CHECKS[check.type]).file_problems
+        for key, message, hint in hook(check, spec, spec_dir):
+            found.add(("checks", index, *_key_path(key)), message, hint)
 
 
 def _check_backends(spec: Spec, found: _Collector) -> None:

@@ -28,7 +28,7 @@ def _spec(folder: Path, body: str, check: str = "") -> Path:
 
 
 def _problems(path: Path) -> list:
-    loaded = load_spec(path)
+    loaded = load_spec(path, check_files=False)  # what validate's file reading adds
     (check,) = loaded.spec.checks
     return input_search.file_problems(check, loaded.spec, loaded.directory)
 
@@ -94,12 +94,15 @@ def test_a_table_of_flags_alone_has_nothing_to_search(tmp_path: Path) -> None:
 
 def test_a_table_of_flags_alone_is_refused_at_run(tmp_path: Path) -> None:
     """Where validate cannot tell (a Parquet file), the run refuses it: exit 2."""
+    import pandas as pd
+
     _flags_csv(tmp_path)
+    pd.read_csv(tmp_path / "rows.csv").to_parquet(tmp_path / "rows.parquet")
     (tmp_path / "build.py").write_text(
         "from sklearn.linear_model import LogisticRegression\n\n\n"
         "def build():\n    return LogisticRegression()\n"
     )
-    spec = _spec(tmp_path, TRAINED)
+    spec = _spec(tmp_path, TRAINED.replace("rows.csv", "rows.parquet"))
     outcome = run(prepare(spec, RunOptions(out=tmp_path / "out", use_cache=False)))
     assert int(outcome.exit_code) == 2
     (check,) = json.loads((tmp_path / "out" / "report.json").read_text())["checks"]
@@ -189,3 +192,12 @@ def test_a_model_trained_by_the_spec_on_other_columns_is_refused(tmp_path: Path)
     ((key, message, _),) = _problems(_spec(tmp_path, body))
     assert key == "between"
     assert "a (from a) alone reads z; b (from b) alone reads c" in message
+
+
+def test_validate_reads_the_files_and_refuses_a_table_of_flags(invoke, tmp_path: Path) -> None:
+    """The same refusal as at run, from `parityspec validate`: no model is loaded."""
+    _flags_csv(tmp_path)
+    (tmp_path / "build.py").write_text("def build():\n    raise SystemExit('not called')\n")
+    result = invoke("validate", _spec(tmp_path, TRAINED))
+    assert result.exit_code == 2, result.output
+    assert "checks[0].type: nothing to search" in result.output
