@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -15,7 +15,8 @@ from parityspec.checks.base import (
     judge,
     nonfinite_failure,
 )
-from parityspec.checks.classes import ClassMismatch, model_classes
+from parityspec.checks.classes import ClassMismatch, ModelClasses, model_classes
+from parityspec.data import Dataset
 from parityspec.spec.profiles import CheckTolerances, Fraction, tolerance
 from parityspec.stats import reduce_rows
 
@@ -97,43 +98,109 @@ class _Side:
         return own
 
 
+@dataclass
+class Summary:
+    """What the rows of a shard (or all of them) say; two merge exactly (`merge`)."""
+
+    failure: str | None
+    """Why the rows cannot be compared, the same for every shard (outputs, classes)."""
+    shapes: tuple[tuple[int, ...], ...] = ()
+    """Both probability shapes where both sides return them, rows summed over shards."""
+    n_classes: int = 0
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    """The confusion matrix with its extra "no label" row and column, flat."""
+    disagreeing: list[int] = field(default_factory=list)
+    """The first `k` disagreeing rows by id."""
+    k: int = 0
+    nonfinite: tuple[int, int] = (0, 0)
+    labels_from: dict[str, str] = field(default_factory=dict)
+    not_argmax: dict[str, int] = field(default_factory=dict)
+    """Rows whose own label is not the arg-max, for each backend that returns both."""
+    seen: np.ndarray | None = None
+    """The classes of these rows' ground truth: merged, the classes of all of them."""
+
+    def merge(self, other: Summary) -> Summary:
+        return Summary(
+            self.failure or other.failure,
+            tuple(_add_rows(a, b) for a, b in zip(self.shapes, other.shapes, strict=True)),
+            self.n_classes,
+            self.counts + other.counts,
+            sorted(self.disagreeing + other.disagreeing)[: self.k],
+            self.k,
+            (self.nonfinite[0] + other.nonfinite[0], self.nonfinite[1] + other.nonfinite[1]),
+            self.labels_from,
+            {b: n + other.not_argmax[b] for b, n in self.not_argmax.items()},
+            merged_classes(self.seen, other.seen),
+        )
+
+
 def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
+    return conclude(spec, tolerances, summarize(spec, tolerances, inputs), inputs)
+
+
+def summarize(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> Summary:
     ref, other = _Side(inputs.reference), _Side(inputs.candidate)
     for side in (ref, other):
         if side.own is None and side.probabilities is None:
-            return CheckResult(
-                "failed", f"{side.predictions.backend} returns neither labels nor probabilities"
-            )
+            return Summary(f"{side.predictions.backend} returns neither labels nor probabilities")
     shapes = [s.probabilities.shape for s in (ref, other) if s.probabilities is not None]
-    if len(shapes) == 2 and shapes[0] != shapes[1]:
-        return CheckResult("failed", f"probability shapes differ: {shapes[0]} vs {shapes[1]}")
+    # Everything but the counts depends on the outputs' kinds and the classes, not on the
+    # rows: every shard's summary has the same, and any two merge.
     n_classes = _class_count(inputs, ref, other)
+    n = n_classes or 0
+    summary = Summary(
+        None,
+        tuple(tuple(int(d) for d in s) for s in shapes) if len(shapes) == 2 else (),
+        n,
+        np.zeros((n + 1) ** 2, dtype=np.int64),
+        k=inputs.spec.report.worst_samples,
+        labels_from={s.predictions.backend: s.source() for s in (ref, other)},
+        not_argmax={s.predictions.backend: 0 for s in (ref, other) if _both(s)},
+        seen=data_classes(inputs),
+    )
+    if _shape_failure(summary):
+        return summary
     if n_classes is None:
-        return CheckResult("failed", "the classes are unknown: set model.classes")
+        summary.failure = "the classes are unknown: set model.classes"
+        return summary
     try:
-        classes = model_classes(inputs, n_classes)
+        classes = model_classes(inputs, n)
     except ClassMismatch as error:
-        return CheckResult("failed", str(error))
+        summary.failure = str(error)
+        return summary
     if classes.candidate_order is not None:  # candidate position -> reference position
         other.remap = np.argsort(classes.candidate_order)
     other_probabilities = (
         None if other.probabilities is None else classes.candidate(other.probabilities)
     )
-    k = inputs.spec.report.worst_samples
-    counts = np.zeros((n_classes + 1) ** 2, dtype=np.int64)
-    disagreeing: list[int] = []
+    k, counts, disagreeing = summary.k, summary.counts, summary.disagreeing
     total_rows = len(ref.own if ref.own is not None else ref.probabilities)
     for start in range(0, total_rows, inputs.spec.data.batch_size):
         stop = min(start + inputs.spec.data.batch_size, total_rows)
         a = ref.labels(start, stop, ref.probabilities)
         b = other.labels(start, stop, other_probabilities)
-        n = n_classes
         cells = np.where(a < 0, n, a) * (n + 1) + np.where(b < 0, n, b)
         counts += np.bincount(cells, minlength=len(counts))
         if len(disagreeing) < k:
             found = np.flatnonzero((a != b) | (a < 0))[: k - len(disagreeing)]
-            disagreeing += [start + int(i) for i in found]
-    confusion = counts.reshape(n_classes + 1, n_classes + 1)
+            disagreeing += [inputs.first_row + start + int(i) for i in found]
+    summary.nonfinite = (ref.nonfinite, other.nonfinite)
+    for side in (ref, other):
+        if _both(side):
+            summary.not_argmax[side.predictions.backend] = side.differs_from_argmax
+    return summary
+
+
+def conclude(
+    spec: Spec, tolerances: Tolerances, summary: Summary, inputs: CheckInputs
+) -> CheckResult:
+    failure = _shape_failure(summary) or summary.failure
+    if failure:
+        return CheckResult("failed", failure)
+    n_classes = summary.n_classes
+    # The data's classes, where they name the columns, are those of every shard's rows.
+    classes = concluded_classes(inputs, summary.seen, n_classes)
+    confusion = summary.counts.reshape(n_classes + 1, n_classes + 1)
     if not (confusion[n_classes].any() or confusion[:, n_classes].any()):
         confusion = confusion[:n_classes, :n_classes]
     total = int(confusion.sum())
@@ -142,10 +209,10 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
     agreement = agree / total if total else 1.0
     minimum = tolerances.min_label_agreement
     gates = [Gate("agreement", agreement, ">=", "min_label_agreement", minimum)]
-    nonfinite = nonfinite_failure(inputs, ref.nonfinite, other.nonfinite)
+    nonfinite = nonfinite_failure(inputs, *summary.nonfinite)
     status, reason = judge(gates, extra_failures=[nonfinite])
     reason += f" ({agree} of {total} labels agree)"
-    ruled = {s.predictions.backend: s.differs_from_argmax for s in (ref, other) if _both(s)}
+    ruled = summary.not_argmax
     for backend, rows in ruled.items():
         if rows:
             reason += (
@@ -160,15 +227,47 @@ def run(spec: Spec, tolerances: Tolerances, inputs: CheckInputs) -> CheckResult:
         details={
             "classes": classes.names(n_classes),
             "classes_from": classes.source,
-            "labels_from": {s.predictions.backend: s.source() for s in (ref, other)},
+            "labels_from": summary.labels_from,
             "labels_not_argmax": ruled,
             "confusion_matrix": confusion.tolist(),
             "confusion_rows": f"{inputs.reference.backend} (rows) vs "
             f"{inputs.candidate.backend} (columns)",
-            "disagreeing_rows": disagreeing,
+            "disagreeing_rows": summary.disagreeing,
         },
         gates=gates,
     )
+
+
+def _shape_failure(summary: Summary) -> str | None:
+    if summary.shapes and summary.shapes[0] != summary.shapes[1]:
+        return f"probability shapes differ: {summary.shapes[0]} vs {summary.shapes[1]}"
+    return None
+
+
+def _add_rows(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of two shards' outputs together: their rows added."""
+    return (a[0] + b[0], *a[1:])
+
+
+def data_classes(inputs: CheckInputs) -> np.ndarray | None:
+    """The classes of these rows' ground truth where `model_classes` falls back to them (no
+    backend nor the spec names the model's), else None: a chunked data set reads its whole
+    file to say them."""
+    said = (inputs.reference.classes, inputs.candidate.classes, inputs.spec.model.classes)
+    return inputs.data.classes if all(c is None for c in said) else None
+
+
+def merged_classes(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Two shards' `data_classes` together, sorted as a chunked data set sorts its parts'."""
+    if a is None or b is None:
+        return a if b is None else b
+    return np.array(sorted(set(a.tolist()) | set(b.tolist())))
+
+
+def concluded_classes(inputs: CheckInputs, seen: np.ndarray | None, n_columns: int) -> ModelClasses:
+    """`model_classes` with the data's classes those of every shard's rows (`seen`): the
+    rows at hand when concluding may be none of them."""
+    return model_classes(replace(inputs, data=Dataset({}, None, seen)), n_columns)
 
 
 def _both(side: _Side) -> bool:
