@@ -10,10 +10,11 @@ benchmark spec's (benchmarks/churn_bench.yaml.in: the churn MLP, its ONNX export
 dynamic INT8 form) with the checks that compute on shards.
 
 Each placement runs `parityspec run` as a subprocess, with no step cache:
-- local: the run alone; its peak RSS from wait4 (that process alone);
+- local: the run alone; its peak RSS from wait4 (that process alone, forked by a small
+  launcher: a child's ru_maxrss would otherwise count this script's memory);
 - workers K: on a LocalCluster of K single-threaded worker processes that this script starts
   before the run and restarts before each (`--scheduler`), so a worker's peak RSS (read from
-  the worker after the run: getrusage) is this run's alone; the client's peak RSS from wait4.
+  the worker after the run: VmHWM) is this run's alone; the client's peak RSS from wait4.
   The cluster's start-up is outside the wall time (`--workers K` adds it: measured once).
 
 Wall times are of the whole command. The report.json of every placement is compared with the
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -107,19 +107,35 @@ def command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "parityspec"]
 
 
+# A child's ru_maxrss counts the memory of the process it was forked from (Linux carries the
+# parent's high-water mark across fork and exec): a small launcher forks the measured command,
+# so its peak is its own, not this script's (which holds the generated data).
+LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(args: list[str]) -> tuple[float, int, int]:
     """(wall seconds, exit code, peak RSS MiB of that process alone)."""
     started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *args], capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1):
-        sys.stderr.write(process.stderr.read().decode() if process.stderr else "")
-    return wall, process.returncode, usage.ru_maxrss // 1024
+    peak_kib, code = (int(v) for v in done.stdout.split())
+    if code not in (0, 1):
+        sys.stderr.write(done.stderr)
+    return wall, code, peak_kib // 1024
 
 
 def worker_peak_mib() -> int:
+    """The worker process's own peak RSS (VmHWM: its memory's high-water mark since exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 

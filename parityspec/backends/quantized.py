@@ -122,12 +122,18 @@ def make(
 
 def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     """A model restored from the step cache: its session opened on the cached file."""
-    from parityspec.backends.onnx import FEATURES_FILE, OnnxRunner
+    from parityspec.backends.onnx import FEATURES_FILE, METADATA_FILE, OnnxRunner
 
     source = ctx.artifact_dir(spec.from_) / FEATURES_FILE
     features = json.loads(source.read_text()) if source.is_file() else None
     settings = spec.session_settings()
-    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, settings=settings)
+    runner = OnnxRunner.open(model.files["model"], ctx, features, settings=settings)
+    # The classes an export names live beside the source model, not beside this one: as
+    # when it was made, the quantized model returns its source's labels.
+    metadata = ctx.artifact_dir(spec.from_) / METADATA_FILE
+    if runner.classes is None and metadata.is_file():
+        runner.classes = json.loads(metadata.read_text()).get("classes") or None
+    model.predictor = runner
     return model
 
 

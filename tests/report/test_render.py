@@ -133,3 +133,23 @@ def test_html_draws_each_rows_own_error_as_a_dashed_curve():
     html = render(report, "html")
     assert '<polyline class="curve own"' in html
     assert "dashed: each row's own error" in html
+
+
+def test_a_batch_dependent_backends_sentence_names_an_input_search_that_predicted_alone():
+    report = copy.deepcopy(REPORT)
+    name = next(iter(report["backends"]))
+    report["backends"][name]["batch_rows"] = 4096
+    report["checks"].append(
+        {
+            **report["checks"][0],
+            "id": "search",
+            "type": "input_search",
+            "details": {"search": {"predicted_row_by_row": [name]}},
+        }
+    )
+    for fmt in ("markdown", "html"):
+        text = render(report, fmt)
+        assert "its figures hold for batches of 4096 rows (" in text
+        assert "predicted one row at a time)." in text
+    report["checks"][-1]["details"]["search"]["predicted_row_by_row"] = []
+    assert "one row at a time" not in render(report, "markdown")
