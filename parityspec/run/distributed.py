@@ -299,10 +299,14 @@ def _folder(folder: Path) -> dict[str, bytes]:
 
 
 def _skops_bytes(model: LoadedModel) -> bytes:
+    """The predictor as skops bytes, loaded back once here: a model that does not survive the
+    trip is refused before any worker tries."""
     try:
         import skops.io as sio
 
-        return bytes(sio.dumps(model.predictor))
+        data = bytes(sio.dumps(model.predictor))
+        sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+        return data
     except Exception as error:
         raise InputError(
             f"backend {model.backend!r} (kind {model.kind}) cannot be sent to workers: "

@@ -228,3 +228,41 @@ def test_a_worker_that_dies_mid_shard_has_its_shard_run_elsewhere(
     assert mark.read_text() == "died once"  # a worker did die
     assert survived.exit_code == ExitCode.PASSED, survived.report["steps"]
     assert body(survived) == body(local)
+
+
+def test_a_model_that_cannot_travel_is_refused_naming_its_backend(shards, tmp_path):
+    """A torch module does not survive skops: exit 2 before any worker tries it."""
+    pytest.importorskip("torch")
+    spec = {
+        "parityspec": 1,
+        "name": "torch-on-workers",
+        "data": {
+            "path": str(shards / "rows"),
+            "target": "churned",
+            "features": [
+                "tenure_months",
+                "monthly_charges",
+                "total_charges",
+                "support_calls",
+                "data_usage_gb",
+                "age",
+            ],
+        },
+        "model": {"task": "binary"},
+        "backends": {
+            "torch": {
+                "kind": "torch",
+                "module": str(CHURN / "torch_mlp.py") + ":churn_mlp",
+                "returns": "logits",
+                "activation": "sigmoid",
+            },
+            "onnx": {"kind": "onnx", "from": "torch"},
+        },
+        "checks": [{"id": "p", "type": "probability_parity", "between": ["torch", "onnx"]}],
+    }
+    path = tmp_path / "torch.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    outcome = run(str(path), RunOptions(out=tmp_path / "out", use_cache=False, workers=1))
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    errors = [s["reason"] for s in outcome.report["steps"] if s["status"] == "error"]
+    assert errors and "backend 'torch' (kind torch) cannot be sent to workers" in errors[0]
