@@ -323,6 +323,26 @@ _SHARDS: dict[str, Any] = {}
 
 
 def _evaluate_shard(job: Job, number: int) -> ShardResult:
+    try:
+        return _evaluated(job, number)
+    except ModuleNotFoundError as error:  # this worker's environment is not the client's
+        raise InputError(
+            f"Dask worker {_worker_address()} lacks the library {error.name!r}",
+            hint="install on every worker what the client has (pip install parityspec with "
+            "the extras its models need)",
+        ) from None
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "(unknown)"
+
+
+def _evaluated(job: Job, number: int) -> ShardResult:
     started = time.perf_counter()
     models = _landed(job)
     shards = _shards(job)

@@ -266,3 +266,72 @@ def test_a_model_that_cannot_travel_is_refused_naming_its_backend(shards, tmp_pa
     assert outcome.exit_code == ExitCode.INVALID_INPUT
     errors = [s["reason"] for s in outcome.report["steps"] if s["status"] == "error"]
     assert errors and "backend 'torch' (kind torch) cannot be sent to workers" in errors[0]
+
+
+def _without_skops() -> None:
+    """On a worker: as if its environment lacked skops."""
+    sys.modules["skops"] = None  # type: ignore[assignment]
+    sys.modules["skops.io"] = None  # type: ignore[assignment]
+
+
+def test_a_worker_without_the_models_library_is_named(shards, pretrained, tmp_path):  # noqa: F811
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(_without_skops)
+        (address,) = client.scheduler_info()["workers"]
+        outcome = run(
+            spec_in(shards, pretrained),
+            RunOptions(out=tmp_path / "out", use_cache=False, scheduler=cluster.scheduler_address),
+        )
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    errors = [s["reason"] for s in outcome.report["steps"] if s["status"] == "error"]
+    assert errors and f"Dask worker {address} lacks the library 'skops.io'" in errors[0]
+
+
+def _processes_with(token: str) -> list[int]:
+    """Processes whose environment holds `token`: the run and every process it started."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if token.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours
+            continue
+    return found
+
+
+@pytest.mark.parametrize("stop", ["timeout", "interrupt"])
+def test_the_cluster_a_run_started_is_shut_down_however_it_ends(
+    shards,
+    pretrained,  # noqa: F811
+    tmp_path,
+    stop,
+):
+    import os
+    import signal
+    import time
+    import uuid
+
+    token = f"PARITYSPEC_TEST_RUN_{uuid.uuid4().hex}"
+    args = [sys.executable, "-m", "parityspec", "run", spec_in(shards, pretrained), "--no-cache"]
+    args += ["--workers", "2", "--out", str(tmp_path / "out")]
+    if stop == "timeout":
+        args += ["--timeout", "0.5"]
+    env = {**os.environ, token: "1"}
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if stop == "interrupt":
+        deadline = time.monotonic() + 60
+        while len(_processes_with(token)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)  # until its workers are up
+        assert len(_processes_with(token)) >= 3, "the cluster never started"
+        process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == (130 if stop == "interrupt" else ExitCode.STEP_ERROR)
+    deadline = time.monotonic() + 10
+    while _processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(token) == []
