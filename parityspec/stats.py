@@ -22,6 +22,7 @@ or shards, and in whatever order those merge.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,23 @@ _PLOT_STEPS = np.arange(HIST_LOW_EXP * BINS_PER_DECADE, HIST_HIGH_EXP * BINS_PER
 PLOT_EDGES = np.append(10.0 ** (_PLOT_STEPS / BINS_PER_DECADE), _LARGEST)
 _PLOT_ZERO, _PLOT_INF = -1, len(PLOT_EDGES)
 _FEW_COLUMNS = 16
+
+
+SHOWN_DIGITS = 4  # significant digits of a figure in a sentence; JSON keeps every digit
+
+
+def shown(value: float, beside: float | None = None) -> str:
+    """A figure for a sentence, at SHOWN_DIGITS significant digits; with as many more as it
+    takes to stand on the same side of `beside` (its limit) as the figure itself does."""
+
+    def side(x: float) -> int:
+        return 0 if beside is None or x == beside else (1 if x > beside else -1)
+
+    for digits in range(SHOWN_DIGITS, 18):
+        text = f"{value:.{digits}g}"
+        if not math.isfinite(value) or side(float(text)) == side(value):
+            return text
+    return repr(value)
 
 
 def bin_keys(values: np.ndarray) -> np.ndarray:

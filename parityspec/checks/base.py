@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from parityspec.spec.models import CheckSpecBase, SpecBase
-from parityspec.stats import Worst
+from parityspec.stats import Worst, shown
 
 if TYPE_CHECKING:
     from parityspec.backends.base import LoadedModel, Predictions
@@ -52,7 +52,8 @@ class Gate:
 
     def describe(self) -> str:
         broken = {"<=": ">", ">=": "<"}[self.op] if not self.ok else self.op
-        return f"{self.figure} {self.value:.6g} {broken} {self.limit} {self.limit_value:g}"
+        value = shown(self.value, self.limit_value)
+        return f"{self.figure} {value} {broken} {self.limit} {self.limit_value:g}"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -52,7 +52,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
 from parityspec.backends import converters
-from parityspec.stats import DiffStats
+from parityspec.stats import DiffStats, shown
 
 TARGET_OPSET = 17
 PASSTHROUGH = "passthrough"
@@ -399,7 +399,7 @@ def _row(step: _Step, tolerance: float) -> StepRow:
         status = "nonfinite"
         reason = f"{step.nonfinite_mismatch} elements are finite on one side only"
     elif stats.max_abs > tolerance:
-        status, reason = "over", f"max abs {stats.max_abs:.3g} > tolerance {tolerance:.3g}"
+        status, reason = "over", f"max abs {shown(stats.max_abs)} > tolerance {tolerance:g}"
     return StepRow(step.name, estimator, step.tensor, stats, status, reason)
 
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from parityspec.stats import BINS_PER_DECADE, HIST_HIGH_EXP
+from parityspec.stats import BINS_PER_DECADE, HIST_HIGH_EXP, shown
 
 BIN_STEP = 10 ** (1 / BINS_PER_DECADE)  # the ratio of a log-histogram bin's two edges
 TOLERANCE_KEYS = ("abs_tol", "atol")  # the |diff| limit a histogram is drawn against
@@ -54,7 +54,13 @@ def histogram_plot(bins: list, tolerance: tuple[str, float] | None) -> dict[str,
         plot["lines"].append(_line(x(d), base, x(d), base + 4))
         plot["texts"].append(_text(x(d), base + 16, _decade(d)))
     bars = [
-        _bar(x(math.log10(low)), x(math.log10(high)), y, count, f"({low:.3g}, {high:.3g}]: {count}")
+        _bar(
+            x(math.log10(low)),
+            x(math.log10(high)),
+            y,
+            count,
+            f"({shown(low)}, {shown(high)}]: {count}",
+        )
         for low, high, count in spans
     ]
     if zeros:
@@ -96,7 +102,7 @@ def drift_plot(rows: list[dict], origin: str | None, tolerance: float | None) ->
         mine = own[index]
         if mine is not None:
             own_y = base if not mine else y(math.log10(mine))
-            title = f"{row['name']}: own max |diff| {mine:.3g}, {row.get('own_status')}"
+            title = f"{row['name']}: own max |diff| {shown(mine)}, {row.get('own_status')}"
             own_points.append(
                 {"cx": cx, "cy": own_y, "status": row.get("own_status"), "title": title}
             )
@@ -247,5 +253,5 @@ def _text(x: float, y: float, text: str, anchor: str = "middle", rotate: int = 0
 
 def _row_title(row: dict) -> str:
     value = row["max_abs_diff"]
-    shown = "unmatched" if value is None else f"max |diff| {value:.3g}"
-    return f"{row['name']} ({row.get('type') or '?'}): {shown}, {row['status']}"
+    figure = "unmatched" if value is None else f"max |diff| {shown(value)}"
+    return f"{row['name']} ({row.get('type') or '?'}): {figure}, {row['status']}"

@@ -23,6 +23,7 @@ from parityspec.stats import (
     bin_keys,
     bin_upper,
     reduce_rows,
+    shown,
 )
 
 SETTINGS = settings(max_examples=80, deadline=None)
@@ -450,3 +451,14 @@ def test_reduce_rows_is_numpys_reduction_along_rows(values):
     )
     if values.shape[1]:
         np.testing.assert_array_equal(reduce_rows(np.maximum, values), values.max(axis=1))
+
+
+@SETTINGS
+@given(FINITE_ANY, FINITE_ANY)
+def test_a_shown_figure_stands_on_its_limits_side(value, limit):
+    """Reasons show 4 significant digits, or more where 4 would cross or meet the limit."""
+    text = shown(value, limit)
+    assert (float(text) > limit, float(text) == limit) == (value > limit, value == limit)
+    four = f"{value:.4g}"
+    if (float(four) > limit, float(four) == limit) == (value > limit, value == limit):
+        assert text == four  # more digits only where four would mislead
