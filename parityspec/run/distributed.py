@@ -2,8 +2,9 @@
 every backend and sums them up for each check; the client merges the summaries and judges.
 
 Rows never travel through the client, nor do predictions: only models (once per worker, as
-files or skops bytes; a runtime session is opened on the worker, never pickled) and
-summaries. A summary merges exactly whatever the split into shards and the merge order
+files, skops bytes, or a torch module's state dict loaded into the module the spec's factory
+builds there; a runtime session is opened on the worker, never pickled) and summaries. A
+summary merges exactly whatever the split into shards and the merge order
 (`checks.base.ShardedCheck`), so the report is the one a local run writes. Batches stop at
 shard boundaries in local runs too, so a model whose outputs depend on its batch (dynamic
 INT8) sees the same batches wherever it runs.
@@ -131,6 +132,9 @@ class ShippedModel:
     sources: dict[str, dict[str, bytes]] = field(default_factory=dict)
     """Artifact folders of the backends it was made from, by backend name."""
     skops: bytes | None = None
+    state: bytes | None = None
+    """A torch module's state dict (torch.save): the worker rebuilds the module with the
+    spec's factory and loads it."""
 
 
 @dataclass
@@ -287,9 +291,30 @@ def _shipped(ctx: RunContext, model: LoadedModel) -> ShippedModel:
     shipped = ShippedModel(
         model.backend, kind, dict(model.facts), model.inert, files, contents, sources
     )
-    if capabilities(BACKENDS[kind]).reopen is None:
+    if capabilities(BACKENDS[kind]).reopen is not None:
+        return shipped
+    if _rebuilt_from_spec(kind, spec) and hasattr(model.predictor, "load_state_dict"):
+        shipped.state = _state_bytes(model)
+    else:
         shipped.skops = _skops_bytes(model)
     return shipped
+
+
+def _rebuilt_from_spec(kind: str, spec: Any) -> bool:
+    """Whether the backend makes its model from the spec alone (a factory), with no source
+    model and no rows: a worker can then rebuild it and load the client's weights."""
+    module = BACKENDS[kind]
+    return module.source(spec) is None and not module.needs_data(spec)
+
+
+def _state_bytes(model: LoadedModel) -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.predictor.state_dict(), buffer)
+    return buffer.getvalue()
 
 
 def _folder(folder: Path) -> dict[str, bytes]:
@@ -410,6 +435,16 @@ def _land(ctx: RunContext, shipped: ShippedModel, job: Job) -> LoadedModel:
     folder = ctx.artifact_dir(shipped.name)
     files = {role: folder / name for role, name in shipped.files.items()}
     model = LoadedModel(shipped.name, shipped.kind, None, files, shipped.facts, shipped.inert)
+    if shipped.state is not None:
+        import io
+
+        import torch
+
+        spec = job.spec.backends[shipped.name]
+        rebuilt = BACKENDS[shipped.kind].make(ctx, shipped.name, spec, None, None)
+        state = torch.load(io.BytesIO(shipped.state), weights_only=True)
+        rebuilt.predictor.load_state_dict(state)  # the client's weights, whatever the factory drew
+        return rebuilt
     if shipped.skops is not None:
         import skops.io as sio
 

@@ -230,8 +230,9 @@ def test_a_worker_that_dies_mid_shard_has_its_shard_run_elsewhere(
     assert body(survived) == body(local)
 
 
-def test_a_model_that_cannot_travel_is_refused_naming_its_backend(shards, tmp_path):
-    """A torch module does not survive skops: exit 2 before any worker tries it."""
+def test_a_torch_module_travels_as_its_factory_and_state_dict(shards, tmp_path):
+    """The worker builds the module with the spec's factory and loads the client's weights:
+    the report is the local one, whatever the factory's own initialisation draws."""
     pytest.importorskip("torch")
     spec = {
         "parityspec": 1,
@@ -247,12 +248,13 @@ def test_a_model_that_cannot_travel_is_refused_naming_its_backend(shards, tmp_pa
                 "data_usage_gb",
                 "age",
             ],
+            "batch_size": 512,
         },
         "model": {"task": "binary"},
         "backends": {
             "torch": {
                 "kind": "torch",
-                "module": str(CHURN / "torch_mlp.py") + ":churn_mlp",
+                "module": str(tmp_path / "unseeded.py") + ":mlp",
                 "returns": "logits",
                 "activation": "sigmoid",
             },
@@ -260,12 +262,33 @@ def test_a_model_that_cannot_travel_is_refused_naming_its_backend(shards, tmp_pa
         },
         "checks": [{"id": "p", "type": "probability_parity", "between": ["torch", "onnx"]}],
     }
+    # No seed: each process that calls the factory draws other weights.
+    (tmp_path / "unseeded.py").write_text(
+        "import torch\n\n\n"
+        "class Mlp(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.hidden, self.out = torch.nn.Linear(6, 8), torch.nn.Linear(8, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        x = torch.nan_to_num(x) / 100  # the churn columns have gaps\n"
+        "        return self.out(torch.relu(self.hidden(x)))\n\n\n"
+        "def mlp():\n"
+        "    return Mlp()\n"
+    )
     path = tmp_path / "torch.yaml"
     path.write_text(yaml.safe_dump(spec))
-    outcome = run(str(path), RunOptions(out=tmp_path / "out", use_cache=False, workers=1))
-    assert outcome.exit_code == ExitCode.INVALID_INPUT
-    errors = [s["reason"] for s in outcome.report["steps"] if s["status"] == "error"]
-    assert errors and "backend 'torch' (kind torch) cannot be sent to workers" in errors[0]
+    # Had a worker drawn its own weights, torch there would not match the client's export.
+    two = run(str(path), RunOptions(out=tmp_path / "two", use_cache=False, workers=2))
+    assert two.exit_code == ExitCode.PASSED, two.report["checks"]
+    assert two.report["checks"][0]["figures"]["max_abs_diff"] < 1e-6
+    # Seeded, two runs draw the same weights: the report is the local one.
+    source = (tmp_path / "unseeded.py").read_text()
+    (tmp_path / "unseeded.py").write_text(
+        source.replace("    return Mlp()", "    torch.manual_seed(0)\n    return Mlp()")
+    )
+    local = run(str(path), RunOptions(out=tmp_path / "local", use_cache=False))
+    again = run(str(path), RunOptions(out=tmp_path / "again", use_cache=False, workers=2))
+    assert body(again) == body(local)
 
 
 def _without_skops() -> None:
