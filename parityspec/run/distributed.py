@@ -235,6 +235,15 @@ def evaluate_on_workers(
         f"ran on {placement.describe()}: {len(shards.shards)} shards, "
         f"{sum(r.rows for r in results)} rows"
     )
+    if client_side := [
+        s.about
+        for s in plan.steps
+        if s.action == "check" and not any(d.startswith("predict:") for d in s.deps)
+    ]:
+        state.notes.append(
+            f"computed on the client, as in a local run (they run the models themselves): "
+            f"{', '.join(client_side)}"
+        )
     for step in predicts:
         outcomes[step.id] = replace(outcomes[step.id], seconds=seconds / len(predicts))
     for step in checks:

@@ -358,3 +358,29 @@ def test_the_cluster_a_run_started_is_shut_down_however_it_ends(
     while _processes_with(token) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_with(token) == []
+
+
+def test_a_check_that_runs_the_models_itself_runs_on_the_client_and_says_so(
+    shards,
+    pretrained,  # noqa: F811
+    tmp_path,
+):
+    checks = [
+        CHECKS[0],
+        {
+            "id": "speed",
+            "type": "benchmark",
+            "between": ["onnx", "int8"],
+            "batch_sizes": [64],
+            "repeats": 2,
+        },
+    ]
+    outcome = run(
+        spec_in(tmp_path, pretrained, checks, data_path=str(shards / "rows")),
+        RunOptions(out=tmp_path / "out", use_cache=False, workers=1),
+    )
+    assert {c["status"] for c in outcome.report["checks"]} <= {"passed", "failed"}
+    assert (
+        "computed on the client, as in a local run (they run the models themselves): speed"
+        in outcome.report["run"]["notes"]
+    )
