@@ -14,7 +14,7 @@ from parityspec.api import RunOptions, run
 from tests.conftest import REPO, SPECS
 
 HEAVY = ("torch", "sklearn", "skops", "onnxruntime", "onnx", "skl2onnx", "scipy")
-HEAVY += ("pandas", "pyarrow")
+HEAVY += ("pandas", "pyarrow", "dask", "distributed")
 # The command as the supervisor's child runs it, then what it imported.
 SCRIPT = """
 import json, sys

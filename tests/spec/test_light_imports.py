@@ -10,6 +10,8 @@ import sys
 from tests.conftest import REPO, SPECS
 
 HEAVY = ("pandas", "torch", "sklearn", "skops", "onnxruntime", "skl2onnx", "pyarrow")
+# Optional engines: only a run on workers imports Dask.
+HEAVY += ("dask", "distributed")
 SCRIPT = """
 import json, sys
 from parityspec.spec.load import load_spec
