@@ -15,7 +15,6 @@ from parityspec.stats import Worst, shown
 if TYPE_CHECKING:
     from parityspec.backends.base import LoadedModel, Predictions
     from parityspec.data import Rows
-    from parityspec.stats import DiffStats
 
 Status = Literal["passed", "failed", "error", "skipped"]
 
@@ -163,11 +162,6 @@ def nonfinite_rows(outputs: Iterable[Any], batch_size: int) -> int:
             bad |= ~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1)
         rows += int(bad.sum())
     return rows
-
-
-def worst_samples(stats: DiffStats, data: Rows, ref: np.ndarray, other: np.ndarray) -> list:
-    """The worst samples with both outputs and their feature values."""
-    return WorstRows.of(stats.worst, data, ref, other).listed()
 
 
 @dataclass
