@@ -74,18 +74,57 @@ def _sweep(sweep: Sweep, checks: list[dict]) -> list[dict[str, Any]]:
             continue
         headline = next((c["gates"][0]["figure"] for c, _ in ran if c["gates"]), None)
         rows = [_sweep_row(check, values, headline) for check, values in ran]
-        tables.append(
-            {
-                "check": swept.origin,
-                "type": ran[0][0]["type"],
-                "axes": list(swept.axes),
-                "headline": headline,
-                "total": len(rows),
-                "passed": sum(r["status"] == "passed" for r in rows),
-                "rows": rows,
-            }
-        )
+        table = {
+            "check": swept.origin,
+            "type": ran[0][0]["type"],
+            "axes": list(swept.axes),
+            "headline": headline,
+            "total": len(rows),
+            "passed": sum(r["status"] == "passed" for r in rows),
+            "rows": rows,
+        }
+        kind = next((k for c, _ in ran if (k := _drift_kind(c))), None)
+        if kind:  # a drift check's rows also say what its table found (`_drift_figures`)
+            table["drift"] = kind
+            for row, (check, _) in zip(rows, ran, strict=True):
+                row["drift"] = _drift_figures(check)
+        tables.append(table)
     return tables
+
+
+def _drift_kind(check: dict) -> str | None:
+    """`layer`, `tensor` or `step` for a drift check's entry (rows and an origin); else None."""
+    details = check.get("details") or {}
+    if "origin" not in details or not isinstance(details.get("rows"), list):
+        return None
+    return next(
+        (k.removesuffix("s_matched") for k in check["figures"] if k.endswith("s_matched")), None
+    )
+
+
+def _drift_figures(check: dict) -> dict[str, Any] | None:
+    """A drift check's table in a few figures: its rows (`compared`), how many were matched,
+    unmatched and over, the worst relative error and its row, and the drift origin (null:
+    none) with the rule that chose it. None for a check that ran no table (an error)."""
+    kind = _drift_kind(check)
+    if kind is None:
+        return None
+    figures, details = check["figures"], check["details"]
+    relative = [
+        (r["rel_diff"], r["name"]) for r in details["rows"] if r.get("rel_diff") is not None
+    ]
+    # NaN is the worst of all: it never passes, so it must not hide behind a finite figure.
+    worst = max(relative, key=lambda p: math.inf if math.isnan(p[0]) else p[0], default=None)
+    return {
+        "compared": figures.get(f"{kind}s"),
+        "matched": figures.get(f"{kind}s_matched"),
+        "unmatched": figures.get(f"{kind}s_unmatched"),
+        "over": figures.get(f"{kind}s_over"),
+        "worst_rel_diff": worst[0] if worst else None,
+        "worst_at": worst[1] if worst else None,
+        "origin": details["origin"],
+        "origin_rule": details.get("origin_rule"),
+    }
 
 
 def _sweep_row(check: dict, values: dict[str, Any], headline: str | None) -> dict[str, Any]:
