@@ -19,7 +19,8 @@ from parityspec.backends.onnx import (
     OnnxRunner,
     SessionSpec,
     open_session,
-    require_providers,
+    require_session_providers,
+    runtime_facts,
 )
 from parityspec.errors import StepError, first_line
 from parityspec.loading import file_sha256
@@ -88,7 +89,7 @@ def make(
     from parityspec.artifacts import write_bytes, write_json
 
     assert source_model is not None  # source(): a conversion is given the `from:` model
-    require_providers(spec.session_settings().providers)  # before converting, not after
+    require_session_providers(spec.session_settings())  # before converting, not after
     runner: OnnxRunner = source_model.predictor  # DERIVED_FROM: an ONNX graph
     fp32 = onnx.load(str(runner.path))
     blocked = block_list(spec)
@@ -118,6 +119,7 @@ def make(
     model = reopen(ctx, LoadedModel(name, KIND, None, files, facts), spec, made_here=True)
     used = model.predictor.session.get_providers()
     model.facts["session"] = spec.session_settings().facts(used)
+    model.facts["runtime"] = runtime_facts(model.predictor.session)
     return model
 
 
@@ -128,7 +130,8 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec, made_here: bool = Fa
     features = json.loads(Path(features_file).read_text()) if features_file else None
     path = Path(model.files["model"])
     try:
-        session = open_session(path, spec.session_settings(), made_here=made_here)
+        settings = spec.session_settings()
+        session = open_session(path, settings, made_here, ctx=ctx, backend=model.backend)
     except StepError as error:
         # ONNX Runtime names the op whose inputs mix float32 and float16 (`Optype (Concat)`).
         found = re.search(r"Optype \((\w+)\)", str(error))

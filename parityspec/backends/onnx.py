@@ -22,6 +22,7 @@ from parityspec.backends.base import (
     label_codes,
     tensor_output_names,
 )
+from parityspec.backends.runtime_env import RuntimeField, requirements
 from parityspec.errors import InputError, StepError, first_line
 from parityspec.loading import file_sha256
 from parityspec.spec.base import FilePath, Name
@@ -84,6 +85,9 @@ class SessionSettings:
     intra_op_threads: int = 0
     graph_optimization_level: str = "all"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    runtime: tuple[str, ...] = ()
+    """pip requirements of another onnxruntime, run in its own environment; () the
+    installed one."""
 
     def facts(self, used: list[str]) -> dict[str, Any]:
         """`used`: the providers the session runs on, in ONNX Runtime's order of preference."""
@@ -109,6 +113,13 @@ class SessionSpec(BackendSpecBase):
     intra_op_threads: Annotated[int, Field(ge=0, le=256)] = 0
     """ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose. `threads`, its former
     name, is still read."""
+    runtime: RuntimeField | None = None
+    """Another ONNX Runtime release for this backend, e.g. `{onnxruntime: "1.20.1"}` (a
+    distribution, `onnxruntime-openvino` or another of its family, with a version or a
+    specifier such as `">=1.20,<1.21"`; `numpy` may be pinned beside it). parityspec
+    installs it with pip into an environment of its own, once, under the cache folder
+    (`runtimes/`), and runs this backend's predictions there in a subprocess; the report
+    states the version (`facts.runtime`). Unset: the installed onnxruntime."""
 
     @model_validator(mode="before")
     @classmethod
@@ -128,7 +139,10 @@ class SessionSpec(BackendSpecBase):
 
     def session_settings(self) -> SessionSettings:
         return SessionSettings(
-            self.intra_op_threads, self.graph_optimization_level, tuple(self.providers)
+            self.intra_op_threads,
+            self.graph_optimization_level,
+            tuple(self.providers),
+            requirements(self.runtime) if self.runtime else (),
         )
 
 
@@ -176,7 +190,7 @@ def make(
 ) -> LoadedModel:
     from parityspec.backends import BACKENDS
 
-    require_providers(spec.session_settings().providers)  # before an export, not after
+    require_session_providers(spec.session_settings())  # before an export, not after
     if spec.path:
         path = ctx.resolve(spec.path)
         if not path.is_file():
@@ -198,11 +212,12 @@ def make(
     features = json.loads(features_file.read_text()) if features_file else None
     settings = spec.session_settings()
     runner = OnnxRunner.open(
-        path, ctx, features, made_here=spec.from_ is not None, settings=settings
+        path, ctx, features, made_here=spec.from_ is not None, settings=settings, backend=name
     )
     facts: dict[str, Any] = {
         "model_sha256": file_sha256(path),
         "session": settings.facts(runner.session.get_providers()),
+        "runtime": runtime_facts(runner.session),
     }
     if runner.classes:
         facts["classes"] = runner.classes
@@ -239,7 +254,9 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     features_file = model.files.get(FEATURES_FILE[:-5])
     features = json.loads(features_file.read_text()) if features_file else None
     settings = spec.session_settings()
-    model.predictor = OnnxRunner.open(model.files["model"], ctx, features, settings=settings)
+    model.predictor = OnnxRunner.open(
+        model.files["model"], ctx, features, settings=settings, backend=model.backend
+    )
     return model
 
 
@@ -289,11 +306,13 @@ class OnnxRunner:
         threads: int = 0,
         made_here: bool = False,
         settings: SessionSettings | None = None,
+        backend: str = "",
     ) -> OnnxRunner:
         """`settings`, when given, stand for `threads` (which callers that set nothing
         else, such as plugins, pass alone)."""
         settings = settings or SessionSettings(intra_op_threads=threads)
-        return cls.on(open_session(path, settings, made_here), path, ctx, features)
+        session = open_session(path, settings, made_here, ctx=ctx, backend=backend)
+        return cls.on(session, path, ctx, features)
 
     @classmethod
     def on(cls, session: Any, path: Path, ctx: RunContext, features: dict | None) -> OnnxRunner:
@@ -374,10 +393,19 @@ _LAST_FEEDS = _FeedsOfLastBatch()
 
 
 def open_session(
-    path: Path, settings: SessionSettings = SessionSettings(), made_here: bool = False
+    path: Path,
+    settings: SessionSettings = SessionSettings(),
+    made_here: bool = False,
+    *,
+    ctx: RunContext | None = None,
+    backend: str = "",
 ) -> Any:
     """`made_here`: parityspec wrote the model (an export, a quantization), so a model ONNX
-    Runtime cannot load is a fault of that conversion (exit 3), not of the user's input."""
+    Runtime cannot load is a fault of that conversion (exit 3), not of the user's input.
+    With `settings.runtime`, a `RemoteSession` in that runtime's environment (built under
+    the run's cache folder) for `backend`."""
+    if settings.runtime:
+        return _remote_session(path, settings, made_here, _cache_dir(ctx), backend)
     import onnxruntime as ort
 
     require_providers(settings.providers)
@@ -389,25 +417,93 @@ def open_session(
     try:
         session = ort.InferenceSession(str(path), options, providers=list(settings.providers))
     except Exception as error:
-        if made_here:
-            raise StepError(
-                f"onnxruntime {ort.__version__} cannot load the model parityspec made: "
-                f"{_unloadable(error)}"
-            ) from error
-        raise InputError(
-            f"not a loadable ONNX model: {_unloadable(error)}", file=str(path)
-        ) from error
+        raise _not_loaded(first_line(error), ort.__version__, made_here, path) from error
+    _require_started(settings, session.get_providers(), ort.__version__)
+    return session
+
+
+def _not_loaded(text: str, version: str, made_here: bool, path: Path) -> InputError | StepError:
+    if made_here:
+        return StepError(
+            f"onnxruntime {version} cannot load the model parityspec made: {_unloadable(text)}"
+        )
+    return InputError(f"not a loadable ONNX model: {_unloadable(text)}", file=str(path))
+
+
+def _require_started(settings: SessionSettings, used: list[str], version: str) -> None:
     # ONNX Runtime falls back to the CPU, with a warning, when a provider it has cannot
     # start (no GPU, no CUDA libraries): figures would then be the CPU's, under its name.
-    idle = [p for p in settings.providers if p not in session.get_providers()]
+    idle = [p for p in settings.providers if p not in used]
     if idle:
         raise InputError(
-            f"providers: {', '.join(idle)} did not start in onnxruntime {ort.__version__} "
-            f"(the session runs on {', '.join(session.get_providers())})",
+            f"providers: {', '.join(idle)} did not start in onnxruntime {version} "
+            f"(the session runs on {', '.join(used)})",
             hint="check that the device and its libraries (CUDA, cuDNN, TensorRT) are "
             "present, or remove the provider from the backend's providers",
         )
+
+
+def _cache_dir(ctx: RunContext | None) -> Path:
+    from parityspec.backends.runtime_env import default_cache_dir
+
+    # The run's --cache-dir once RunContext carries it; the default folder until then.
+    given = getattr(ctx, "cache_dir", None)
+    return Path(given) if given else default_cache_dir()
+
+
+def _remote_session(
+    path: Path, settings: SessionSettings, made_here: bool, cache_dir: Path, backend: str
+) -> Any:
+    from parityspec.backends.ort_remote import RemoteSession
+    from parityspec.backends.runtime_env import environment, runtimes_root
+
+    env = environment(settings.runtime, runtimes_root(cache_dir))
+    session = RemoteSession(env, backend)
+    try:
+        missing = [p for p in settings.providers if p not in session.available]
+        if missing:
+            raise InputError(
+                f"providers: {', '.join(missing)} is not in {', '.join(settings.runtime)} "
+                f"(onnxruntime {session.version} has {', '.join(session.available)})",
+                hint=f"{missing[0]} comes with "
+                f"{PROVIDERS.get(missing[0], 'another onnxruntime build')}: name that "
+                "distribution in runtime, or remove the provider",
+            )
+        opened = session.open(
+            path,
+            {
+                "graph_optimization_level": settings.graph_optimization_level,
+                "intra_op_threads": settings.intra_op_threads,
+                "providers": list(settings.providers),
+            },
+        )
+        if not opened.get("ok"):
+            raise _not_loaded(str(opened.get("error")), session.version, made_here, path)
+        _require_started(settings, session.get_providers(), session.version)
+    except BaseException:
+        session.close()
+        raise
     return session
+
+
+def runtime_facts(session: Any) -> dict[str, Any]:
+    """The onnxruntime a session runs in: its version and, for another release in its own
+    environment, the requirements it was installed from."""
+    from parityspec.backends.ort_remote import RemoteSession
+
+    if isinstance(session, RemoteSession):
+        requirement = ", ".join(session.env.requirements)
+        return {"onnxruntime": session.version, "requirement": requirement}
+    import onnxruntime as ort
+
+    return {"onnxruntime": ort.__version__}
+
+
+def require_session_providers(settings: SessionSettings) -> None:
+    """`require_providers` for the installed onnxruntime; another runtime's providers are
+    checked when its session opens."""
+    if not settings.runtime:
+        require_providers(settings.providers)
 
 
 _ORT_LEVELS = {
@@ -445,8 +541,7 @@ _UNKNOWN_OP = (
 )
 
 
-def _unloadable(error: Exception) -> str:
-    text = first_line(error)
+def _unloadable(text: str) -> str:
     for pattern in _UNKNOWN_OP:
         found = pattern.search(text)
         if found:

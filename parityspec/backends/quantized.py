@@ -13,7 +13,13 @@ import numpy as np
 from pydantic import Field
 
 from parityspec.backends.base import LoadedModel, Needs, Offer, Verb
-from parityspec.backends.onnx import OnnxRunner, SessionSettings, SessionSpec, require_providers
+from parityspec.backends.onnx import (
+    OnnxRunner,
+    SessionSettings,
+    SessionSpec,
+    require_session_providers,
+    runtime_facts,
+)
 from parityspec.errors import InputError, StepError
 from parityspec.loading import file_sha256
 from parityspec.spec.base import Name
@@ -76,7 +82,7 @@ def make(
     from parityspec.backends.onnx_graph import count_quantized_ops, deduplicate_opsets
 
     assert source_model is not None  # source(): a quantization is given the `from:` model
-    require_providers(spec.session_settings().providers)  # before quantizing, not after
+    require_session_providers(spec.session_settings())  # before quantizing, not after
     runner: OnnxRunner = source_model.predictor
     fp32 = onnx.load(str(runner.path))
     deduplicate_opsets(fp32)
@@ -94,7 +100,7 @@ def make(
     counts = count_quantized_ops(onnx.load(str(out)))
     settings = spec.session_settings()
     quantized = OnnxRunner(
-        session=_session(out, settings),
+        session=_session(out, settings, ctx, name),
         path=out,
         task=runner.task,
         inputs=runner.inputs,
@@ -110,6 +116,7 @@ def make(
         "source_size_bytes": runner.path.stat().st_size,
         "model_sha256": file_sha256(out),
         "session": settings.facts(quantized.session.get_providers()),
+        "runtime": runtime_facts(quantized.session),
     }
     inert = None
     if not counts:
@@ -127,7 +134,9 @@ def reopen(ctx: RunContext, model: LoadedModel, spec: Spec) -> LoadedModel:
     source = ctx.artifact_dir(spec.from_) / FEATURES_FILE
     features = json.loads(source.read_text()) if source.is_file() else None
     settings = spec.session_settings()
-    runner = OnnxRunner.open(model.files["model"], ctx, features, settings=settings)
+    runner = OnnxRunner.open(
+        model.files["model"], ctx, features, settings=settings, backend=model.backend
+    )
     # The classes an export names live beside the source model, not beside this one: as
     # when it was made, the quantized model returns its source's labels.
     metadata = ctx.artifact_dir(spec.from_) / METADATA_FILE
@@ -148,10 +157,10 @@ def predict(model: LoadedModel, batch: Features) -> dict[str, np.ndarray]:
     return runner.run(batch)
 
 
-def _session(path: Path, settings: SessionSettings) -> Any:
+def _session(path: Path, settings: SessionSettings, ctx: RunContext, backend: str) -> Any:
     from parityspec.backends.onnx import open_session
 
-    return open_session(path, settings, made_here=True)
+    return open_session(path, settings, made_here=True, ctx=ctx, backend=backend)
 
 
 def _quantize(
