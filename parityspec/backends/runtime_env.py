@@ -17,9 +17,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,13 +166,27 @@ def environment(needed: tuple[str, ...], root: Path) -> Environment:
         try:
             _build(building, needed)
             os.rename(building, final)
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
+        except BaseException as error:
+            _remove(building, error)
             raise
     found = _complete(final, needed)
     if found is None:
         raise InputError(f"the environment {final} was built but does not read back")
     return found
+
+
+def _remove(folder: Path, stop: BaseException) -> None:
+    """Removes a build's folder, even while a stop repeats (--timeout raises every second
+    until the run ends); the stop goes on afterwards."""
+    for _ in range(100):
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            if not folder.exists():
+                return
+            time.sleep(0.05)  # a killed process of the build still writing: again
+        except BaseException as again:
+            if type(again) is not type(stop):
+                raise
 
 
 def _build(folder: Path, needed: tuple[str, ...]) -> None:
@@ -220,12 +236,17 @@ def _run_quietly(command: list[str], what: str, hint: str) -> str:
     """Runs a build command, its output kept; on failure, exit 2 with its last error line.
     Stopped (Ctrl-C, --timeout), it is killed before the stop goes on."""
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own group: venv's ensurepip runs pip as a grandchild
     )
     try:
         output, _ = process.communicate()
     except BaseException:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise
     text = output.decode("utf-8", "replace")

@@ -217,3 +217,45 @@ def test_a_release_pip_cannot_install_is_exit_2_with_pips_reason(tmp_path):
     assert "hint: name a release that has a wheel for Python 3." in message
     assert raised.value.exit_code == 2
     assert _leftovers(tmp_path) == []
+
+
+class _Stop(BaseException):
+    pass
+
+
+def test_a_stopped_build_command_is_killed_with_its_children(tmp_path):
+    """As venv's ensurepip runs pip: the grandchild must not go on writing the folder."""
+    import signal
+
+    pids = tmp_path / "pids"
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pids)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+
+    def stop(_signum, _frame):
+        raise _Stop
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 1.5)
+    try:
+        with pytest.raises(_Stop):
+            runtime_env._run_quietly([sys.executable, "-c", script], "what", "hint")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    grandchild = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _running(grandchild):
+        time.sleep(0.05)
+    assert not _running(grandchild)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
