@@ -11,7 +11,6 @@ that is never taken for an environment and is removed by the next build.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -70,7 +69,14 @@ RuntimeField = Annotated[
     dict[str, str],
     BeforeValidator(_quoted),
     AfterValidator(_checked),
-    Field(min_length=1, max_length=2, examples=[{"onnxruntime": "1.20.1"}]),
+    Field(
+        examples=[{"onnxruntime": "1.20.1"}],
+        json_schema_extra={
+            "minProperties": 1,
+            "maxProperties": 2,
+            "propertyNames": {"pattern": r"^(onnxruntime(-[a-z0-9]+)*|numpy)$"},
+        },
+    ),
 ]
 
 
@@ -278,6 +284,8 @@ def _complete(folder: Path, needed: tuple[str, ...]) -> Environment | None:
 def _locked(path: Path, needed: tuple[str, ...]) -> Iterator[None]:
     """One build per environment at a time, across processes; the lock goes with the
     process, however it ends."""
+    import fcntl  # POSIX, as the subprocess's process groups are
+
     with open(path, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
