@@ -454,6 +454,7 @@ def _cache_dir(ctx: RunContext | None) -> Path:
 def _remote_session(
     path: Path, settings: SessionSettings, made_here: bool, cache_dir: Path, backend: str
 ) -> Any:
+    """`made_here`: the file is named in the error only when the user gave it."""
     from parityspec.backends.ort_remote import RemoteSession
     from parityspec.backends.runtime_env import environment, runtimes_root
 
@@ -478,7 +479,15 @@ def _remote_session(
             },
         )
         if not opened.get("ok"):
-            raise _not_loaded(str(opened.get("error")), session.version, made_here, path)
+            # The installed onnxruntime has loaded this graph or will: what this release
+            # lacks (a newer opset, IR version or op) is the choice of release, not a fault.
+            raise InputError(
+                f"onnxruntime {session.version} ({', '.join(settings.runtime)}) cannot load "
+                f"the model: {_unloadable(str(opened.get('error')))}",
+                file=None if made_here else str(path),
+                hint="an older release reads only the opsets and IR versions it knows: "
+                "export with a lower opset, or name a newer release in runtime",
+            )
         _require_started(settings, session.get_providers(), session.version)
     except BaseException:
         session.close()

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from parityspec.backends import ort_remote, ort_worker
 from parityspec.backends.ort_remote import RemoteSession
 from parityspec.backends.runtime_env import Environment
-from parityspec.errors import StepError
+from parityspec.errors import InputError, StepError
 
 SETTINGS = {
     "graph_optimization_level": "all",
@@ -277,3 +277,59 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
     except OSError:
         return "Z"
+
+
+@pytest.fixture
+def as_built(monkeypatch, here):
+    """`environment` finds this interpreter's, as it finds one built before."""
+    from parityspec.backends import runtime_env
+
+    monkeypatch.setattr(runtime_env, "environment", lambda needed, root: here)
+
+
+def test_open_session_with_a_runtime_opens_it_in_the_subprocess(as_built, graph):
+    from parityspec.backends.onnx import SessionSettings, open_session, runtime_facts
+
+    settings = SessionSettings(runtime=("onnxruntime==1.20.1",))
+    session = open_session(graph, settings, backend="onnx_old")
+    try:
+        assert isinstance(session, RemoteSession)
+        assert runtime_facts(session) == {
+            "onnxruntime": ort.__version__,
+            "requirement": "onnxruntime",
+        }
+        local = open_session(graph)
+        assert runtime_facts(local) == {"onnxruntime": ort.__version__}
+        np.testing.assert_array_equal(session.run(None, _feeds())[0], local.run(None, _feeds())[0])
+    finally:
+        session.close()
+
+
+def test_a_model_the_release_cannot_load_is_exit_2_naming_it(as_built, tmp_path, monkeypatch):
+    from parityspec.backends.onnx import SessionSettings, open_session
+
+    stopped = []
+    monkeypatch.setattr(RemoteSession, "close", lambda self: stopped.append(self))
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    settings = SessionSettings(runtime=("onnxruntime==1.20.1",))
+    with pytest.raises(
+        InputError, match=r"onnxruntime .* \(onnxruntime==1.20.1\) cannot load"
+    ) as raised:
+        open_session(tmp_path / "bad.onnx", settings, backend="onnx_old")
+    assert raised.value.exit_code == 2 and "export with a lower opset" in str(raised.value)
+    assert len(stopped) == 1
+
+
+def test_a_provider_the_release_lacks_is_exit_2_naming_what_brings_it(as_built, graph):
+    from parityspec.backends.onnx import SessionSettings, open_session
+
+    settings = SessionSettings(
+        providers=("CUDAExecutionProvider",), runtime=("onnxruntime==1.20.1",)
+    )
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(
+        InputError, match=r"CUDAExecutionProvider is not in onnxruntime==1\.20\.1"
+    ) as raised:
+        open_session(graph, settings, backend="onnx_old")
+    assert "comes with onnxruntime-gpu" in str(raised.value)
