@@ -9,15 +9,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-from pydantic import field_validator
 
 from parityspec.backends import sklearn
-from parityspec.backends.base import LoadedModel, Offer, Verb
+from parityspec.backends.base import LoadedModel, Offer
 from parityspec.backends.converters import FAMILIES, native_columns, require
+
+# The protocol functions of a kind made from its file alone (re-exported: read by name).
+from parityspec.backends.model_file import ModelFileSpec, model_path
+from parityspec.backends.model_file import needs_data as needs_data
+from parityspec.backends.model_file import referenced_files as referenced_files
+from parityspec.backends.model_file import source as source
+from parityspec.backends.model_file import verb as verb
 from parityspec.errors import InputError, first_line
-from parityspec.loading import file_problem, file_sha256
+from parityspec.loading import file_sha256
 from parityspec.spec.base import FilePath
-from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,48 +56,23 @@ NOT_REGRESSION = (
 )
 
 
-class Spec(BackendSpecBase):
+class Spec(ModelFileSpec):
     """A CatBoost model file; needs `pip install 'parityspec[catboost]'`."""
+
+    FORMAT = "a CatBoost model file"
+    SUFFIXES = SUFFIXES
+    SAVED_WITH = "model.save_model('model.cbm')"
 
     kind: Literal["catboost"]
     path: FilePath
     """CatBoost's binary format (`model.save_model('model.cbm')`), relative to the spec."""
-
-    @field_validator("path")
-    @classmethod
-    def _catboost_format(cls, path: str) -> str:
-        if Path(path).suffix.lower() not in SUFFIXES:
-            raise ValueError(
-                f"a CatBoost model file is .cbm, not {Path(path).suffix or 'no suffix'}"
-                " (save it with model.save_model('model.cbm'))"
-            )
-        return path
-
-
-def verb(spec: Spec) -> Verb:
-    return "load"
-
-
-def source(spec: Spec) -> str | None:
-    return None
-
-
-def referenced_files(spec: Spec) -> list[tuple[str, str]]:
-    return [("path", spec.path)]
-
-
-def needs_data(spec: Spec) -> bool:
-    return False
 
 
 def make(
     ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
 ) -> LoadedModel:
     catboost = require("catboost", f"kind: {KIND}")
-    path = ctx.resolve(spec.path)
-    problem = file_problem(path)
-    if problem:
-        raise InputError(problem, file=spec.path)
+    path = model_path(ctx, spec)
     task = ctx.spec.model.task
     family = catboost.CatBoostRegressor if task == "regression" else catboost.CatBoostClassifier
     estimator = family()

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-from pydantic import field_validator
 
 from parityspec.backends import sklearn
-from parityspec.backends.base import LoadedModel, Offer, Verb
+from parityspec.backends.base import LoadedModel, Offer
 from parityspec.backends.converters import (
     FAMILIES,
     ONNXMLTOOLS,
@@ -18,10 +17,16 @@ from parityspec.backends.converters import (
     native_columns,
     require,
 )
+
+# The protocol functions of a kind made from its file alone (re-exported: read by name).
+from parityspec.backends.model_file import ModelFileSpec, model_path
+from parityspec.backends.model_file import needs_data as needs_data
+from parityspec.backends.model_file import referenced_files as referenced_files
+from parityspec.backends.model_file import source as source
+from parityspec.backends.model_file import verb as verb
 from parityspec.errors import InputError, first_line
-from parityspec.loading import file_problem, file_sha256
+from parityspec.loading import file_sha256
 from parityspec.spec.base import FilePath
-from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,48 +50,23 @@ NOT_REGRESSION = (*CLASSIFIER_OBJECTIVES["binary"], *CLASSIFIER_OBJECTIVES["mult
 RANKING = ("lambdarank", "rank_xendcg", "xendcg", "xe_ndcg", "xe_ndcg_mart", "xendcg_mart")
 
 
-class Spec(BackendSpecBase):
+class Spec(ModelFileSpec):
     """A LightGBM model file; needs `pip install 'parityspec[lightgbm]'`."""
+
+    FORMAT = "a LightGBM model file"
+    SUFFIXES = SUFFIXES
+    SAVED_WITH = "Booster.save_model('model.txt')"
 
     kind: Literal["lightgbm"]
     path: FilePath
     """LightGBM's text format (`Booster.save_model('model.txt')`), relative to the spec."""
-
-    @field_validator("path")
-    @classmethod
-    def _lightgbm_format(cls, path: str) -> str:
-        if Path(path).suffix.lower() not in SUFFIXES:
-            raise ValueError(
-                f"a LightGBM model file is .txt or .model, not {Path(path).suffix or 'no suffix'}"
-                " (save it with Booster.save_model('model.txt'))"
-            )
-        return path
-
-
-def verb(spec: Spec) -> Verb:
-    return "load"
-
-
-def source(spec: Spec) -> str | None:
-    return None
-
-
-def referenced_files(spec: Spec) -> list[tuple[str, str]]:
-    return [("path", spec.path)]
-
-
-def needs_data(spec: Spec) -> bool:
-    return False
 
 
 def make(
     ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
 ) -> LoadedModel:
     lightgbm = require("lightgbm", f"kind: {KIND}")
-    path = ctx.resolve(spec.path)
-    problem = file_problem(path)
-    if problem:
-        raise InputError(problem, file=spec.path)
+    path = model_path(ctx, spec)
     try:
         booster = lightgbm.Booster(model_file=str(path))
     except lightgbm.basic.LightGBMError as error:

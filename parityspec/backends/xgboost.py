@@ -9,15 +9,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import field_validator
 
 from parityspec.backends import sklearn
-from parityspec.backends.base import LoadedModel, Offer, Verb
+from parityspec.backends.base import LoadedModel, Offer
 from parityspec.backends.converters import FAMILIES, ONNXMLTOOLS, native_columns, require
+
+# The protocol functions of a kind made from its file alone (re-exported: read by name).
+from parityspec.backends.model_file import ModelFileSpec, model_path
+from parityspec.backends.model_file import needs_data as needs_data
+from parityspec.backends.model_file import referenced_files as referenced_files
+from parityspec.backends.model_file import source as source
+from parityspec.backends.model_file import verb as verb
 from parityspec.errors import InputError, first_line
-from parityspec.loading import file_problem, file_sha256
+from parityspec.loading import file_sha256
 from parityspec.spec.base import FilePath
-from parityspec.spec.models import BackendSpecBase
 
 if TYPE_CHECKING:
     from parityspec.backends.context import RunContext
@@ -36,48 +41,23 @@ CLASSIFIER_OBJECTIVES = {
 NOT_REGRESSION = ("binary:", "multi:", "rank:")
 
 
-class Spec(BackendSpecBase):
+class Spec(ModelFileSpec):
     """An XGBoost model file; needs `pip install 'parityspec[xgboost]'`."""
+
+    FORMAT = "an XGBoost model file"
+    SUFFIXES = SUFFIXES
+    SAVED_WITH = "Booster.save_model('model.json')"
 
     kind: Literal["xgboost"]
     path: FilePath
     """`.json` or `.ubj` (`Booster.save_model`, `XGBModel.save_model`), relative to the spec."""
-
-    @field_validator("path")
-    @classmethod
-    def _xgboost_format(cls, path: str) -> str:
-        if Path(path).suffix.lower() not in SUFFIXES:
-            raise ValueError(
-                f"an XGBoost model file is .json or .ubj, not {Path(path).suffix or 'no suffix'}"
-                " (save it with Booster.save_model('model.json'))"
-            )
-        return path
-
-
-def verb(spec: Spec) -> Verb:
-    return "load"
-
-
-def source(spec: Spec) -> str | None:
-    return None
-
-
-def referenced_files(spec: Spec) -> list[tuple[str, str]]:
-    return [("path", spec.path)]
-
-
-def needs_data(spec: Spec) -> bool:
-    return False
 
 
 def make(
     ctx: RunContext, name: str, spec: Spec, source_model: LoadedModel | None, data: Rows | None
 ) -> LoadedModel:
     xgboost = require("xgboost", f"kind: {KIND}")
-    path = ctx.resolve(spec.path)
-    problem = file_problem(path)
-    if problem:
-        raise InputError(problem, file=spec.path)
+    path = model_path(ctx, spec)
     booster = xgboost.Booster()
     try:
         booster.load_model(str(path))
