@@ -11,6 +11,7 @@ import math
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    ConfigDict,
     Field,
     PrivateAttr,
     SerializerFunctionWrapHandler,
@@ -122,8 +123,28 @@ class ReportSpec(StrictModel):
     """How many worst samples each comparison lists, with their feature values."""
 
 
+def _swept_fields_may_be_unset(schema: dict[str, Any]) -> None:
+    """In the published schema, a required field (`path`, `module`) may instead be swept:
+    listed in `matrix`, which gives it its values."""
+    swept = [f for f in schema.get("required", []) if f != "kind"]
+    if not swept:
+        return
+    schema["required"] = [f for f in schema["required"] if f not in swept]
+    schema.setdefault("allOf", []).extend(
+        {
+            "anyOf": [
+                {"required": [field]},
+                {"required": ["matrix"], "properties": {"matrix": {"required": [field]}}},
+            ]
+        }
+        for field in swept
+    )
+
+
 class BackendSpecBase(StrictModel):
     """A backend in the spec; each kind's model narrows `kind` to its own name."""
+
+    model_config = ConfigDict(json_schema_extra=_swept_fields_may_be_unset)
 
     kind: str
     serve_batch_size: Annotated[int, Field(gt=0, le=1_000_000)] | None = None

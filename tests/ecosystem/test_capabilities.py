@@ -60,7 +60,7 @@ def test_the_builtin_derivations_come_from_the_kinds_declarations():
         if (needs := capabilities(module).DERIVED_FROM)
     }
     assert accepted == {
-        "onnx": ["lightgbm", "sklearn", "torch", "xgboost"],
+        "onnx": ["catboost", "lightgbm", "sklearn", "torch", "xgboost"],
         "quantized": ["onnx"],
         "onnx_reference": ["float16", "onnx", "quantized"],
         "float16": ["onnx"],
@@ -85,6 +85,7 @@ def test_cache_keys_hash_the_libraries_they_always_did():
         "xgboost-cpu",
         "lightgbm",
         "onnxmltools",
+        "catboost",
     }
     assert len(key_libraries()) == len(set(key_libraries()))
 

@@ -47,16 +47,3 @@ def test_hook_passes_valid_specs_and_fails_an_invalid_one():
     failed = _run_hook([*VALID, INVALID])
     assert failed.returncode == 2
     assert "check_unknown_profile.yaml:" in failed.stderr
-
-
-def test_example_workflow_validates_prs_and_runs_main():
-    workflow = yaml.safe_load((REPO / "examples" / "ci" / "parityspec.yml").read_text())
-    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
-    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
-    validate, run = workflow["jobs"]["validate"], workflow["jobs"]["run"]
-    assert "pull_request" in validate["if"] and "refs/heads/main" in run["if"]
-    assert any(s.get("run") == "parityspec validate specs/*.yaml" for s in validate["steps"])
-    assert any("parityspec run" in s.get("run", "") for s in run["steps"])
-    uses = {s.get("uses", "").split("@")[0]: s for s in run["steps"]}
-    upload = uses["actions/upload-artifact"]
-    assert upload["if"] == "always()" and upload["with"]["path"] == "reports/"
