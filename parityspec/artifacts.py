@@ -6,6 +6,7 @@ write of the same file remove what a killed writer left behind."""
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -16,6 +17,20 @@ from typing import Any
 # mkstemp creates files readable by their owner only; a report must get the usual mode.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.,=+\[\]-]")
+
+
+def folder_name(name: str) -> str:
+    """A backend's or check's id as one folder name: a swept one
+    (`torch[module=../nets.py:mlp]`) holds slashes and dots that would leave the report
+    folder; those become `_`, with a digest of the id so that two ids stay two folders."""
+    safe = _SAFE.sub("_", name)
+    if safe == name and not name.startswith("."):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{safe.lstrip('.')}-{digest}"
 
 
 def write_bytes(path: Path, data: bytes) -> Path:

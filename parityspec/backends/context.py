@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from parityspec.artifacts import folder_name
 from parityspec.spec.models import SpecBase
 
 
@@ -21,6 +22,6 @@ class RunContext:
         return (self.spec_dir / path).resolve()
 
     def artifact_dir(self, backend: str) -> Path:
-        directory = self.out_dir / "artifacts" / backend
+        directory = self.out_dir / "artifacts" / folder_name(backend)
         directory.mkdir(parents=True, exist_ok=True)
         return directory

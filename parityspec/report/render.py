@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from parityspec.artifacts import dump_json, write_bytes, write_text
+from parityspec.artifacts import dump_json, folder_name, write_bytes, write_text
 from parityspec.checks import CHECKS
 from parityspec.checks.capabilities import check_capabilities
 from parityspec.errors import InputError, first_line
@@ -153,7 +153,7 @@ def check_artifacts(report: dict[str, Any]) -> dict[str, str | bytes]:
                 raise ValueError(
                     f"check type {check['type']}: artifact {name!r} is outside its folder"
                 )
-            path = f"artifacts/{check['id']}/{relative}"
+            path = f"artifacts/{folder_name(check['id'])}/{relative}"
             files[path] = content if isinstance(content, bytes) else dump_json(content)
     return files
 

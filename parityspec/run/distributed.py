@@ -287,7 +287,7 @@ def _worker_hosts(client: Client) -> dict[str, int]:
 
 def _shipped(ctx: RunContext, model: LoadedModel) -> ShippedModel:
     kind = model.kind
-    contents = _folder(ctx.out_dir / "artifacts" / model.backend)
+    contents = _folder(ctx.artifact_dir(model.backend))
     files = {}
     for role, path in model.files.items():
         name = f"{role}{Path(path).suffix}" if Path(path).name not in contents else Path(path).name
@@ -296,7 +296,7 @@ def _shipped(ctx: RunContext, model: LoadedModel) -> ShippedModel:
         files[role] = name
     spec = ctx.spec.backends[model.backend]
     source = BACKENDS[kind].source(spec)
-    sources = {source: _folder(ctx.out_dir / "artifacts" / source)} if source else {}
+    sources = {source: _folder(ctx.artifact_dir(source))} if source else {}
     shipped = ShippedModel(
         model.backend, kind, dict(model.facts), model.inert, files, contents, sources
     )
