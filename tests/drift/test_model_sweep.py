@@ -187,11 +187,13 @@ def test_the_networks_are_seeded_and_not_degenerate(net):
 
 @pytest.mark.slow
 def test_the_torchvision_sweep(tmp_path):
-    """`specs/torchvision_sweep.yaml` where torchvision is installed (not in this project's
+    """`examples/torch/torchvision_sweep.yaml` where torchvision is installed (not in this project's
     environment; measured with torch 2.14.1 and torchvision 0.29.1: exit 0, resnet18 68 rows,
     48 matched; mobilenet_v3_small 156, 121; vit_b_16 125, 88; worst 1.7e-6 relative)."""
     pytest.importorskip("torchvision")
-    result = _run(SPECS / "torchvision_sweep.yaml", tmp_path / "out", tmp_path / "cache")
+    result = _run(
+        REPO / "examples" / "torch" / "torchvision_sweep.yaml", tmp_path / "out", tmp_path / "cache"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     (table,) = report["sweep"]

@@ -21,6 +21,7 @@ EXPECTED_EXIT = {
     "churn_lightgbm.yaml": 0,
     "churn_catboost.yaml": 0,
     "churn_sweep.yaml": 1,
+    "torch_sweep.yaml": 0,
     "churn_histgb.yaml": 0,
     "churn_oracle.yaml": 0,
     "churn_fp16.yaml": 0,
