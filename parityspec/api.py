@@ -183,7 +183,12 @@ def _execute(
     with contextlib.ExitStack() as stack:
         work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="parityspec-run-"))
         ctx = RunContext(
-            loaded.spec, loaded.directory, prepared.out_dir, Path(work_dir), options.trust_models
+            loaded.spec,
+            loaded.directory,
+            prepared.out_dir,
+            Path(work_dir),
+            options.trust_models,
+            root,
         )
         elsewhere = None
         if (placement := options.placement) is not None:

@@ -17,6 +17,9 @@ class RunContext:
     work_dir: Path
     """Scratch space for this run (predictions, streamed ground truth), removed after it."""
     trust_models: bool = False
+    cache_dir: Path | None = None
+    """The step cache's folder (`--cache-dir`), where other runtimes' environments live too;
+    None: the default one."""
 
     def resolve(self, path: str) -> Path:
         return (self.spec_dir / path).resolve()

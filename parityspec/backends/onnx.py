@@ -446,8 +446,8 @@ def _require_started(settings: SessionSettings, used: list[str], version: str) -
 def _cache_dir(ctx: RunContext | None) -> Path:
     from parityspec.backends.runtime_env import default_cache_dir
 
-    # The run's --cache-dir once RunContext carries it; the default folder until then.
-    given = getattr(ctx, "cache_dir", None)
+    # The run's --cache-dir (or its default), so `--cache-dir` keeps environments apart too.
+    given = ctx.cache_dir if ctx is not None else None
     return Path(given) if given else default_cache_dir()
 
 

@@ -333,3 +333,43 @@ def test_a_provider_the_release_lacks_is_exit_2_naming_what_brings_it(as_built, 
     ) as raised:
         open_session(graph, settings, backend="onnx_old")
     assert "comes with onnxruntime-gpu" in str(raised.value)
+
+
+def test_another_runtimes_environment_lives_under_the_runs_cache_dir(tmp_path, monkeypatch):
+    """`--cache-dir` keeps runtime environments apart too: the run's cache folder reaches the
+    session opener."""
+    import yaml
+
+    from parityspec.api import RunOptions, run
+    from parityspec.backends import onnx as onnx_backend
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "same",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx"
+    )
+    spec = {
+        "parityspec": 1,
+        "name": "where",
+        "data": {"synthetic": {"rows": 4}},
+        "model": {"task": "tensor", "inputs": [{"name": "x", "shape": [2]}]},
+        "backends": {
+            "here": {"kind": "onnx", "path": "m.onnx"},
+            "there": {"kind": "onnx", "path": "m.onnx", "runtime": {"onnxruntime": "1.20.1"}},
+        },
+        "checks": [{"id": "same", "type": "output_parity", "between": ["here", "there"]}],
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    seen = []
+
+    def remote(path, settings, made_here, cache_dir, backend):
+        seen.append(cache_dir)
+        raise InputError("stopped here: the test needs only the folder")
+
+    monkeypatch.setattr(onnx_backend, "_remote_session", remote)
+    run(str(tmp_path / "spec.yaml"), RunOptions(out=tmp_path / "out", cache_dir=tmp_path / "c"))
+    assert seen and all(Path(c) == tmp_path / "c" for c in seen)
