@@ -121,8 +121,14 @@ print(usage.ru_maxrss, os.waitstatus_to_exitcode(status))
 def timed(args: list[str]) -> tuple[float, int, int]:
     """(wall seconds, exit code, peak RSS MiB of that process alone)."""
     started = time.perf_counter()
+    # Out of the checkout: `python -m parityspec` puts the working folder first on sys.path,
+    # which would shadow a --source snapshot given through PYTHONPATH.
     done = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *args], capture_output=True, text=True, check=False
+        [sys.executable, "-c", LAUNCHER, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),
     )
     wall = time.perf_counter() - started
     peak_kib, code = (int(v) for v in done.stdout.split())
