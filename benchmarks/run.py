@@ -77,6 +77,9 @@ def measure_run(
     """
     probe = [PYTHON, __file__, "--measure", *command]
     env = {**(os.environ if env is None else env), **SOURCE_ENV}
+    # Never from the checkout: `python -m parityspec` (the supervisor's child) puts the
+    # working folder first on sys.path, which would shadow the --source snapshot.
+    cwd = cwd or Path(tempfile.gettempdir())
     done = subprocess.run(probe, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     lines = done.stdout.rstrip("\n").split("\n")
     output = (done.stdout + done.stderr).strip()[-1500:]
@@ -242,8 +245,8 @@ def _cold_warm(work: Path, spec: Path) -> dict:
     env = {**os.environ, "PARITYSPEC_CACHE_DIR": str(cache)}
     command = [*parityspec_command(), "run", str(spec), "--quiet", "--out", str(out)]
     try:
-        cold = measure_run(command, env, cwd=ROOT, codes=(0, 1))
-        warm = measure_run(command, env, cwd=ROOT, codes=(0, 1))
+        cold = measure_run(command, env, codes=(0, 1))
+        warm = measure_run(command, env, codes=(0, 1))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     return {
