@@ -15,7 +15,6 @@ Dask is optional (`parityspec[dask]`); nothing else imports this module's depend
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import tempfile
@@ -216,25 +215,9 @@ def evaluate_on_workers(
         )
         for number in range(len(shards.shards))
     ]
-    results: list[ShardResult] = []
-    for number, future in enumerate(futures):
-        try:
-            results.append(future.result())
-        except ParitySpecError:
-            _cancel(client, futures)
-            raise
-        except Exception as error:
-            _cancel(client, futures)
-            shard = shards.shards[number]
-            raise ShardFailed(
-                f"{shards.shown_file(shard.file)} row group {shard.row_group} failed: "
-                f"{type(error).__name__}: {first_line(error)}"
-            ) from error
+    merged, rows = _merged_as_they_come(client, futures, shards)
     seconds = time.perf_counter() - started
-    state.notes.append(
-        f"ran on {placement.describe()}: {len(shards.shards)} shards, "
-        f"{sum(r.rows for r in results)} rows"
-    )
+    state.notes.append(f"ran on {placement.describe()}: {len(shards.shards)} shards, {rows} rows")
     if client_side := [
         s.about
         for s in plan.steps
@@ -247,7 +230,8 @@ def evaluate_on_workers(
     for step in predicts:
         outcomes[step.id] = replace(outcomes[step.id], seconds=seconds / len(predicts))
     for step in checks:
-        outcomes[step.id] = _concluded(ctx, step, specs[step.about], models, results, evaluation)
+        check = specs[step.about]
+        outcomes[step.id] = _concluded(ctx, step, check, models, merged[check.id], evaluation)
     return outcomes, {s.id for s in predicts}
 
 
@@ -256,12 +240,10 @@ def _concluded(
     step: Step,
     check: CheckSpecBase,
     models: dict[str, LoadedModel],
-    results: list[ShardResult],
+    merged: Any,
     evaluation: Any,
 ) -> StepOutcome:
     module: Any = CHECKS[check.type]  # a ShardedCheck: see `sharded`
-    summaries = [r.summaries[check.id] for r in results]
-    merged = functools.reduce(lambda a, b: a.merge(b), summaries)
     reference, candidate = (
         Predictions(b, {}, inert=models[b].inert, classes=models[b].facts.get("classes"))
         for b in check.between
@@ -269,6 +251,38 @@ def _concluded(
     inputs = CheckInputs(ctx.spec, evaluation, reference, candidate, dict(models))
     result: CheckResult = module.conclude(check, check_tolerances(ctx, check), merged, inputs)
     return StepOutcome(step, "ok", refuse_inert(result, reference, candidate))
+
+
+def _merged_as_they_come(
+    client: Client, futures: list[Any], shards: Any
+) -> tuple[dict[str, Any], int]:
+    """Each check's summary of every shard, and the rows: a shard's result is merged as soon
+    as it is done and then released (the merges are exact in any order), so neither the
+    client nor the workers hold more than one result per shard in flight."""
+    from distributed import as_completed
+
+    numbers = {future.key: number for number, future in enumerate(futures)}
+    merged: dict[str, Any] = {}
+    rows = 0
+    for future in as_completed(futures):
+        number = numbers[future.key]
+        try:
+            result: ShardResult = future.result()
+        except ParitySpecError:
+            _cancel(client, futures)
+            raise
+        except Exception as error:
+            _cancel(client, futures)
+            shard = shards.shards[number]
+            raise ShardFailed(
+                f"{shards.shown_file(shard.file)} row group {shard.row_group} failed: "
+                f"{type(error).__name__}: {first_line(error)}"
+            ) from error
+        future.release()
+        rows += result.rows
+        for check_id, summary in result.summaries.items():
+            merged[check_id] = merged[check_id].merge(summary) if check_id in merged else summary
+    return merged, rows
 
 
 def _cancel(client: Client, futures: list[Any]) -> None:
