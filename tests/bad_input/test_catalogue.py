@@ -293,7 +293,8 @@ def test_trusted_pickle_of_something_else_than_an_estimator(invoke, tmp_path, as
     ("source", "code", "needles"),
     [
         ("def build(:\n", 2, ("builder.py is not valid Python", "line 1")),
-        ("import no_such_module_xyz\n", 3, ("ModuleNotFoundError", "no_such_module_xyz")),
+        # A module found nowhere is the user's to install or point to (python_path): exit 2.
+        ("import no_such_module_xyz\n", 2, ("imports no_such_module_xyz", "neither installed")),
         ("def build():\n    raise RuntimeError('boom')\n", 3, ("RuntimeError: boom",)),
     ],
     ids=["syntax-error", "import-error", "raises"],
