@@ -99,7 +99,7 @@ def test_html_shows_each_worst_samples_features():
     html = render(REPORT, "html")
     check = next(c for c in REPORT["checks"] if c["details"].get("worst_samples"))
     sample = check["details"]["worst_samples"][0]
-    name, value = sorted(sample["features"].items())[0]
+    name, _value = sorted(sample["features"].items())[0]
     assert "<th>features</th>" in html
     assert f"{name}=" in html
 
