@@ -14,6 +14,7 @@ Dask is optional (`parityspec[dask]`); nothing else imports this module's depend
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -444,6 +445,7 @@ def _landed(job: Job) -> dict[str, LoadedModel]:
         _, old = _LANDED.pop(token)
         shutil.rmtree(old.work_dir, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(prefix="parityspec-worker-"))
+    atexit.register(shutil.rmtree, folder, True)  # the last run's, when the worker ends
     ctx = RunContext(job.spec, Path(job.spec_dir), folder, folder / "work", job.trust_models)
     models = {name: _land(ctx, shipped, job) for name, shipped in job.models.items()}
     _LANDED[job.token] = (models, ctx)
