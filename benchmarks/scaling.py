@@ -165,9 +165,13 @@ def measure(work: Path, rows: int, placements: list[int]) -> list[dict]:
         if workers == 0:
             wall, code, client_peak = timed(args)
         else:
+            import dask
             from distributed import Client, LocalCluster
 
+            from parityspec.run.distributed import WORKER_CONFIG
+
             with (
+                dask.config.set(WORKER_CONFIG),  # as `--workers K` starts its workers
                 LocalCluster(
                     n_workers=workers, threads_per_worker=1, dashboard_address=None, silence_logs=50
                 ) as cluster,

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 
 SCHEDULER_TIMEOUT = 10  # seconds to reach a scheduler before exit 2
 DASK_HINT = "install the extra: pip install 'parityspec[dask]'"
+# Dask's statistical profiler keeps a call tree for every second a worker computes, up to
+# `distributed.admin.low-level-log-length` (1000) of them: a worker's memory would grow with
+# the run's length (54 MiB in a one-minute run), not with its batches.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 @dataclass(frozen=True)
@@ -99,18 +103,21 @@ def cluster(placement: Placement) -> Iterator[Client]:
         finally:
             client.close()
         return
-    local = LocalCluster(
-        n_workers=placement.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=50,  # logging.CRITICAL: a worker's chatter is not the run's output
-    )
-    try:
-        with Client(local) as client:
-            yield client
-    finally:
-        local.close()
+    import dask
+
+    with dask.config.set(WORKER_CONFIG):  # read by each worker process as it (re)starts
+        local = LocalCluster(
+            n_workers=placement.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,  # logging.CRITICAL: a worker's chatter is not the run's output
+        )
+        try:
+            with Client(local) as client:
+                yield client
+        finally:
+            local.close()
 
 
 # --- client side ------------------------------------------------------------------------

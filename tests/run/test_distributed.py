@@ -230,6 +230,24 @@ def test_a_worker_that_dies_mid_shard_has_its_shard_run_elsewhere(
     assert body(survived) == body(local)
 
 
+def _profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_workers_a_run_starts_keep_no_profile_history_even_when_restarted():
+    """Dask's profiler keeps a call tree for every second of work: a worker's memory would
+    grow with the run's length. It is off in the workers a run starts, and in a worker its
+    nanny starts again (after a crash)."""
+    from parityspec.run.distributed import Placement, cluster
+
+    with cluster(Placement(workers=1)) as client:
+        assert list(client.run(_profiling).values()) == [False]
+        client.restart()
+        assert list(client.run(_profiling).values()) == [False]
+
+
 def test_a_torch_module_travels_as_its_factory_and_state_dict(shards, tmp_path):
     """The worker builds the module with the spec's factory and loads the client's weights:
     the report is the local one, whatever the factory's own initialisation draws."""
