@@ -47,7 +47,8 @@ DASK_HINT = "install the extra: pip install 'parityspec[dask]'"
 # Dask's statistical profiler keeps a call tree for every second a worker computes, up to
 # `distributed.admin.low-level-log-length` (1000) of them: a worker's memory would grow with
 # the run's length (54 MiB in a one-minute run), not with its batches.
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+WORKER_PROFILING = "distributed.worker.profile.enabled"
+WORKER_CONFIG = {WORKER_PROFILING: False}
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,14 @@ def evaluate_on_workers(
     evaluation = state.outcomes[DATA_SPLIT].value[1]
     shards = open_data_shards(ctx.spec.data, ctx.spec_dir)
     workers = _worker_hosts(client)
+    import dask
+
+    # dask.config.get: a worker has it whatever else it lacks
+    if any(client.run(dask.config.get, WORKER_PROFILING).values()):
+        state.notes.append(
+            "the cluster's workers run Dask's profiler, whose history grows their memory with "
+            "the run's length: start them with distributed.worker.profile.enabled: false"
+        )
     job = Job(
         token=uuid.uuid4().hex,
         spec=ctx.spec,

@@ -333,6 +333,28 @@ def test_a_worker_without_the_models_library_is_named(shards, pretrained, tmp_pa
     assert errors and f"Dask worker {address} lacks the library 'skops.io'" in errors[0]
 
 
+def test_a_cluster_whose_workers_profile_is_used_and_said_to_grow(
+    shards,
+    pretrained,  # noqa: F811
+    tmp_path,
+):
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):  # Dask's default: the profiler on
+        outcome = run(
+            spec_in(shards, pretrained),
+            RunOptions(out=tmp_path / "out", use_cache=False, scheduler=cluster.scheduler_address),
+        )
+    assert outcome.exit_code in (ExitCode.PASSED, ExitCode.CHECK_FAILED), outcome.report["steps"]
+    assert any(
+        "start them with distributed.worker.profile.enabled: false" in note
+        for note in outcome.report["run"]["notes"]
+    )
+
+
 def _processes_with(token: str) -> list[int]:
     """Processes whose environment holds `token`: the run and every process it started."""
     found = []
