@@ -45,6 +45,9 @@ class Spec(CheckSpecBase, tolerances=Tolerances):
     type: Literal["label_agreement"]
 
 
+NO_LABEL = "(no label)"
+"""The confusion matrix's last row and column, where a row has no label (NaN or Inf)."""
+
 # What it reads of a classifier: labels, or probabilities where a backend has no labels.
 READS = ("labels",)
 
@@ -201,7 +204,10 @@ def conclude(
     # The data's classes, where they name the columns, are those of every shard's rows.
     classes = concluded_classes(inputs, summary.seen, n_classes)
     confusion = summary.counts.reshape(n_classes + 1, n_classes + 1)
-    if not (confusion[n_classes].any() or confusion[:, n_classes].any()):
+    names = classes.names(n_classes)
+    if confusion[n_classes].any() or confusion[:, n_classes].any():
+        names = [*names, NO_LABEL]
+    else:
         confusion = confusion[:n_classes, :n_classes]
     total = int(confusion.sum())
     # The extra "no label" cell is not an agreement: NaN on both sides is no prediction.
@@ -227,6 +233,7 @@ def conclude(
         details={
             "classes": classes.names(n_classes),
             "classes_from": classes.source,
+            "confusion_labels": names,
             "labels_from": summary.labels_from,
             "labels_not_argmax": ruled,
             "confusion_matrix": confusion.tolist(),

@@ -28,7 +28,7 @@ def build_plots(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             entry["drift"] = drift_plot(details["rows"], details.get("origin"), layer_tol)
         if details.get("confusion_matrix"):
             entry["confusion"] = confusion_plot(
-                details["confusion_matrix"], details["classes"], check["between"]
+                details["confusion_matrix"], details["confusion_labels"], check["between"]
             )
         if entry:
             plots[check["id"]] = entry
@@ -124,7 +124,8 @@ def drift_plot(rows: list[dict], origin: str | None, tolerance: float | None) ->
 
 
 def confusion_plot(matrix: list[list[int]], classes: list, between: list[str]) -> dict[str, Any]:
-    """Counts of (reference label, candidate label); the diagonal is agreement."""
+    """Counts of (reference label, candidate label); the diagonal is agreement. `classes`:
+    the name of each row and column."""
     n, left, top = len(matrix), 84, 52
     size = max(24, min(56, 280 // n))
     peak = max(max(row) for row in matrix) or 1

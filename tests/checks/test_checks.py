@@ -86,6 +86,7 @@ def test_label_agreement_nan_row_gets_the_no_label_row_and_column(run):
     ]
     assert result.figures == {"samples": 5, "agreement": 0.2, "disagreements": 4}
     assert result.details["disagreeing_rows"] == [1, 2, 3, 4]
+    assert result.details["confusion_labels"] == [*result.details["classes"], "(no label)"]
     assert result.status == "failed"
 
 

@@ -84,6 +84,18 @@ def test_the_confusion_matrix_is_a_markdown_table():
     assert "\t" not in markdown
 
 
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_a_confusion_matrix_with_rows_without_a_label_names_that_row(fmt):
+    """NaN or Inf rows have no label: the matrix grows a row and a column, named for it."""
+    report = copy.deepcopy(REPORT)
+    labels = next(c for c in report["checks"] if c["details"].get("confusion_matrix"))
+    labels["details"]["confusion_matrix"] = [[1133, 5, 1], [0, 61, 0], [0, 0, 0]]
+    labels["details"]["confusion_labels"] = ["0", "1", "(no label)"]
+    text = render(report, fmt)
+    shown = {"markdown": "| **(no label)** | 0 | 0 | 0 |", "html": "says (no label)"}[fmt]
+    assert shown in text
+
+
 def many_rows_with_an_unmatched_one() -> dict:
     """The step-drift table grown past 12 rows (the Markdown then folds it), one unmatched."""
     report = copy.deepcopy(REPORT)
