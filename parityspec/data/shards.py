@@ -81,17 +81,21 @@ class ParquetShards:
         earlier = (s for s in self.shards if s.file == shard.file and s.row_group < shard.row_group)
         return sum(s.rows for s in earlier)
 
-    def read(self, shard: Shard, size: int) -> Iterator[pa.Table]:
+    def read(self, shard: Shard, size: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
         """One shard's rows in tables of `size` rows (the last shorter), with its partition
-        columns."""
+        columns; of the file's columns, `columns` only (all when None)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        partitions = self.partitions[shard.file]
+        in_file = None if columns is None else [c for c in columns if c not in partitions]
         try:
             source = pq.ParquetFile(shard.file)
-            blocks = source.iter_batches(batch_size=size, row_groups=[shard.row_group])
+            blocks = source.iter_batches(
+                batch_size=size, row_groups=[shard.row_group], columns=in_file or None
+            )
             for block in blocks:
-                yield _with_partitions(pa.Table.from_batches([block]), self.partitions[shard.file])
+                yield _with_partitions(pa.Table.from_batches([block]), partitions)
         except InputError:
             raise
         except Exception as error:  # pyarrow raises many types for a bad file

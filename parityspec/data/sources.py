@@ -197,6 +197,31 @@ def shard_rows(
         in_file += table.num_rows
 
 
+def shard_classes(
+    shards: ParquetShards, number: int, size: int, data: DataSpec, model: ModelSpec
+) -> np.ndarray | None:
+    """The classes of shard `number`'s ground truth, from its target column alone, as
+    `shard_rows`' batches would say them together: what a worker needs of every shard when
+    no model names its classes (a shard may lack one)."""
+    if data.target is None or model.task not in ("binary", "multiclass"):
+        return None
+    shard = shards.shards[number]
+    shown, in_file = shards.shown_file(shard.file), shards.first_row_in_file(shard)
+    found: set = set()  # whatever `tolist()` gives, as a chunked data set collects them
+    for table in shards.read(shard, size, columns=[data.target]):
+        if data.target not in table.column_names:
+            raise InputError(
+                f"target column {data.target!r} is not in the data",
+                file=shown,
+                hint=f"columns are: {', '.join(shards.schema.names)}",
+            )
+        target = table.select([data.target]).to_pandas()[data.target].to_numpy()
+        _require_complete_target(target, data.target, shown, in_file)
+        found.update(np.unique(target).tolist())
+        in_file += table.num_rows
+    return np.array(sorted(found)) if found else None
+
+
 def _checked_shards(data: DataSpec, spec_dir: Path) -> ParquetShards:
     shown = _shown_path(data)
     if data.format not in (None, "parquet"):

@@ -31,7 +31,8 @@ from parityspec.backends.base import LoadedModel, Predictions, capabilities
 from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
-from parityspec.data.sources import open_data_shards, shard_rows
+from parityspec.checks.label_agreement import merged_classes
+from parityspec.data.sources import open_data_shards, shard_classes, shard_rows
 from parityspec.errors import InputError, ParitySpecError, first_line
 from parityspec.plan.compile import DATA_SPLIT, model_step_id
 from parityspec.plan.graph import Plan, Step
@@ -226,9 +227,15 @@ def evaluate_on_workers(
         checks=[(specs[s.about], check_tolerances(ctx, specs[s.about])) for s in checks],
     )
     [shared] = client.scatter([job], broadcast=True)
+    classes = _data_classes(client, shared, job, shards) if _from_data(ctx, models) else None
     futures = [
         client.submit(
-            _evaluate_shard, shared, number, pure=False, key=f"shard-{number}-{job.token}"
+            _evaluate_shard,
+            shared,
+            number,
+            classes,
+            pure=False,
+            key=f"shard-{number}-{job.token}",
         )
         for number in range(len(shards.shards))
     ]
@@ -276,30 +283,51 @@ def _merged_as_they_come(
     """Each check's summary of every shard, and the rows: a shard's result is merged as soon
     as it is done and then released (the merges are exact in any order), so neither the
     client nor the workers hold more than one result per shard in flight."""
+    merged: dict[str, Any] = {}
+    rows = 0
+    result: ShardResult
+    for result in _as_they_come(client, futures, shards):
+        rows += result.rows
+        for check_id, summary in result.summaries.items():
+            merged[check_id] = merged[check_id].merge(summary) if check_id in merged else summary
+    return merged, rows
+
+
+def _as_they_come(client: Client, futures: list[Any], shards: Any) -> Iterator[Any]:
+    """Each shard's result as it completes, its future released; a shard that fails ends
+    the run naming it, the others cancelled."""
     from distributed import as_completed
 
     numbers = {future.key: number for number, future in enumerate(futures)}
-    merged: dict[str, Any] = {}
-    rows = 0
     for future in as_completed(futures):
-        number = numbers[future.key]
         try:
-            result: ShardResult = future.result()
+            result = future.result()
         except ParitySpecError:
             _cancel(client, futures)
             raise
         except Exception as error:
             _cancel(client, futures)
-            shard = shards.shards[number]
+            shard = shards.shards[numbers[future.key]]
             raise ShardFailed(
                 f"{shards.shown_file(shard.file)} row group {shard.row_group} failed: "
                 f"{type(error).__name__}: {first_line(error)}"
             ) from error
         future.release()
-        rows += result.rows
-        for check_id, summary in result.summaries.items():
-            merged[check_id] = merged[check_id].merge(summary) if check_id in merged else summary
-    return merged, rows
+        yield result
+
+
+def _data_classes(client: Client, shared: Any, job: Job, shards: Any) -> Any:
+    """The classes of every row's ground truth, read by the workers from the target column:
+    a local run falls back to them when no model names its classes, and a shard may lack
+    one."""
+    futures = [
+        client.submit(_shard_classes, shared, n, pure=False, key=f"classes-{n}-{job.token}")
+        for n in range(len(shards.shards))
+    ]
+    found = None
+    for classes in _as_they_come(client, futures, shards):
+        found = merged_classes(found, classes)
+    return found
 
 
 def _cancel(client: Client, futures: list[Any]) -> None:
@@ -387,9 +415,24 @@ _LANDED: dict[str, tuple[dict[str, LoadedModel], RunContext]] = {}
 _SHARDS: dict[str, Any] = {}
 
 
-def _evaluate_shard(job: Job, number: int) -> ShardResult:
+def _from_data(ctx: RunContext, models: dict[str, LoadedModel]) -> bool:
+    """Whether a check may take the classes from the data: no model nor the spec names them
+    (see `checks.classes.model_classes`)."""
+    return ctx.spec.model.classes is None and any(
+        m.facts.get("classes") is None for m in models.values()
+    )
+
+
+def _shard_classes(job: Job, number: int) -> Any:
+    spec = job.spec
+    return shard_classes(_shards(job), number, job.batch_size, spec.data, spec.model)
+
+
+def _evaluate_shard(job: Job, number: int, classes: Any) -> ShardResult:
+    """`classes`: those of every shard's ground truth, given to each batch as a local run
+    gives its rows' (None: no check needs them)."""
     try:
-        return _evaluated(job, number)
+        return _evaluated(job, number, classes)
     except ModuleNotFoundError as error:  # this worker's environment is not the client's
         raise InputError(
             f"Dask worker {_worker_address()} lacks the library {error.name!r}",
@@ -407,7 +450,7 @@ def _worker_address() -> str:
         return "(unknown)"
 
 
-def _evaluated(job: Job, number: int) -> ShardResult:
+def _evaluated(job: Job, number: int, classes: Any) -> ShardResult:
     started = time.perf_counter()
     models = _landed(job)
     shards = _shards(job)
@@ -418,6 +461,8 @@ def _evaluated(job: Job, number: int) -> ShardResult:
         shards, number, job.batch_size, spec.data, spec.model, job.text_columns
     ):
         rows += len(batch)
+        if classes is not None:
+            batch = replace(batch, classes=classes)
         outputs = {
             name: _predicted(models[name], batch.features, spec.backends[name].serve_batch_size)
             for name in models

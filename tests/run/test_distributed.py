@@ -309,6 +309,61 @@ def test_a_torch_module_travels_as_its_factory_and_state_dict(shards, tmp_path):
     assert body(again) == body(local)
 
 
+def test_classes_taken_from_the_data_are_every_shards_even_where_a_shard_lacks_one(tmp_path):
+    """No model names its classes (a torch module and its export): a local run takes them
+    from all the rows; a shard holding one class only must not take them from its own."""
+    pytest.importorskip("torch")
+    frame = pd.read_csv(CHURN / "churn.csv").sort_values("churned", kind="stable")
+    features = ["tenure_months", "monthly_charges", "support_calls", "age"]
+    (tmp_path / "rows").mkdir()
+    for number, part in enumerate([frame.iloc[:2000], frame.iloc[2000:]]):  # the first: all 0
+        pq.write_table(
+            pa.Table.from_pandas(part[[*features, "churned"]], preserve_index=False),
+            tmp_path / "rows" / f"part-{number}.parquet",
+        )
+    (tmp_path / "seeded.py").write_text(
+        "import torch\n\n\n"
+        "class Mlp(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.hidden, self.out = torch.nn.Linear(4, 8), torch.nn.Linear(8, 1)\n\n"
+        "    def forward(self, x):\n"
+        "        x = torch.nan_to_num(x) / 100  # the churn columns have gaps\n"
+        "        return self.out(torch.relu(self.hidden(x)))\n\n\n"
+        "def mlp():\n"
+        "    torch.manual_seed(0)\n"
+        "    return Mlp()\n"
+    )
+    between = ["torch", "onnx"]
+    spec = {
+        "parityspec": 1,
+        "name": "classes-from-data",
+        "data": {"path": "rows", "target": "churned", "features": features, "batch_size": 512},
+        "model": {"task": "binary"},
+        "backends": {
+            "torch": {
+                "kind": "torch",
+                "module": "seeded.py:mlp",
+                "returns": "logits",
+                "activation": "sigmoid",
+            },
+            "onnx": {"kind": "onnx", "from": "torch"},
+        },
+        "checks": [
+            {"id": t, "type": t, "between": between}
+            for t in ("probability_parity", "label_agreement", "threshold_flips", "metric_delta")
+        ],
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    local = run(str(path), RunOptions(out=tmp_path / "local", use_cache=False))
+    assert local.exit_code == ExitCode.PASSED, local.report["checks"]
+    metrics = next(c for c in local.report["checks"] if c["id"] == "metric_delta")
+    assert metrics["details"]["classes_from"] == "data"
+    two = run(str(path), RunOptions(out=tmp_path / "two", use_cache=False, workers=2))
+    assert body(two) == body(local)
+
+
 def _without_skops() -> None:
     """On a worker: as if its environment lacked skops."""
     sys.modules["skops"] = None  # type: ignore[assignment]
