@@ -27,6 +27,18 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+@functools.cache  # one read of the package per process
+def code_digest() -> str:
+    """A hash of parityspec's own modules: an install from another commit keeps the version
+    number, and must not restore what other code computed."""
+    package = Path(__file__).parent
+    hashed = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        hashed.update(path.relative_to(package).as_posix().encode() + b"\0")
+        hashed.update(path.read_bytes())
+    return hashed.hexdigest()
+
+
 def digest(value: Any) -> str:
     """A content hash of JSON-able data, stable across runs (sorted keys)."""
     text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))

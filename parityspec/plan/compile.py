@@ -11,7 +11,7 @@ from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckModule
 from parityspec.checks.capabilities import check_capabilities
 from parityspec.data.shards import is_sharded, shards_sha256
-from parityspec.lineage import digest, library_versions
+from parityspec.lineage import code_digest, digest, library_versions
 from parityspec.loading import file_sha256
 from parityspec.plan.graph import Plan, Step, needed_by, topological_order
 from parityspec.spec.models import SpecBase
@@ -105,9 +105,9 @@ def _check_step(spec: SpecBase, check: Any) -> Step:
 
 
 def _with_keys(steps: list[Step]) -> list[Step]:
-    """Each key hashes the step's fragment, its inputs' keys and the versions of the core
-    libraries and of those every registered backend kind declares."""
-    versions = library_versions(key_libraries())
+    """Each key hashes the step's fragment, its inputs' keys, parityspec's code and the
+    versions of the core libraries and of those every registered backend kind declares."""
+    versions = {**library_versions(key_libraries()), "parityspec code": code_digest()}
     keys: dict[str, str] = {}
     keyed = []
     for step in steps:

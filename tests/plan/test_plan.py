@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from parityspec.backends import BACKENDS
@@ -67,6 +69,29 @@ def test_every_key_hashes_the_libraries_the_backend_kinds_declare(churn, monkeyp
     monkeypatch.setattr(BACKENDS["onnx"], "LIBRARIES", declared)
     after = {s.id: s.key for s in compile_plan(churn).steps}
     assert before.keys() == after.keys()
+    assert all(before[step] != after[step] for step in before)
+
+
+def test_every_key_hashes_parityspecs_own_code(churn, tmp_path, monkeypatch):
+    """An install from another commit keeps the version number: its code is in the keys, so
+    nothing the other code computed is restored."""
+    import shutil
+
+    from parityspec import lineage
+
+    before = {s.id: s.key for s in compile_plan(churn).steps}
+    package = tmp_path / "parityspec"
+    shutil.copytree(Path(lineage.__file__).parent, package, ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setattr(lineage, "__file__", str(package / "lineage.py"))
+    lineage.code_digest.cache_clear()
+    try:
+        assert {s.id: s.key for s in compile_plan(churn).steps} == before  # the same code
+        with (package / "checks" / "label_agreement.py").open("a") as module:
+            module.write("# a change\n")
+        lineage.code_digest.cache_clear()
+        after = {s.id: s.key for s in compile_plan(churn).steps}
+    finally:
+        lineage.code_digest.cache_clear()
     assert all(before[step] != after[step] for step in before)
 
 
