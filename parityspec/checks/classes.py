@@ -10,13 +10,14 @@ differently, its columns are reordered to the reference's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from parityspec.backends.base import class_key
+from parityspec.data import Dataset
 from parityspec.errors import InputError
 
 if TYPE_CHECKING:
@@ -133,3 +134,24 @@ def _order(reference: list, candidate: list) -> np.ndarray | None:
 def _listed(values: list, limit: int = 10) -> str:
     shown = ", ".join(str(v) for v in values[:limit])
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def data_classes(inputs: CheckInputs) -> np.ndarray | None:
+    """The classes of these rows' ground truth where `model_classes` falls back to them (no
+    backend nor the spec names the model's), else None: a chunked data set reads its whole
+    file to say them."""
+    said = (inputs.reference.classes, inputs.candidate.classes, inputs.spec.model.classes)
+    return inputs.data.classes if all(c is None for c in said) else None
+
+
+def merged_classes(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Two shards' `data_classes` together, sorted as a chunked data set sorts its parts'."""
+    if a is None or b is None:
+        return a if b is None else b
+    return np.array(sorted(set(a.tolist()) | set(b.tolist())))
+
+
+def concluded_classes(inputs: CheckInputs, seen: np.ndarray | None, n_columns: int) -> ModelClasses:
+    """`model_classes` with the data's classes those of every shard's rows (`seen`): the
+    rows at hand when concluding may be none of them."""
+    return model_classes(replace(inputs, data=Dataset({}, None, seen)), n_columns)

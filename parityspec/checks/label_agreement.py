@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -15,8 +15,13 @@ from parityspec.checks.base import (
     judge,
     nonfinite_failure,
 )
-from parityspec.checks.classes import ClassMismatch, ModelClasses, model_classes
-from parityspec.data import Dataset
+from parityspec.checks.classes import (
+    ClassMismatch,
+    concluded_classes,
+    data_classes,
+    merged_classes,
+    model_classes,
+)
 from parityspec.spec.profiles import CheckTolerances, Fraction, tolerance
 from parityspec.stats import reduce_rows
 
@@ -254,27 +259,6 @@ def _shape_failure(summary: Summary) -> str | None:
 def _add_rows(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     """The shape of two shards' outputs together: their rows added."""
     return (a[0] + b[0], *a[1:])
-
-
-def data_classes(inputs: CheckInputs) -> np.ndarray | None:
-    """The classes of these rows' ground truth where `model_classes` falls back to them (no
-    backend nor the spec names the model's), else None: a chunked data set reads its whole
-    file to say them."""
-    said = (inputs.reference.classes, inputs.candidate.classes, inputs.spec.model.classes)
-    return inputs.data.classes if all(c is None for c in said) else None
-
-
-def merged_classes(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    """Two shards' `data_classes` together, sorted as a chunked data set sorts its parts'."""
-    if a is None or b is None:
-        return a if b is None else b
-    return np.array(sorted(set(a.tolist()) | set(b.tolist())))
-
-
-def concluded_classes(inputs: CheckInputs, seen: np.ndarray | None, n_columns: int) -> ModelClasses:
-    """`model_classes` with the data's classes those of every shard's rows (`seen`): the
-    rows at hand when concluding may be none of them."""
-    return model_classes(replace(inputs, data=Dataset({}, None, seen)), n_columns)
 
 
 def _both(side: _Side) -> bool:

@@ -16,8 +16,13 @@ from parityspec.checks.base import (
     nonfinite_failure,
 )
 from parityspec.checks.batching import aligned_batches
-from parityspec.checks.classes import ClassMismatch, model_classes
-from parityspec.checks.label_agreement import concluded_classes, data_classes, merged_classes
+from parityspec.checks.classes import (
+    ClassMismatch,
+    concluded_classes,
+    data_classes,
+    merged_classes,
+    model_classes,
+)
 from parityspec.spec.profiles import CheckTolerances, Fraction, NonNegative, tolerance
 from parityspec.stats import reduce_rows
 

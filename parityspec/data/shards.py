@@ -88,6 +88,7 @@ class ParquetShards:
         import pyarrow.parquet as pq
 
         partitions = self.partitions[shard.file]
+        # Asked for partition columns only: the file's all, which carry the rows' count.
         in_file = None if columns is None else [c for c in columns if c not in partitions]
         try:
             source = pq.ParquetFile(shard.file)

@@ -13,7 +13,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -209,12 +209,7 @@ def shard_classes(
     shown, in_file = shards.shown_file(shard.file), shards.first_row_in_file(shard)
     found: set = set()  # whatever `tolist()` gives, as a chunked data set collects them
     for table in shards.read(shard, size, columns=[data.target]):
-        if data.target not in table.column_names:
-            raise InputError(
-                f"target column {data.target!r} is not in the data",
-                file=shown,
-                hint=f"columns are: {', '.join(shards.schema.names)}",
-            )
+        _require_column(data.target, table.column_names, shards.schema.names, shown)
         target = table.select([data.target]).to_pandas()[data.target].to_numpy()
         _require_complete_target(target, data.target, shown, in_file)
         found.update(np.unique(target).tolist())
@@ -392,12 +387,7 @@ def _frame_dataset(
     `text_columns`: columns known to hold text (in earlier rows), whatever this frame holds."""
     target = None
     if data.target is not None:
-        if data.target not in frame.columns:
-            raise InputError(
-                f"target column {data.target!r} is not in the data",
-                file=shown,
-                hint=f"columns are: {', '.join(map(str, frame.columns))}",
-            )
+        _require_column(data.target, frame.columns, frame.columns, shown)
         target = frame[data.target].to_numpy()
         _require_complete_target(target, data.target, shown, first_row)
     features = data.features or [c for c in frame.columns if c != data.target]
@@ -418,6 +408,16 @@ def _frame_dataset(
     _require_numbers(features_frame, shown, first_row, text_columns)
     _require_no_infinity(features_frame, shown, first_row)
     return _with_classes(features_frame, target, model.task, shown)
+
+
+def _require_column(target: str, read: Any, columns: Any, shown: str) -> None:
+    """`read`: the columns at hand; `columns`: the data's, for the hint."""
+    if target not in read:
+        raise InputError(
+            f"target column {target!r} is not in the data",
+            file=shown,
+            hint=f"columns are: {', '.join(map(str, columns))}",
+        )
 
 
 def _require_complete_target(target: np.ndarray, name: str, shown: str, first_row: int) -> None:

@@ -31,7 +31,7 @@ from parityspec.backends.base import LoadedModel, Predictions, capabilities
 from parityspec.backends.context import RunContext
 from parityspec.checks import CHECKS
 from parityspec.checks.base import CheckInputs, CheckResult, CheckSpecBase
-from parityspec.checks.label_agreement import merged_classes
+from parityspec.checks.classes import merged_classes
 from parityspec.data.sources import open_data_shards, shard_classes, shard_rows
 from parityspec.errors import InputError, ParitySpecError, first_line
 from parityspec.plan.compile import DATA_SPLIT, model_step_id
